@@ -1,0 +1,48 @@
+"""Shared plumbing of the console scripts: one-line errors with exit code 2, logging set-up."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+from basset.errors import BassetError
+
+EXIT_USAGE = 2
+
+F = TypeVar("F", bound=Callable[..., int | None])
+
+
+class ArgParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (usage stays available through --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def cli_entry(main: F) -> F:
+    """Wrap a console-script main: user errors become one stderr line and exit code 2."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            code = main(*args, **kwargs)
+        except BassetError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        return 0 if code is None else code
+
+    return wrapper  # type: ignore[return-value]
+
+
+def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
+    """Log to stderr: INFO by default, WARNING with -q, DEBUG with -v."""
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)

@@ -1,0 +1,78 @@
+"""The seam between the trainer and whatever drives it (the HPO service, a notebook).
+
+`basset.train(params, data, options=..., hooks=...)` calls `hooks.on_epoch_end(metrics)` after
+every epoch; a hook raises `StopTraining(reason)` to end the run cleanly (checkpoint written,
+result returned with that reason). Nothing here knows about Optuna.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class StopTraining(Exception):
+    """Raised by a hook to stop training after the current epoch (e.g. the HPO pruner)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class EpochMetrics:
+    """What one epoch produced. AUROC/AUPRC means leave out single-class targets."""
+
+    epoch: int  # 1-based, continues across restarts
+    train_loss: float  # per sequence, summed over targets (Basset's printed loss)
+    valid_loss: float
+    valid_auroc: float  # mean over targets with both classes in validation
+    valid_auprc: float
+    target_auroc: list[float]  # NaN for single-class targets
+    target_auprc: list[float]
+    seconds: float
+    seqs_per_sec: float
+    learning_rate: float
+    is_best: bool
+    device: str = "cpu"
+
+
+@dataclass
+class TrainHooks:
+    """Plain callables the trainer calls; any may be None."""
+
+    on_epoch_end: Callable[[EpochMetrics], None] | None = None
+
+
+@dataclass
+class TrainOptions:
+    """How to train (as opposed to what: that is JobParams)."""
+
+    max_epochs: int = 1000
+    stagnant_t: int = 10
+    rand: int = 1  # seed of every RNG
+    rc: bool = False  # reverse-complement augmentation, strand-averaged validation
+    drop_rate: bool = False  # lr x 2/3 when the train loss improves by < 1e-4 (relative)
+    legacy_order: bool = False  # Basset's file order instead of a shuffle each epoch
+    device: str = "cpu"  # "cpu", "cuda", "cuda:N"
+    amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
+    save_prefix: Path | None = None  # writes PREFIX_check.pt, PREFIX_best.pt, PREFIX_metrics.tsv
+    restart: Path | None = None  # a PREFIX_check.pt to continue exactly
+    seed_model: Path | None = None  # a model whose layers (all but the output) start this run
+    freeze_conv: bool = False  # with seed_model: keep the convolution layers fixed
+    quiet: bool = False  # no progress bars
+
+
+@dataclass
+class TrainResult:
+    """How a run ended."""
+
+    best_metric: float  # best mean validation AUROC (R2 for regression targets)
+    best_epoch: int
+    epochs_run: int  # last epoch completed (counts epochs before a restart too)
+    stop_reason: str  # "max_epochs", "stagnant", or the StopTraining reason
+    history: list[EpochMetrics] = field(default_factory=list)
+    best_target_auroc: list[float] = field(default_factory=list)
+    check_path: Path | None = None
+    best_path: Path | None = None

@@ -1,0 +1,260 @@
+"""Basset's params table (`key value` lines; a repeated key makes a list) <-> a typed JobParams."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from basset.errors import ParamsError
+
+OPTIMIZERS = ("rmsprop", "adam")
+TARGET_TYPES = ("binary", "continuous", "positive")
+PADDINGS = ("paper", "same")
+
+# Per-layer lists: which count they follow, and whether a single value is broadcast to every
+# layer as Basset's table_ext does.
+CONV_LISTS = ("conv_filters", "conv_filter_sizes", "pool_width", "conv_dropouts")
+HIDDEN_LISTS = ("hidden_units", "hidden_dropouts")
+BROADCAST = ("pool_width", "conv_dropouts", "hidden_dropouts")
+
+
+@dataclass
+class JobParams:
+    """Every params-table key the model and optimiser use, with Basset's defaults.
+
+    `padding` is ours: "same" is Basset HEAD's padded graph, "paper" the unpadded graph of the
+    published model. The original parser reads it as an extra key and ignores it.
+    """
+
+    conv_filters: list[int] = field(default_factory=lambda: [10])
+    conv_filter_sizes: list[int] = field(default_factory=lambda: [10])
+    pool_width: list[int] = field(default_factory=list)  # empty: 1 per conv layer
+    conv_dropouts: list[float] = field(default_factory=list)  # empty: 0 per conv layer
+    hidden_units: list[int] = field(default_factory=lambda: [500])
+    hidden_dropouts: list[float] = field(default_factory=list)  # empty: 0 per hidden layer
+    batch_size: int = 128
+    optimization: str = "rmsprop"
+    learning_rate: float = 0.002
+    momentum: float = 0.98  # RMSprop's alpha, not classical momentum
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_norm: float = 10.0  # max L2 norm of each output unit's weights
+    coef_l2: float = 0.0
+    coef_l1: float = 0.0
+    target_type: str = "binary"
+    batch_normalize: bool = True  # Basset cannot switch it off; accepted for compatibility
+    padding: str = "same"
+
+    def __post_init__(self) -> None:
+        n_conv, n_hidden = len(self.conv_filters), len(self.hidden_units)
+        if not self.pool_width:
+            self.pool_width = [1] * n_conv
+        if not self.conv_dropouts:
+            self.conv_dropouts = [0.0] * n_conv
+        if not self.hidden_dropouts:
+            self.hidden_dropouts = [0.0] * n_hidden
+        for name in BROADCAST:
+            values = getattr(self, name)
+            wanted = n_conv if name in CONV_LISTS else n_hidden
+            if len(values) == 1 and wanted > 1:
+                setattr(self, name, values * wanted)
+
+    @property
+    def num_conv(self) -> int:
+        return len(self.conv_filters)
+
+    @property
+    def num_hidden(self) -> int:
+        return len(self.hidden_units)
+
+    def validate(self) -> JobParams:
+        """Check list lengths and value ranges; raise ParamsError naming the key."""
+        for names, count, what in (
+            (CONV_LISTS, self.num_conv, "conv_filters"),
+            (HIDDEN_LISTS, self.num_hidden, "hidden_units"),
+        ):
+            for name in names:
+                n = len(getattr(self, name))
+                if n != count:
+                    raise ParamsError(
+                        f"{name} has {n} value(s) but {what} has {count}: one per layer is needed"
+                    )
+        if self.num_conv == 0:
+            raise ParamsError("conv_filters: at least one convolution layer is needed")
+        positive = {
+            "conv_filters": self.conv_filters,
+            "conv_filter_sizes": self.conv_filter_sizes,
+            "pool_width": self.pool_width,
+            "hidden_units": self.hidden_units,
+            "batch_size": [self.batch_size],
+            "learning_rate": [self.learning_rate],
+            "weight_norm": [self.weight_norm],
+        }
+        for name, values in positive.items():
+            if any(v <= 0 for v in values):
+                raise ParamsError(f"{name} must be > 0, got {_show(values)}")
+        for name in ("conv_dropouts", "hidden_dropouts"):
+            if any(not 0 <= v < 1 for v in getattr(self, name)):
+                raise ParamsError(f"{name} must be in [0, 1), got {_show(getattr(self, name))}")
+        for name in ("momentum", "beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ParamsError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        for name, allowed in (
+            ("optimization", OPTIMIZERS),
+            ("target_type", TARGET_TYPES),
+            ("padding", PADDINGS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ParamsError(
+                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
+        return self
+
+    def to_table(self) -> str:
+        """The params table text: one `key value` line per value, lists as repeated keys."""
+        lines = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            for item in value if isinstance(value, list) else [value]:
+                lines.append(f"{f.name}\t{_format(item)}")
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(JobParams)}
+
+
+def _show(values: list[Any]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = repr(value)  # shortest text that reads back to the same float
+        return text[:-2] if text.endswith(".0") else text
+    return str(value)
+
+
+def _element_type(name: str) -> type:
+    hint = str(_FIELDS[name].type)
+    for t in ("int", "float", "str", "bool"):
+        if hint == t or hint == f"list[{t}]":
+            return {"int": int, "float": float, "str": str, "bool": bool}[t]
+    raise AssertionError(f"unhandled type {hint}")
+
+
+def _convert(name: str, text: str, where: str) -> Any:
+    kind = _element_type(name)
+    try:
+        if kind is int:
+            number = float(text)
+            if number != int(number):
+                raise ValueError
+            return int(number)
+        if kind is float:
+            return float(text)
+        if kind is bool:
+            # Basset treats every value as true (Lua truthiness); we honour an explicit false.
+            if text.lower() in ("false", "0"):
+                return False
+            if text.lower() in ("true", "1"):
+                return True
+            raise ValueError
+        return text
+    except ValueError:
+        raise ParamsError(
+            f"{where}: {name} needs {kind.__name__} value(s), got {text!r}"
+        ) from None
+
+
+def parse_params(text: str, source: str = "<params>") -> JobParams:
+    """Parse params-table text. Errors name the source and line."""
+    values: dict[str, list[Any]] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        where = f"{source} line {number}"
+        parts = line.split()
+        if len(parts) != 2:
+            raise ParamsError(f"{where}: expected 'key value', got {raw.strip()!r}")
+        key, text_value = parts
+        if key not in _FIELDS:
+            close = difflib.get_close_matches(key, list(_FIELDS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ParamsError(f"{where}: unknown key {key!r}{hint}")
+        values.setdefault(key, []).append(_convert(key, text_value, where))
+    kwargs: dict[str, Any] = {}
+    for key, items in values.items():
+        if str(_FIELDS[key].type).startswith("list["):
+            kwargs[key] = items
+        elif len(items) > 1:
+            raise ParamsError(f"{source}: {key} is given {len(items)} times but takes one value")
+        else:
+            kwargs[key] = items[0]
+    try:
+        return JobParams(**kwargs).validate()
+    except ParamsError as err:
+        raise ParamsError(f"{source}: {err}") from None
+
+
+def read_params(path: str | os.PathLike[str]) -> JobParams:
+    """Read a Basset params table from a file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ParamsError(f"params file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ParamsError(f"cannot read params file {path}: {err}") from None
+    return parse_params(text, str(path))
+
+
+def write_params(params: JobParams, path: str | os.PathLike[str]) -> None:
+    """Write a params table atomically (temp file, then rename)."""
+    path = Path(path)
+    text = params.validate().to_table()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# Basset's published configuration (data/models/pretrained_params.txt), the first trial of
+# every study.
+PRETRAINED_TABLE = """\
+conv_filters\t300
+conv_filters\t200
+conv_filters\t200
+conv_filter_sizes\t19
+conv_filter_sizes\t11
+conv_filter_sizes\t7
+pool_width\t3
+pool_width\t4
+pool_width\t4
+hidden_units\t1000
+hidden_units\t1000
+hidden_dropouts\t0.3
+hidden_dropouts\t0.3
+learning_rate\t0.002
+weight_norm\t7
+momentum\t0.98
+"""
+
+
+def pretrained_params() -> JobParams:
+    """JobParams of Basset's pretrained_params.txt."""
+    return parse_params(PRETRAINED_TABLE, "pretrained_params.txt")

@@ -1,0 +1,1 @@
+"""The HPO service around basset.train(): studies, workers, storage, results."""

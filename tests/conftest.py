@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny data made by the tests, the real data when it is present, devices."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data() -> Path:
+    """../shared/data/oct4_mafk beside the checkout (or $BASSET_SHARED_DATA, or /work/shared)."""
+    candidates = [REPO.parent / "shared" / "data", Path("/work/shared/data")]
+    if os.environ.get("BASSET_SHARED_DATA"):
+        candidates.insert(0, Path(os.environ["BASSET_SHARED_DATA"]))
+    for root in candidates:
+        if (root / "oct4_mafk" / "oct4_mafk.fa").exists():
+            return root / "oct4_mafk"
+    return candidates[0] / "oct4_mafk"
+
+
+SHARED_DATA = _shared_data()
+
+
+@pytest.fixture
+def oct4_mafk() -> Path:
+    """The real Oct4/MafK peaks folder; skips when it is absent."""
+    if not (SHARED_DATA / "oct4_mafk.fa").exists():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request: pytest.FixtureRequest) -> str:
+    """Every device test runs on the CPU, and on CUDA when present."""
+    return request.param
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
