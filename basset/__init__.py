@@ -19,7 +19,7 @@ __all__ = [
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
     # `basset.train` is imported lazily so that `import basset` stays light.
     if name == "train":
-        from basset.train import train
+        from basset.trainer import train
 
         return train
     raise AttributeError(name)

@@ -1,0 +1,185 @@
+"""The Basset network from a JobParams: conv blocks, hidden blocks, output layer (logits).
+
+Two graphs (reference/basset.md §0.1, §2.3): "paper" convolutions are unpadded, the graph of the
+published model (600 bp -> flatten 2000 with the pretrained params); "same" convolutions keep the
+length, Basset HEAD's graph (600 bp -> flatten 2600). Even kernel widths are padded one more on the
+right so the length really is kept (Basset HEAD lost a position: its issue #30).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from basset.errors import ArchitectureError
+from basset.params import JobParams
+
+
+def conv_lengths(params: JobParams, seq_len: int) -> list[tuple[int, int]]:
+    """(length after the convolution, length after the pooling) for every conv layer.
+
+    The one length computation used both to check an architecture and to size the model.
+    """
+    lengths = []
+    length = seq_len
+    for size, pool in zip(params.conv_filter_sizes, params.pool_width, strict=True):
+        if params.padding == "paper":
+            length = length - size + 1
+        after_conv = length
+        # MaxPool1d(ceil_mode=True) with stride = width keeps ceil(L / width) positions.
+        length = math.ceil(length / pool) if length > 0 else length
+        lengths.append((after_conv, length))
+    return lengths
+
+
+def check_architecture(params: JobParams, seq_len: int) -> int:
+    """Refuse a graph whose sequence length reaches <= 0, naming the layer; return the flatten size."""
+    if seq_len <= 0:
+        raise ArchitectureError(f"sequence length must be > 0, got {seq_len}")
+    for index, (after_conv, after_pool) in enumerate(conv_lengths(params, seq_len), start=1):
+        if after_conv <= 0:
+            raise ArchitectureError(
+                f"conv layer {index} (filter size {params.conv_filter_sizes[index - 1]}, "
+                f"padding {params.padding}) shrinks the {seq_len} bp input to {after_conv} positions"
+            )
+    return params.conv_filters[-1] * conv_lengths(params, seq_len)[-1][1]
+
+
+def _conv_block(in_ch: int, out_ch: int, size: int, pool: int, dropout: float, same: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    padding = 0
+    if same:
+        if size % 2:
+            padding = size // 2
+        else:
+            layers.append(nn.ConstantPad1d(((size - 1) // 2, size // 2), 0.0))
+    layers += [
+        nn.Conv1d(in_ch, out_ch, size, padding=padding),
+        nn.BatchNorm1d(out_ch),
+        nn.ReLU(inplace=True),
+        nn.MaxPool1d(pool, ceil_mode=True),
+    ]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+def _hidden_block(in_units: int, out_units: int, dropout: float) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Linear(in_units, out_units),
+        nn.BatchNorm1d(out_units),
+        nn.ReLU(inplace=True),
+    ]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class BassetNet(nn.Module):
+    """Conv blocks -> flatten -> hidden blocks -> output Linear. forward: (N,4,L) -> logits (N,T)."""
+
+    def __init__(self, params: JobParams, seq_len: int, num_targets: int) -> None:
+        super().__init__()
+        self.flatten_size = check_architecture(params, seq_len)
+        self.params = params
+        self.seq_len = seq_len
+        self.num_targets = num_targets
+        same = params.padding == "same"
+        channels = [4, *params.conv_filters]
+        self.conv = nn.Sequential(
+            *(
+                _conv_block(channels[i], channels[i + 1], size, pool, drop, same)
+                for i, (size, pool, drop) in enumerate(
+                    zip(params.conv_filter_sizes, params.pool_width, params.conv_dropouts)
+                )
+            )
+        )
+        units = [self.flatten_size, *params.hidden_units]
+        self.hidden = nn.Sequential(
+            *(
+                _hidden_block(units[i], units[i + 1], drop)
+                for i, drop in enumerate(params.hidden_dropouts)
+            )
+        )
+        self.output = nn.Linear(units[-1], num_targets)
+
+    @property
+    def first_conv(self) -> nn.Conv1d:
+        return next(m for m in self.conv.modules() if isinstance(m, nn.Conv1d))
+
+    @property
+    def target_type(self) -> str:
+        return self.params.target_type
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.hidden(self.conv(x).flatten(1)))
+
+    def activation(self, logits: torch.Tensor) -> torch.Tensor:
+        """Outputs from logits: sigmoid (binary), identity (continuous), relu (positive)."""
+        if self.target_type == "binary":
+            return torch.sigmoid(logits)
+        if self.target_type == "positive":
+            return torch.relu(logits)
+        return logits
+
+
+def build_model(params: JobParams, seq_len: int, num_targets: int) -> BassetNet:
+    """The network for `params` on sequences of `seq_len` bp with `num_targets` outputs."""
+    return BassetNet(params, seq_len, num_targets)
+
+
+def max_norm_(weights: list[torch.Tensor], max_norm: float) -> None:
+    """Rescale each output unit's weights (dim 0 slices) to L2 norm <= max_norm, in place.
+
+    dpnn's maxParamNorm, applied by Basset after every optimiser step.
+    """
+    with torch.no_grad():
+        for w in weights:
+            w.renorm_(2, 0, max_norm)
+
+
+def norm_constrained(model: nn.Module) -> list[torch.Tensor]:
+    """The weights maxParamNorm touches: conv and linear weights (dim >= 2) that are trained."""
+    return [p for p in model.parameters() if p.dim() >= 2 and p.requires_grad]
+
+
+def load_kipoi_state_dict(model: BassetNet, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Load the Kipoi conversion of the published weights into a "paper" BassetNet.
+
+    That layout is an nn.Sequential numbered 0, 1, ...: Conv2d with (k, 1) kernels, BatchNorm2d,
+    ..., Linear layers (possibly wrapped, e.g. "13.1.weight"), BatchNorm1d, ..., the output Linear.
+    Layers are matched in order by kind; every shape must agree.
+    """
+    groups: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in state_dict.items():
+        prefix, _, name = key.rpartition(".")
+        groups.setdefault(prefix, {})[name] = value
+
+    def order(prefix: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in prefix.split("."))
+
+    theirs = [groups[p] for p in sorted(groups, key=order)]
+    ours = [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Linear, nn.BatchNorm1d))]
+    if len(theirs) != len(ours):
+        raise ArchitectureError(
+            f"the Kipoi state dict has {len(theirs)} weighted layers, the model {len(ours)}"
+        )
+    mapped: dict[str, torch.Tensor] = {}
+    names = {module: name for name, module in model.named_modules()}
+    own = model.state_dict()
+    for tensors, module in zip(theirs, ours):
+        for name, value in tensors.items():
+            if isinstance(module, nn.Conv1d) and name == "weight":
+                value = value.squeeze(-1)  # (out, in, k, 1) -> (out, in, k)
+            target = f"{names[module]}.{name}"
+            expected = own[target]
+            if value.shape != expected.shape:
+                raise ArchitectureError(
+                    f"{target}: the Kipoi weights have shape {tuple(value.shape)}, "
+                    f"the model {tuple(expected.shape)}"
+                )
+            mapped[target] = value
+    model.load_state_dict(mapped)

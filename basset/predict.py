@@ -1,0 +1,65 @@
+"""Batched predictions from base codes: eval mode, optional strand averaging (Basset's -rc)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+from basset.data import codes_to_onehot
+from basset.model import BassetNet
+
+
+def reverse_complement(onehot: torch.Tensor) -> torch.Tensor:
+    """(N,4,L) A,C,G,T one-hot -> its reverse complement (channels and positions reversed)."""
+    return onehot.flip((1, 2))
+
+
+def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[None]:
+    """bf16 autocast on CUDA when amp is on; nothing on the CPU."""
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def predict_codes(
+    model: BassetNet,
+    codes: torch.Tensor,
+    *,
+    batch_size: int = 256,
+    rc: bool = False,
+    amp: bool = False,
+) -> torch.Tensor:
+    """Activated outputs (N,T) float32 on the model's device for (N,L) codes on any device."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs = []
+    try:
+        with torch.no_grad(), autocast(device, amp):
+            for start in range(0, len(codes), batch_size):
+                x = codes_to_onehot(codes[start : start + batch_size].to(device, non_blocking=True))
+                out = model.activation(model(x).float())
+                if rc:
+                    out = (out + model.activation(model(reverse_complement(x)).float())) / 2
+                outputs.append(out)
+    finally:
+        model.train(was_training)
+    if not outputs:
+        return torch.empty(0, model.num_targets, device=device)
+    return torch.cat(outputs)
+
+
+def predict_proba(
+    model: BassetNet,
+    codes: np.ndarray,
+    *,
+    batch_size: int = 256,
+    device: str = "cpu",
+    rc: bool = False,
+) -> np.ndarray:
+    """(N,T) predictions for (N,L) uint8 codes: probabilities for binary targets."""
+    model.to(device)
+    host = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.uint8))
+    return predict_codes(model, host, batch_size=batch_size, rc=rc).cpu().numpy()
