@@ -6,13 +6,21 @@ expanded to one-hot on the device, batch by batch (N becomes 0.25 in every chann
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 
-N_CODE = 4
+from basset.errors import DataError
+from basset.onehot import N_CODE, codes_from_onehot
+
 SPLITS = ("train", "valid", "test")
+READ_BLOCK_BYTES = 32 << 20
+SCRAMBLE_SAMPLE_ROWS = 256
+SCRAMBLED = "scrambled one-hot (position-major data reshaped as channel-major?)"
 
 
 @dataclass
@@ -49,3 +57,122 @@ def codes_to_onehot(codes: torch.Tensor, dtype: torch.dtype = torch.float32) -> 
         device=codes.device,
     )
     return table[codes.long()].transpose(1, 2)
+
+
+def load_data(path: str | Path, *, splits: Sequence[str] = SPLITS) -> BassetData:
+    """Open and validate a Basset HDF5 (float16/float32/uint8/bool one-hot (N,4,1,L) or (N,4,L);
+    int8/bool/float targets). The test split is optional (None when absent) unless it is the only
+    split asked for; splits not asked for come back empty. Raises DataError naming the problem."""
+    path = Path(path)
+    unknown = [name for name in splits if name not in SPLITS]
+    if unknown or not splits:
+        raise ValueError(f"splits must be among {SPLITS}, got {tuple(splits)}")
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    if not h5py.is_hdf5(path):
+        raise DataError(f"{path}: not an HDF5 file")
+    try:
+        with h5py.File(path, "r") as h5:
+            return _load(h5, path, splits)
+    except OSError as err:  # a truncated or corrupt file fails inside HDF5
+        raise DataError(f"{path}: cannot read HDF5 data ({err})") from None
+
+
+def _load(h5: h5py.File, path: Path, splits: Sequence[str]) -> BassetData:
+    wanted = [
+        name
+        for name in splits
+        if name != "test" or len(splits) == 1 or f"test_in" in h5 or "test_out" in h5
+    ]
+    missing = [f"{name}_{part}" for name in wanted for part in ("in", "out") if f"{name}_{part}" not in h5]
+    if missing:
+        raise DataError(f"{path}: missing datasets: {', '.join(missing)}")
+    loaded = {name: _read_split(h5, path, name) for name in wanted}
+    seq_lens = {name: split.seqs.shape[1] for name, split in loaded.items()}
+    widths = {name: split.targets.shape[1] for name, split in loaded.items()}
+    for what, sizes in (("sequence length", seq_lens), ("target width", widths)):
+        if len(set(sizes.values())) > 1:
+            shown = ", ".join(f"{name} {size}" for name, size in sizes.items())
+            raise DataError(f"{path}: {what} differs across splits ({shown})")
+    if "train" in loaded and len(loaded["train"]) == 0:
+        raise DataError(f"{path}: the train split is empty")
+    seq_len, width = next(iter(seq_lens.values())), next(iter(widths.values()))
+    labels = _target_labels(h5, path, width)
+    empty = Split(np.zeros((0, seq_len), np.uint8), np.zeros((0, width), np.float32))
+    return BassetData(
+        train=loaded.get("train", empty),
+        valid=loaded.get("valid", empty),
+        test=loaded.get("test", empty if "test" not in splits else None),
+        target_labels=labels,
+    )
+
+
+def _read_split(h5: h5py.File, path: Path, name: str) -> Split:
+    onehot, targets = h5[f"{name}_in"], h5[f"{name}_out"]
+    where = f"{path}: {name}_in"
+    if onehot.dtype.kind not in "fiub":
+        raise DataError(f"{where}: one-hot of dtype {onehot.dtype} (expected float, integer or bool)")
+    if onehot.ndim == 4 and onehot.shape[2] != 1:
+        raise DataError(f"{where}: shape {onehot.shape}, expected (N, 4, 1, L)")
+    if onehot.ndim not in (3, 4):
+        raise DataError(f"{where}: {onehot.ndim} dimensions {onehot.shape}, expected (N, 4, 1, L) or (N, 4, L)")
+    if onehot.shape[1] != 4:
+        hint = " (position-major (N, L, 4)? Basset wants channel-major)" if onehot.shape[-1] == 4 else ""
+        raise DataError(f"{where}: {onehot.shape[1]} channels in shape {onehot.shape}, expected 4 (A,C,G,T){hint}")
+    if targets.ndim != 2:
+        raise DataError(f"{path}: {name}_out: shape {targets.shape}, expected (N, targets)")
+    n, length = onehot.shape[0], onehot.shape[-1]
+    if targets.shape[0] != n:
+        raise DataError(f"{path}: {name}_in has {n} rows but {name}_out has {targets.shape[0]}")
+    codes = np.empty((n, length), dtype=np.uint8)
+    block = _block_rows(onehot)
+    for start in range(0, n, block):
+        chunk = onehot[start : start + block].reshape(-1, 4, length)
+        if start == 0:
+            _check_onehot(chunk[:SCRAMBLE_SAMPLE_ROWS], where)
+        codes[start : start + len(chunk)] = codes_from_onehot(chunk)
+    values = targets[()].astype(np.float32)
+    if np.isnan(values).any():
+        rows = int(np.isnan(values).any(axis=1).sum())
+        raise DataError(f"{path}: {name}_out has NaN targets in {rows} rows")
+    return Split(seqs=codes, targets=values, headers=_headers(h5, path, name, n))
+
+
+def _block_rows(onehot: h5py.Dataset) -> int:
+    """Rows per read: about READ_BLOCK_BYTES, a whole number of HDF5 chunks."""
+    row_bytes = max(1, int(np.prod(onehot.shape[1:])) * onehot.dtype.itemsize)
+    chunk = onehot.chunks[0] if onehot.chunks else 1
+    return max(chunk, READ_BLOCK_BYTES // row_bytes // chunk * chunk)
+
+
+def _check_onehot(sample: np.ndarray, where: str) -> None:
+    """Each position must be one-hot, all 0.25 (N, float) or all zeros (N, compact)."""
+    values = sample.astype(np.float32)
+    high, low, total = values.max(axis=1), values.min(axis=1), values.sum(axis=1)
+    base = (np.abs(high - 1) < 1e-3) & (np.abs(total - 1) < 1e-3) & (np.abs(low) < 1e-3)
+    unknown = (np.abs(high - low) < 1e-3) & ((np.abs(high - 0.25) < 1e-3) | (np.abs(high) < 1e-3))
+    bad = ~(base | unknown)
+    if bad.any():
+        raise DataError(f"{where}: {SCRAMBLED}: {bad.mean():.0%} of sampled positions are not one-hot")
+
+
+def _decode(values: np.ndarray) -> list[str]:
+    return [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _headers(h5: h5py.File, path: Path, name: str, n: int) -> list[str] | None:
+    if f"{name}_headers" not in h5:
+        return None
+    headers = _decode(h5[f"{name}_headers"][()])
+    if len(headers) != n:
+        raise DataError(f"{path}: {name}_headers has {len(headers)} entries for {n} sequences")
+    return headers
+
+
+def _target_labels(h5: h5py.File, path: Path, width: int) -> list[str]:
+    if "target_labels" not in h5:
+        return [f"t{i}" for i in range(width)]
+    labels = _decode(np.atleast_1d(h5["target_labels"][()]))
+    if len(labels) != width:
+        raise DataError(f"{path}: target_labels names {len(labels)} targets but the data has {width}")
+    return labels

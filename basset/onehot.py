@@ -1,0 +1,127 @@
+"""DNA <-> base codes <-> one-hot, vectorised through lookup tables (no per-character Python).
+
+Codes are uint8: 0..3 = A,C,G,T, 4 = N. Lowercase (soft-masked) bases are bases; every other
+byte (IUPAC ambiguity codes, gaps) is N. One-hot is channel-major (N, 4, L) in A,C,G,T order, as
+Basset's pre-2020 `dna_one_hot`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from basset.errors import DataError
+
+N_CODE = 4
+BASES = b"ACGT"
+
+CODE_TABLE = np.full(256, N_CODE, dtype=np.uint8)
+for _code, _base in enumerate(BASES):
+    CODE_TABLE[_base] = _code
+    CODE_TABLE[ord(chr(_base).lower())] = _code
+
+# Byte of each code, for writing sequences back out.
+BASE_BYTES = np.frombuffer(b"ACGTN", dtype=np.uint8)
+
+
+def read_fasta(path: str | Path) -> Iterator[tuple[str, bytes]]:
+    """Stream (id, sequence) records; the id is the first word after '>'. Multi-line records ok."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"FASTA file not found: {path}")
+    header: str | None = None
+    parts: list[bytes] = []
+    with path.open("rb") as handle:
+        for lineno, line in enumerate(handle, 1):
+            if line.startswith(b">"):
+                if header is not None:
+                    yield header, b"".join(parts)
+                words = line[1:].split()
+                if not words:
+                    raise DataError(f"{path}: line {lineno}: FASTA header without an id")
+                header = words[0].decode("utf-8", errors="replace")
+                parts = []
+            elif header is None:
+                if line.strip():
+                    raise DataError(f"{path}: line {lineno}: not FASTA (text before the first '>')")
+            else:
+                parts.append(line.strip())
+    if header is not None:
+        yield header, b"".join(parts)
+
+
+def _as_bytes(seq: bytes | str) -> bytes:
+    return seq.encode("ascii", errors="replace") if isinstance(seq, str) else seq
+
+
+def encode_codes(seqs: Sequence[bytes | str], length: int | None = None) -> np.ndarray:
+    """Sequences -> (N, L) uint8 codes. With `length`, centre-trim longer and centre-pad (with N)
+    shorter sequences, as Basset's `-e`; without it all sequences must share one length."""
+    raw = [_as_bytes(s) for s in seqs]
+    lengths = np.fromiter((len(s) for s in raw), dtype=np.int64, count=len(raw))
+    distinct = np.unique(lengths)
+    if length is None:
+        if len(distinct) > 1:
+            raise DataError(f"sequences of different lengths: {describe_lengths(lengths)}")
+        length = int(distinct[0]) if len(distinct) else 0
+    out = np.full((len(raw), length), N_CODE, dtype=np.uint8)
+    for seq_len in distinct.tolist():
+        rows = np.flatnonzero(lengths == seq_len)
+        if seq_len == 0:
+            continue
+        block = np.frombuffer(b"".join(raw[i] for i in rows), dtype=np.uint8).reshape(-1, seq_len)
+        if seq_len >= length:
+            trim = (seq_len - length) // 2
+            out[rows] = CODE_TABLE[block[:, trim : trim + length]]
+        else:
+            pad = (length - seq_len) // 2
+            out[rows, pad : pad + seq_len] = CODE_TABLE[block]
+    return out
+
+
+def describe_lengths(lengths: np.ndarray, limit: int = 5) -> str:
+    """'200 bp (900 seqs), 150 bp (3 seqs)': the most common lengths first."""
+    values, counts = np.unique(lengths, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    shown = [f"{values[i]} bp ({counts[i]} seqs)" for i in order[:limit]]
+    if len(order) > limit:
+        shown.append(f"... {len(order) - limit} more lengths")
+    return ", ".join(shown)
+
+
+def onehot_from_codes(codes: np.ndarray, dtype: np.dtype | type = np.float16) -> np.ndarray:
+    """(N, L) codes -> (N, 4, L) one-hot; N is 0.25 in every channel for float dtypes and all
+    zeros for integer/bool dtypes."""
+    dtype = np.dtype(dtype)
+    n_value = 0.25 if dtype.kind == "f" else 0
+    out = np.empty((codes.shape[0], 4, codes.shape[1]), dtype=dtype)
+    for channel in range(4):
+        column = np.zeros(N_CODE + 1, dtype=dtype)
+        column[channel] = 1
+        column[N_CODE] = n_value
+        out[:, channel, :] = column[codes]
+    return out
+
+
+def codes_from_onehot(onehot: np.ndarray) -> np.ndarray:
+    """(N, 4, L) one-hot of any numeric dtype -> (N, L) codes; columns with no channel above 0.5
+    (all 0.25, all zeros) become N."""
+    if onehot.dtype == np.float16:
+        # numpy's float16 arithmetic is slow; for non-negative float16, order follows the bits.
+        bits = onehot.view(np.uint16)
+        hot = ((bits > 0x3800) & (bits < 0x8000)).view(np.uint8)
+    elif onehot.dtype == np.bool_:
+        hot = onehot.view(np.uint8)
+    else:
+        hot = (onehot > 0.5).view(np.uint8)
+    codes = hot[:, 1] + 2 * hot[:, 2] + 3 * hot[:, 3]
+    codes += N_CODE * (1 - (hot[:, 0] | hot[:, 1] | hot[:, 2] | hot[:, 3]))
+    return codes
+
+
+def decode_codes(codes: np.ndarray) -> list[str]:
+    """(N, L) codes -> sequences as str (N for code 4)."""
+    letters = BASE_BYTES[codes]
+    return [row.tobytes().decode("ascii") for row in letters]

@@ -1,0 +1,426 @@
+"""`basset-preprocess`: FASTA + activity table -> Basset HDF5 (the equivalent of seq_hdf5.py).
+
+Sequences are streamed from the FASTA into compact base codes, shuffled with the seed (train
+first, then valid, then test, as seq_hdf5.py), and written as chunked, compressed one-hot
+(N, 4, 1, L) in blocks, so the float16 one-hot of everything never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import h5py
+import numpy as np
+from rich.progress import Progress
+
+from basset.cliutil import ArgParser, cli_entry, setup_logging
+from basset.errors import DataError
+from basset.onehot import describe_lengths, encode_codes, onehot_from_codes, read_fasta
+
+log = logging.getLogger(__name__)
+
+ONEHOT_DTYPES = {"float16": np.float16, "uint8": np.uint8}
+FASTA_BATCH = 50_000
+GZIP_LEVEL = 1
+CHUNK_BYTES = 256 << 10
+EXAMPLES = 3
+
+
+@dataclass
+class ActivityTable:
+    labels: list[str]
+    ids: list[str]
+    values: np.ndarray  # (N, T) float64
+
+
+@dataclass
+class SplitArrays:
+    """One split to write: rows of `codes`/`targets` (in output order) and their ids."""
+
+    codes: np.ndarray  # (N, L) uint8
+    targets: np.ndarray  # (N, T)
+    headers: Sequence[str]
+
+
+def _examples(items: Iterable[str]) -> str:
+    shown = []
+    for item in items:
+        if len(shown) == EXAMPLES:
+            shown.append("...")
+            break
+        shown.append(item)
+    return ", ".join(shown)
+
+
+def _require_file(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise DataError(f"{what} not found: {path}")
+
+
+def read_table(path: str | Path) -> ActivityTable:
+    """Read Basset's activity table: a header line of target labels (optionally after an empty
+    cell or an id-column name), then `id v1 v2 ...` rows split on whitespace."""
+    path = Path(path)
+    _require_file(path, "activity table")
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        lines = [(no, line) for no, line in enumerate(handle, 1) if line.strip()]
+    if not lines:
+        raise DataError(f"{path}: the activity table is empty")
+    header_no, header = lines[0]
+    rows = lines[1:]
+    width = len(rows[0][1].split()) if rows else len(header.split())
+    if width < 2:
+        raise DataError(f"{path}: line {(rows or lines)[0][0]}: a row needs an id and at least one value")
+    labels = header.strip().split("\t") if "\t" in header.strip() else header.split()
+    labels = [label.strip() for label in labels]
+    if len(labels) == width and _all_numeric(labels[1:]):
+        log.warning("%s: no header line; naming targets t0..t%d", path, width - 2)
+        rows, labels = lines, [f"t{i}" for i in range(width - 1)]
+    elif len(labels) == width:
+        labels = labels[1:]  # the first cell names the id column
+    elif len(labels) != width - 1:
+        raise DataError(
+            f"{path}: line {header_no}: the header names {len(labels)} targets "
+            f"but rows have {width - 1} values"
+        )
+    if not rows:
+        raise DataError(f"{path}: the activity table has a header but no rows")
+    ids: list[str] = []
+    tokens: list[str] = []
+    for no, line in rows:
+        parts = line.split()
+        if len(parts) != width:
+            raise DataError(
+                f"{path}: line {no}: {len(parts)} columns, expected {width} (an id and {width - 1} values)"
+            )
+        ids.append(parts[0])
+        tokens.extend(parts[1:])
+    try:
+        values = np.array(tokens).astype(np.float64).reshape(len(rows), width - 1)
+    except ValueError:
+        raise DataError(_first_bad_value(path, rows)) from None
+    if not np.isfinite(values).all():
+        bad = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
+        raise DataError(f"{path}: line {rows[bad][0]}: value is not a finite number (NaN or inf)")
+    return ActivityTable(labels=labels, ids=ids, values=values)
+
+
+def _all_numeric(tokens: Sequence[str]) -> bool:
+    try:
+        [float(t) for t in tokens]
+    except ValueError:
+        return False
+    return True
+
+
+def _first_bad_value(path: Path, rows: Sequence[tuple[int, str]]) -> str:
+    for no, line in rows:
+        for token in line.split()[1:]:
+            try:
+                float(token)
+            except ValueError:
+                return f"{path}: line {no}: value {token!r} is not a number"
+    return f"{path}: values that are not numbers"
+
+
+def _duplicates(ids: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    dups: dict[str, None] = {}
+    for name in ids:
+        if name in seen:
+            dups[name] = None
+        seen.add(name)
+    return list(dups)
+
+
+def read_sequences(
+    path: str | Path, n_expected: int, extend: int | None, progress: Progress | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Stream the FASTA into (ids, codes (N, L)); without `extend` every length must agree."""
+    path = Path(path)
+    _require_file(path, "FASTA file")
+    ids: list[str] = []
+    lengths: list[int] = []
+    codes: np.ndarray | None = None
+    mixed = False
+    task = progress.add_task("reading FASTA", total=n_expected) if progress else None
+    for batch_ids, batch in _batches(read_fasta(path), FASTA_BATCH):
+        start = len(ids)
+        ids.extend(batch_ids)
+        lengths.extend(len(s) for s in batch)
+        length = extend or lengths[0]
+        mixed = mixed or (extend is None and any(len(s) != length for s in batch))
+        if codes is None:
+            codes = np.empty((n_expected, length), dtype=np.uint8)
+        if not mixed and start < n_expected:
+            stop = min(len(ids), n_expected)
+            codes[start:stop] = encode_codes(batch[: stop - start], length)
+        if progress is not None and task is not None:
+            progress.update(task, completed=len(ids))
+    if not ids or codes is None:
+        raise DataError(f"{path}: no sequences in the FASTA file")
+    if mixed:
+        raise DataError(
+            f"{path}: sequences of different lengths ({describe_lengths(np.array(lengths))}); "
+            "use -e/--extend LENGTH to centre-trim/pad them to one length"
+        )
+    return ids, codes[: len(ids)]
+
+
+def _batches(
+    records: Iterator[tuple[str, bytes]], size: int
+) -> Iterator[tuple[list[str], list[bytes]]]:
+    ids: list[str] = []
+    seqs: list[bytes] = []
+    for name, seq in records:
+        ids.append(name)
+        seqs.append(seq)
+        if len(ids) == size:
+            yield ids, seqs
+            ids, seqs = [], []
+    if ids:
+        yield ids, seqs
+
+
+def match_ids(fasta: Path, table: Path, fasta_ids: Sequence[str], table_ids: Sequence[str]) -> np.ndarray:
+    """Row of the table for each FASTA record; every id must be on both sides exactly once."""
+    for where, ids in ((fasta, fasta_ids), (table, table_ids)):
+        dups = _duplicates(ids)
+        if dups:
+            raise DataError(f"{where}: {len(dups)} duplicate ids ({_examples(dups)})")
+    row_of = {name: i for i, name in enumerate(table_ids)}
+    not_in_table = [name for name in fasta_ids if name not in row_of]
+    if not_in_table:
+        raise DataError(
+            f"{len(not_in_table)} FASTA ids are not in the activity table ({_examples(not_in_table)})"
+        )
+    if len(fasta_ids) != len(table_ids):
+        in_fasta = set(fasta_ids)
+        missing = [name for name in table_ids if name not in in_fasta]
+        raise DataError(
+            f"{len(missing)} activity-table ids are not in the FASTA ({_examples(missing)})"
+        )
+    return np.fromiter((row_of[name] for name in fasta_ids), dtype=np.int64, count=len(fasta_ids))
+
+
+def split_count(size: float, n: int) -> int:
+    """A fraction (< 1) of n, rounded as seq_hdf5.py, or a count."""
+    return int(0.5 + size * n) if size < 1 else int(size)
+
+
+def split_indices(n: int, valid: float, test: float, seed: int) -> dict[str, np.ndarray]:
+    """Shuffle with the seed (numpy's legacy generator, as seq_hdf5.py), then train, valid, test."""
+    n_valid, n_test = split_count(valid, n), split_count(test, n)
+    n_train = n - n_valid - n_test
+    if n_train <= 0:
+        raise DataError(
+            f"split sizes leave no training data: {n} sequences, valid {n_valid} + test {n_test}"
+        )
+    order = np.random.RandomState(seed).permutation(n)
+    return {
+        "train": order[:n_train],
+        "valid": order[n_train : n_train + n_valid],
+        "test": order[n_train + n_valid :],
+    }
+
+
+def targets_dtype(values: np.ndarray) -> np.dtype:
+    """int8 when every value is an integer in int8's range (as seq_hdf5.py), else float32."""
+    integral = np.array_equal(values, np.round(values)) and (
+        values.size == 0 or (values.min() >= -128 and values.max() <= 127)
+    )
+    return np.dtype(np.int8 if integral else np.float32)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path`, renamed onto it on success and removed on any failure."""
+    if not path.parent.is_dir():
+        raise DataError(f"output folder does not exist: {path.parent}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result is an ordinary file
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_basset_h5(
+    path: str | Path,
+    splits: Mapping[str, SplitArrays],
+    target_labels: Sequence[str],
+    *,
+    onehot_dtype: str = "float16",
+    progress: Progress | None = None,
+) -> Path:
+    """Write Basset's layout atomically: `{split}_in` (N,4,1,L) one-hot, `{split}_out` (N,T),
+    `{split}_headers`, `target_labels`. Compression is gzip level 1 with byte shuffle (smaller and,
+    with the chunks compressed in parallel, faster than lzf here; readable by any HDF5 tool)."""
+    path = Path(path)
+    dtype = np.dtype(ONEHOT_DTYPES[onehot_dtype])
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5, ThreadPoolExecutor(_workers()) as pool:
+        h5.create_dataset("target_labels", data=_ascii(target_labels))
+        for name, split in splits.items():
+            n, length = split.codes.shape
+            chunk_rows = max(1, min(n, CHUNK_BYTES // (4 * length * dtype.itemsize)))
+            compressed = {"compression": "gzip", "compression_opts": GZIP_LEVEL, "shuffle": True}
+            onehot = h5.create_dataset(
+                f"{name}_in",
+                shape=(n, 4, 1, length),
+                dtype=dtype,
+                **({**compressed, "chunks": (chunk_rows, 4, 1, length)} if n else {}),
+            )
+            h5.create_dataset(f"{name}_out", data=split.targets, **(compressed if n else {}))
+            h5.create_dataset(f"{name}_headers", data=_ascii(split.headers))
+            task = progress.add_task(f"writing {name}", total=n) if progress else None
+            starts = range(0, n, chunk_rows)
+            chunks = pool.map(partial(_deflated_chunk, split.codes, rows=chunk_rows, dtype=dtype), starts)
+            for start, data in zip(starts, chunks):
+                onehot.id.write_direct_chunk((start, 0, 0, 0), data)
+                if progress is not None and task is not None:
+                    progress.update(task, completed=min(n, start + chunk_rows))
+    return path
+
+
+def _workers() -> int:
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+def _deflated_chunk(codes: np.ndarray, start: int, rows: int, dtype: np.dtype) -> bytes:
+    """One HDF5 chunk of one-hot through the shuffle and deflate filters, done here so that
+    chunks compress in parallel (zlib releases the GIL); the last chunk is zero-padded to size."""
+    block = codes[start : start + rows]
+    if len(block) < rows:
+        block = np.concatenate([block, np.zeros((rows - len(block), codes.shape[1]), np.uint8)])
+    raw = onehot_from_codes(block, dtype).view(np.uint8).reshape(-1, dtype.itemsize)
+    return zlib.compress(raw.T.tobytes(), GZIP_LEVEL)
+
+
+def _ascii(texts: Sequence[str]) -> np.ndarray:
+    """Fixed-length byte strings, as seq_hdf5.py writes them (readable by torch-hdf5 too)."""
+    encoded = [t.encode("utf-8") for t in texts]
+    width = max((len(t) for t in encoded), default=1) or 1
+    return np.array(encoded, dtype=f"S{width}")
+
+
+@dataclass
+class PreprocessSummary:
+    path: Path
+    counts: dict[str, int]
+    seq_len: int
+    target_labels: list[str]
+    targets_dtype: str
+    onehot_dtype: str
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{name} {n}" for name, n in self.counts.items())
+        return (
+            f"wrote {self.path}: {counts} sequences of {self.seq_len} bp; "
+            f"{len(self.target_labels)} targets ({self.targets_dtype}); {self.onehot_dtype} one-hot"
+        )
+
+
+def preprocess(
+    fasta: str | Path,
+    table: str | Path,
+    out: str | Path,
+    *,
+    valid: float = 0.1,
+    test: float = 0.1,
+    seed: int = 1,
+    extend: int | None = None,
+    onehot_dtype: str = "float16",
+    quiet: bool = True,
+) -> PreprocessSummary:
+    """FASTA + activity table -> Basset HDF5; raises DataError (and writes nothing) on bad input."""
+    fasta, table, out = Path(fasta), Path(table), Path(out)
+    _require_file(fasta, "FASTA file")
+    if extend is not None and extend <= 0:
+        raise DataError(f"-e/--extend must be a positive length, not {extend}")
+    if onehot_dtype not in ONEHOT_DTYPES:
+        raise DataError(f"unknown one-hot dtype {onehot_dtype!r} (use {', '.join(ONEHOT_DTYPES)})")
+    activity = read_table(table)
+    with Progress(disable=quiet, transient=True) as progress:
+        ids, codes = read_sequences(fasta, len(activity.ids), extend, progress)
+        rows = match_ids(fasta, table, ids, activity.ids)
+        out_dtype = targets_dtype(activity.values)
+        targets = activity.values[rows].astype(out_dtype)
+        order = split_indices(len(ids), valid, test, seed)
+        splits = {
+            name: SplitArrays(codes[idx], targets[idx], [ids[i] for i in idx])
+            for name, idx in order.items()
+        }
+        write_basset_h5(out, splits, activity.labels, onehot_dtype=onehot_dtype, progress=progress)
+    return PreprocessSummary(
+        path=out,
+        counts={name: len(idx) for name, idx in order.items()},
+        seq_len=codes.shape[1],
+        target_labels=activity.labels,
+        targets_dtype=str(out_dtype),
+        onehot_dtype=onehot_dtype,
+    )
+
+
+def _size(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0 or (value >= 1 and value != int(value)):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a fraction in [0, 1) or a whole count of sequences"
+        )
+    return value
+
+
+def build_parser() -> ArgParser:
+    parser = ArgParser(
+        prog="basset-preprocess",
+        description="FASTA + activity table -> Basset HDF5 (train/valid/test one-hot and targets).",
+    )
+    parser.add_argument("fasta", type=Path, help="sequences; headers are the table's row ids")
+    parser.add_argument("table", type=Path, help="activity table: header of target labels, then id v1 v2 ...")
+    parser.add_argument("out", type=Path, help="HDF5 file to write")
+    parser.add_argument("-v", "--valid", type=_size, default=0.1, help="validation size: fraction (<1) or count (default 0.1)")
+    parser.add_argument("-t", "--test", type=_size, default=0.1, help="test size: fraction (<1) or count (default 0.1)")
+    parser.add_argument("-s", "--seed", type=int, default=1, help="shuffling seed (default 1)")
+    parser.add_argument("-e", "--extend", type=int, default=None, metavar="L", help="centre-trim/pad every sequence to L bp")
+    parser.add_argument("--dtype", choices=sorted(ONEHOT_DTYPES), default="float16",
+                        help="float16: Basset-compatible, N = 0.25 (default); uint8: compact, N = zeros")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
+    return parser
+
+
+@cli_entry
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(quiet=args.quiet)
+    summary = preprocess(
+        args.fasta,
+        args.table,
+        args.out,
+        valid=args.valid,
+        test=args.test,
+        seed=args.seed,
+        extend=args.extend,
+        onehot_dtype=args.dtype,
+        quiet=args.quiet,
+    )
+    if not args.quiet:
+        print(summary)
+    return 0
