@@ -464,9 +464,12 @@ def train(
 
 
 def _stop_reason(next_epoch: int, best_epoch: int, options: TrainOptions) -> str | None:
-    """Basset's loop condition: epoch <= max_epochs and epoch - epoch_best <= stagnant_t."""
+    """Basset's loop condition: epoch <= max_epochs and epoch - epoch_best <= stagnant_t.
+
+    The first epoch always runs (even with stagnant_t 0).
+    """
     if next_epoch > options.max_epochs:
         return "max_epochs"
-    if next_epoch - best_epoch > options.stagnant_t:
+    if next_epoch > 1 and next_epoch - best_epoch > options.stagnant_t:
         return "stagnant"
     return None

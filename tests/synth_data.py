@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
+import pytest
+import torch
 
 from basset.data import BassetData, Split
 
@@ -30,3 +34,13 @@ def make_data(
         test=motif_split(rng, n_test, seq_len, motifs),
         target_labels=[f"t{i}" for i in range(num_targets)],
     )
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread, and two cores shared by other processes make
+    OpenMP's spinning threads crawl: the trainer tests use this fixture autouse."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
