@@ -1,0 +1,153 @@
+"""basset-hpo: run and inspect hyperparameter studies of the Basset trainer."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+
+from basset.cliutil import ArgParser, cli_entry, setup_logging
+from hpo import progress
+from hpo.config import ConfigError, HeartbeatConfig, StudyConfig, find_study_file, load_study
+from hpo.storage import ENV_STORAGE, make_storage, mask, parse_url, resolve_url, sqlite_path
+from hpo.workers import (
+    RunPlan,
+    WorkerFailed,
+    default_threads,
+    ensure_data,
+    plan_devices,
+    run_study,
+)
+
+RUN_HELP = """\
+Run a study: worker processes train trials until the study holds --n-trials trials.
+--n-trials is the study's TOTAL across all workers and hosts, not a per-run count:
+re-running the same command continues the study (nothing is lost or repeated), and a larger
+--n-trials adds exactly the difference. Several hosts may run the same command against one
+PostgreSQL storage; their workers join the study.
+
+A study is found as ./studies/NAME.toml, else among the packaged studies (demo, dnase), or
+given as a path to a .toml file. The database defaults to sqlite:///studies/NAME.db in the
+current directory ($BASSET_HPO_STORAGE or --storage override it).
+"""
+
+
+def _add_study_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study", required=True, help="study name or path to a study .toml")
+    parser.add_argument(
+        "--storage",
+        help=f"SQLAlchemy URL (sqlite:///FILE, postgresql+psycopg://USER:PW@HOST/DB); "
+        f"default ${ENV_STORAGE}, else the study file's, else sqlite:///studies/NAME.db",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress display, warnings only")
+
+
+def build_parser() -> ArgParser:
+    parser = ArgParser(prog="basset-hpo", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgParser)
+
+    run = commands.add_parser(
+        "run", help="run or continue a study", description=RUN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_study_flags(run)
+    run.add_argument("--n-trials", type=int, help="study-wide total (default: the study file's)")
+    run.add_argument("--gpus", help="all (default when CUDA is present), none, or a list like 0,2")
+    run.add_argument("--trials-per-gpu", type=int, default=1, help="workers per GPU (default 1)")
+    run.add_argument("--workers", type=int, help="CPU workers when there is no GPU (default 1)")
+    run.add_argument("--timeout", type=float, help="start no new trial after S seconds")
+    run.add_argument("--data", type=Path, help="HDF5 data set (overrides the study file's)")
+    run.add_argument("--seed", type=int, help="base sampler seed (worker k uses seed + k); "
+                     "give each host its own")
+    run.set_defaults(func=run_main)
+
+    status = commands.add_parser("status", help="counts, best trial, running trials")
+    _add_study_flags(status)
+    status.set_defaults(func=status_main)
+    return parser
+
+
+def run_main(args: argparse.Namespace) -> int:
+    config = load_study(args.study)
+    if args.data is not None:
+        config = replace(config, data=args.data)
+    if args.seed is not None:
+        config = replace(config, seed=args.seed)
+    n_trials = config.n_trials if args.n_trials is None else args.n_trials
+    if n_trials < 1:
+        raise ConfigError(f"--n-trials must be >= 1, got {n_trials}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise ConfigError(f"--timeout must be > 0, got {args.timeout}")
+    url = resolve_url(args.storage, config)
+    parse_url(url)
+    devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers)
+    ensure_data(config)
+    plan = RunPlan(
+        config=config, url=url, n_trials=n_trials, devices=devices,
+        threads=default_threads(len(devices)),
+        deadline=None if args.timeout is None else time.time() + args.timeout,
+        quiet=args.quiet,
+    )
+    Console(stderr=True, quiet=args.quiet).print(
+        f"study {config.name} ({config.source}) on {mask(url)}: {len(devices)} worker(s) "
+        f"on {', '.join(sorted(set(devices)))}, {n_trials} trials in total"
+    )
+    try:
+        snap = run_study(plan)
+    except WorkerFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    _print_result(snap)
+    return 0
+
+
+def _target(args: argparse.Namespace) -> tuple[str, str]:
+    """(study name, storage URL) for commands that read a study."""
+    try:
+        find_study_file(args.study)
+    except ConfigError:
+        if args.study.endswith(".toml"):
+            raise
+        name = args.study  # no study file: the name alone, on the given or default storage
+        return name, args.storage or os.environ.get(ENV_STORAGE) or f"sqlite:///studies/{name}.db"
+    config: StudyConfig = load_study(args.study)
+    return config.name, resolve_url(args.storage, config)
+
+
+def status_main(args: argparse.Namespace) -> int:
+    name, url = _target(args)
+    parse_url(url)
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise ConfigError(f"no study database at {path} (run basset-hpo run --study {name} first)")
+    storage = make_storage(url, HeartbeatConfig(interval=0))  # a reader beats no trial
+    try:
+        snap = progress.snapshot(storage, name)
+    except KeyError:
+        raise ConfigError(f"no study {name!r} in {mask(url)}") from None
+    console = Console()
+    console.print(progress.render(snap))
+    _print_result(snap, console)
+    return 0
+
+
+def _print_result(snap: progress.Snapshot, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(progress.headline(snap))
+    best = snap.best
+    if best is None:
+        return
+    console.print(f"best trial {best.number} (value {best.value:.4f}), params table:")
+    console.print(best.user_attrs.get("params_table", best.params), markup=False, end="")
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(quiet=args.quiet)
+    return int(args.func(args))

@@ -1,0 +1,345 @@
+"""Study files: `studies/<name>.toml` -> a validated StudyConfig, or one-line ConfigError.
+
+Every relative path in a study file (storage, data, params files) is relative to the current
+directory, never to the installed package, so a study's database and runs land where the user
+works.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from basset.errors import BassetError, ParamsError
+from basset.params import (
+    CONV_LISTS,
+    HIDDEN_LISTS,
+    PADDINGS,
+    JobParams,
+    parse_params,
+    pretrained_params,
+    read_params,
+)
+
+PACKAGED_STUDIES = Path(__file__).parent / "studies"
+LAYER_COUNTS = {"num_conv": CONV_LISTS, "num_hidden": HIDDEN_LISTS}
+PER_LAYER = {key: count for count, keys in LAYER_COUNTS.items() for key in keys}
+JOB_KEYS = {f.name: f for f in dataclasses.fields(JobParams)}
+SPACE_KEYS = sorted(set(JOB_KEYS) - {"padding"} | set(LAYER_COUNTS))
+SAMPLERS = ("tpe", "random", "gp", "cmaes")
+PRUNERS = ("hyperband", "median", "none")
+
+
+class ConfigError(BassetError):
+    """A study file (or a flag overriding it) that cannot be used."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searched key: an int/float range or a list of choices."""
+
+    name: str
+    kind: str  # "int", "float" or "categorical"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    type: str = "tpe"
+    n_startup_trials: int = 10
+    multivariate: bool = True
+    constant_liar: bool = True
+    group: bool = True  # TPE: decompose the conditional (per-layer) space
+
+
+@dataclass(frozen=True)
+class PrunerConfig:
+    type: str = "hyperband"
+    min_resource: int = 1  # hyperband
+    reduction_factor: int = 3  # hyperband
+    bootstrap_count: int = 0  # hyperband
+    n_startup_trials: int = 5  # median
+    n_warmup_steps: int = 2  # median
+    n_min_trials: int = 3  # median
+
+
+@dataclass(frozen=True)
+class HeartbeatConfig:
+    """Crash detection (RDB storages only): a trial silent for grace_period s is failed and
+    retried up to max_retry times. interval 0 switches heartbeats off."""
+
+    interval: int = 60
+    grace_period: int = 180
+    max_retry: int = 1
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A configuration enqueued before the sampler's own trials."""
+
+    label: str
+    params: JobParams
+
+
+@dataclass
+class StudyConfig:
+    name: str
+    source: Path
+    data: Path
+    storage: str | None = None  # None: BASSET_HPO_STORAGE or sqlite:///studies/<name>.db
+    generate_demo_data: bool = False
+    metric: str = "valid_auroc"
+    direction: str = "maximize"
+    n_trials: int = 20
+    max_epochs: int = 20
+    stagnant_t: int = 5
+    seed: int = 1
+    padding: str = "same"
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)
+    heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
+    space: dict[str, ParamSpec] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    enqueue: list[Reference] = field(default_factory=list)
+
+
+# --- generic table checking -------------------------------------------------------------------
+
+_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,),
+                                       "bool": (bool,)}
+
+
+def _hint(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    return f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(allowed)})"
+
+
+def _check_keys(table: dict[str, Any], allowed: list[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"{where}: unknown key {key!r}{_hint(key, allowed)}")
+
+
+def _typed(value: Any, kind: str, where: str) -> Any:
+    ok = isinstance(value, _TYPES[kind]) and not (kind != "bool" and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"{where} must be {kind}, got {value!r}")
+    return float(value) if kind == "float" else value
+
+
+def _section(table: dict[str, Any], cls: type, where: str) -> Any:
+    """Build a frozen dataclass from a TOML table, checking keys and types."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _check_keys(table, list(fields), where)
+    values = {}
+    for key, value in table.items():
+        kind = {"int": "int", "float": "float", "str": "str", "bool": "bool"}[str(fields[key].type)]
+        values[key] = _typed(value, kind, f"{where}.{key}")
+    return cls(**values)
+
+
+def _at_least(value: int | float, low: int | float, where: str) -> None:
+    if value < low:
+        raise ConfigError(f"{where} must be >= {low}, got {value}")
+
+
+# --- the parts of a study file ------------------------------------------------------------------
+
+def _param_spec(name: str, raw: Any) -> ParamSpec:
+    where = f"space.{name}"
+    if name not in SPACE_KEYS:
+        raise ConfigError(f"space: unknown key {name!r}{_hint(name, SPACE_KEYS)}")
+    if isinstance(raw, list):
+        if len(raw) != 2:
+            raise ConfigError(f"{where}: a range is [low, high], got {raw!r}")
+        raw = {"low": raw[0], "high": raw[1]}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{where}: give [low, high], {{low=, high=, log=, step=}} or {{choices=[...]}}"
+            f" (fixed values go under [fixed]), got {raw!r}"
+        )
+    if "choices" in raw:
+        _check_keys(raw, ["choices"], where)
+        choices = raw["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise ConfigError(f"{where}.choices must be a non-empty list, got {choices!r}")
+        if any(isinstance(c, (list, dict)) for c in choices):
+            raise ConfigError(f"{where}.choices must hold plain values, got {choices!r}")
+        return ParamSpec(name, "categorical", choices=tuple(choices))
+    _check_keys(raw, ["low", "high", "log", "step"], where)
+    if "low" not in raw or "high" not in raw:
+        raise ConfigError(f"{where}: needs both low and high")
+    kind = "int" if name in LAYER_COUNTS else _element_kind(name)
+    if kind not in ("int", "float"):
+        raise ConfigError(f"{where}: {name} is not numeric; use {{choices=[...]}}")
+    low = _typed(raw["low"], kind, f"{where}.low")
+    high = _typed(raw["high"], kind, f"{where}.high")
+    log = _typed(raw.get("log", False), "bool", f"{where}.log")
+    step = raw.get("step")
+    if low >= high:
+        raise ConfigError(f"{where}: low must be < high, got [{low}, {high}]")
+    if log and low <= 0:
+        raise ConfigError(f"{where}: a log range needs low > 0, got {low}")
+    if step is not None:
+        step = _typed(step, kind, f"{where}.step")
+        if step <= 0 or log:
+            raise ConfigError(f"{where}.step must be > 0 and cannot be combined with log")
+    if name in LAYER_COUNTS and low < (1 if name == "num_conv" else 0):
+        raise ConfigError(f"{where}: low must be >= {1 if name == 'num_conv' else 0}, got {low}")
+    return ParamSpec(name, kind, low=low, high=high, log=log, step=step)
+
+
+def _element_kind(name: str) -> str:
+    hint = str(JOB_KEYS[name].type)
+    return hint[5:-1] if hint.startswith("list[") else hint
+
+
+def _fixed(table: dict[str, Any], space: dict[str, ParamSpec]) -> dict[str, Any]:
+    allowed = [k for k in SPACE_KEYS if k not in space]
+    fixed = {}
+    for key, value in table.items():
+        if key in space:
+            raise ConfigError(f"fixed.{key}: also in [space]; a key is either searched or fixed")
+        if key not in allowed:
+            raise ConfigError(f"fixed: unknown key {key!r}{_hint(key, allowed)}")
+        kind = "int" if key in LAYER_COUNTS else _element_kind(key)
+        items = value if isinstance(value, list) and key in PER_LAYER else [value]
+        fixed[key] = [_typed(v, kind, f"fixed.{key}") for v in items]
+        if not (isinstance(value, list) and key in PER_LAYER):
+            fixed[key] = fixed[key][0]
+    return fixed
+
+
+def _reference(item: Any, index: int) -> Reference:
+    where = f"enqueue[{index}]"
+    if isinstance(item, str):
+        if item == "pretrained":
+            return Reference("pretrained", pretrained_params())
+        try:
+            return Reference(item, read_params(item))
+        except ParamsError as err:
+            raise ConfigError(f"{where}: {err} (use \"pretrained\", a params file or a table)")
+    if isinstance(item, dict):
+        label = item.pop("label", f"enqueue[{index}]")
+        lines = []
+        for key, value in item.items():
+            for v in value if isinstance(value, list) else [value]:
+                lines.append(f"{key} {str(v).lower() if isinstance(v, bool) else v}")
+        try:
+            return Reference(str(label), parse_params("\n".join(lines), where))
+        except ParamsError as err:
+            raise ConfigError(str(err)) from None
+    raise ConfigError(f"{where}: give \"pretrained\", a params file path or a table, got {item!r}")
+
+
+_TOP = {
+    "name": "str", "storage": "str", "data": "str", "generate_demo_data": "bool",
+    "metric": "str", "direction": "str", "n_trials": "int", "max_epochs": "int",
+    "stagnant_t": "int", "seed": "int", "padding": "str",
+}
+_TABLES = ("sampler", "pruner", "heartbeat", "space", "fixed", "enqueue")
+
+
+def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
+    """Validate a parsed TOML document; every problem is a one-line ConfigError."""
+    _check_keys(raw, [*_TOP, *_TABLES], "study")
+    top = {key: _typed(raw[key], kind, key) for key, kind in _TOP.items() if key in raw}
+    top.setdefault("name", source.stem)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", top["name"]):
+        raise ConfigError(f"name must be letters, digits, '_', '.', '-', got {top['name']!r}")
+    if "data" not in top:
+        raise ConfigError("data: the path of the HDF5 data set is required")
+    top["data"] = Path(top["data"])
+    for key in ("n_trials", "max_epochs", "stagnant_t"):
+        if key in top:
+            _at_least(top[key], 1, key)
+    if top.get("metric", "valid_auroc") != "valid_auroc":
+        raise ConfigError(f"metric: only valid_auroc is supported, got {top['metric']!r}")
+    if top.get("direction", "maximize") != "maximize":
+        raise ConfigError(f"direction: valid_auroc is maximized, got {top['direction']!r}")
+    if top.get("padding", "same") not in PADDINGS:
+        raise ConfigError(f"padding must be one of {', '.join(PADDINGS)}, got {top['padding']!r}")
+    for key in ("sampler", "pruner", "heartbeat", "space", "fixed"):
+        if key in raw and not isinstance(raw[key], dict):
+            raise ConfigError(f"{key} must be a table ([{key}]), got {raw[key]!r}")
+
+    config = StudyConfig(source=source, **top)
+    config.sampler = _section(raw.get("sampler", {}), SamplerConfig, "sampler")
+    config.pruner = _section(raw.get("pruner", {}), PrunerConfig, "pruner")
+    config.heartbeat = _section(raw.get("heartbeat", {}), HeartbeatConfig, "heartbeat")
+    _check_choices(config)
+    config.space = {name: _param_spec(name, spec) for name, spec in raw.get("space", {}).items()}
+    config.fixed = _fixed(raw.get("fixed", {}), config.space)
+    enqueue = raw.get("enqueue", [])
+    if not isinstance(enqueue, list):
+        raise ConfigError(f"enqueue must be a list, got {enqueue!r}")
+    config.enqueue = [_reference(item, i) for i, item in enumerate(enqueue)]
+    from hpo.space import check_space  # space.py builds on this module
+
+    check_space(config)
+    return config
+
+
+def _check_choices(config: StudyConfig) -> None:
+    sampler, pruner, beat = config.sampler, config.pruner, config.heartbeat
+    if sampler.type not in SAMPLERS:
+        raise ConfigError(f"sampler.type must be one of {', '.join(SAMPLERS)}, got {sampler.type!r}")
+    if pruner.type not in PRUNERS:
+        raise ConfigError(f"pruner.type must be one of {', '.join(PRUNERS)}, got {pruner.type!r}")
+    _at_least(sampler.n_startup_trials, 0, "sampler.n_startup_trials")
+    _at_least(pruner.reduction_factor, 2, "pruner.reduction_factor")
+    _at_least(pruner.min_resource, 1, "pruner.min_resource")
+    if pruner.type == "hyperband" and pruner.min_resource >= config.max_epochs:
+        raise ConfigError(
+            f"pruner.min_resource ({pruner.min_resource}) must be < max_epochs ({config.max_epochs})"
+        )
+    for key in ("bootstrap_count", "n_startup_trials", "n_warmup_steps"):
+        _at_least(getattr(pruner, key), 0, f"pruner.{key}")
+    _at_least(pruner.n_min_trials, 1, "pruner.n_min_trials")
+    _at_least(beat.interval, 0, "heartbeat.interval")
+    _at_least(beat.max_retry, 0, "heartbeat.max_retry")
+    if beat.interval and beat.grace_period <= beat.interval:
+        raise ConfigError(
+            f"heartbeat.grace_period ({beat.grace_period}) must exceed the interval ({beat.interval})"
+        )
+
+
+def find_study_file(study: str) -> Path:
+    """`--study NAME` -> ./studies/NAME.toml, else the packaged one; a .toml path is used as is."""
+    if study.endswith(".toml"):
+        path = Path(study)
+        if not path.is_file():
+            raise ConfigError(f"study file not found: {path}")
+        return path
+    for path in (Path("studies") / f"{study}.toml", PACKAGED_STUDIES / f"{study}.toml"):
+        if path.is_file():
+            return path
+    known = sorted(p.stem for p in PACKAGED_STUDIES.glob("*.toml"))
+    raise ConfigError(
+        f"no study {study!r}: looked for studies/{study}.toml and the packaged studies"
+        f" ({', '.join(known)})"
+    )
+
+
+def load_study(study: str) -> StudyConfig:
+    """Find, read and validate a study file."""
+    path = find_study_file(study)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read {path}: {err}") from None
+    try:
+        return parse_study(raw, path)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None

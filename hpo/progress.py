@@ -1,0 +1,90 @@
+"""What a study looks like right now (counts, best, running trials), as data and as a rich table.
+
+Shared by the live display of `basset-hpo run` and by `basset-hpo status`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+def counted(trials: list[FrozenTrial]) -> int:
+    """Trials that use up `--n-trials`: all started ones, except failed trials that a heartbeat
+    retry replaced (their WAITING/RUNNING copy counts instead)."""
+    retried = {
+        t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs
+    }
+    return sum(
+        t.state != TrialState.WAITING and not (t.state == TrialState.FAIL and t.number in retried)
+        for t in trials
+    )
+
+
+@dataclass
+class Snapshot:
+    study_name: str
+    counts: dict[str, int]
+    counted: int
+    best: FrozenTrial | None
+    running: list[FrozenTrial]
+
+    @property
+    def finished(self) -> int:
+        return self.counts["COMPLETE"] + self.counts["PRUNED"] + self.counts["FAIL"]
+
+
+def snapshot(storage: optuna.storages.BaseStorage, study_name: str) -> Snapshot:
+    """Read the study's trials once (fresh from the storage)."""
+    study_id = storage.get_study_id_from_name(study_name)
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    by_state = Counter(t.state.name for t in trials)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    return Snapshot(
+        study_name=study_name,
+        counts={state: by_state.get(state, 0) for state in STATES},
+        counted=counted(trials),
+        best=max(complete, key=lambda t: t.value, default=None),
+        running=[t for t in trials if t.state == TrialState.RUNNING],
+    )
+
+
+def epoch_of(trial: FrozenTrial) -> int:
+    """Last epoch the trial reported (0 while its first epoch runs)."""
+    return max(trial.intermediate_values, default=0)
+
+
+def headline(snap: Snapshot, n_trials: int | None = None) -> str:
+    c = snap.counts
+    total = f"/{n_trials}" if n_trials else ""
+    best = f"best {snap.best.value:.4f} (trial {snap.best.number})" if snap.best else "best -"
+    return (
+        f"{snap.study_name}: {snap.finished}{total} done ({c['COMPLETE']} complete, "
+        f"{c['PRUNED']} pruned, {c['FAIL']} failed), {c['RUNNING']} running, {best}"
+    )
+
+
+def render(snap: Snapshot, n_trials: int | None = None, max_epochs: int | None = None) -> Group:
+    """The headline plus one row per running trial: worker, device, trial, epoch, AUROC."""
+    table = Table(box=None, pad_edge=False)
+    for column in ("worker", "device", "trial", "epoch", "valid AUROC"):
+        table.add_column(column)
+    for trial in sorted(snap.running, key=lambda t: str(t.user_attrs.get("worker", ""))):
+        epoch = epoch_of(trial)
+        last = trial.intermediate_values.get(epoch)
+        table.add_row(
+            str(trial.user_attrs.get("worker", "?")),
+            str(trial.user_attrs.get("device", "?")),
+            str(trial.number),
+            f"{epoch}/{max_epochs}" if max_epochs else str(epoch),
+            f"{last:.4f}" if last is not None else "-",
+        )
+    return Group(Text(headline(snap, n_trials)), table)

@@ -1,0 +1,122 @@
+"""Search space -> JobParams: layer counts first, then the per-layer keys they call for.
+
+Optuna parameter names: `num_conv`, `num_hidden`, per-layer keys as `<key>_<layer>` (0-based,
+e.g. `conv_filters_2`, which exists only in trials with three or more conv layers), and the
+other JobParams keys under their own names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+from basset.errors import ParamsError
+from basset.params import JobParams
+from hpo.config import LAYER_COUNTS, PER_LAYER, ConfigError, ParamSpec, Reference, StudyConfig
+
+Sample = Callable[[ParamSpec, str], Any]
+REQUIRED_PER_LAYER = ("conv_filters", "conv_filter_sizes", "hidden_units")
+
+
+def build_params(config: StudyConfig, sample: Sample) -> JobParams:
+    """JobParams from the study's fixed keys plus `sample(spec, optuna_name)` for searched keys."""
+    kwargs: dict[str, Any] = {"padding": config.padding}
+    for count_key, keys in LAYER_COUNTS.items():
+        count = _layer_count(config, count_key, sample)
+        for key in keys:
+            if key in config.space:
+                kwargs[key] = [sample(config.space[key], f"{key}_{i}") for i in range(count)]
+            elif key in config.fixed:
+                value = config.fixed[key]
+                kwargs[key] = list(value) if isinstance(value, list) else [value] * count
+            elif key in REQUIRED_PER_LAYER:
+                raise ConfigError(f"{key}: search it in [space] or set it in [fixed]")
+    for key, spec in config.space.items():
+        if key not in PER_LAYER and key not in LAYER_COUNTS:
+            kwargs[key] = sample(spec, key)
+    for key, value in config.fixed.items():
+        if key not in PER_LAYER and key not in LAYER_COUNTS:
+            kwargs[key] = value
+    return JobParams(**kwargs)
+
+
+def _layer_count(config: StudyConfig, count_key: str, sample: Sample) -> int:
+    if count_key in config.space:
+        return int(sample(config.space[count_key], count_key))
+    if count_key in config.fixed:
+        return int(config.fixed[count_key])
+    for key in LAYER_COUNTS[count_key]:
+        if isinstance(config.fixed.get(key), list):
+            return len(config.fixed[key])
+    raise ConfigError(f"{count_key}: search it in [space], or fix it (or a per-layer list)")
+
+
+def suggest(trial: optuna.Trial, spec: ParamSpec, name: str) -> Any:
+    """Ask the trial for one value of `spec` under the Optuna name `name`."""
+    if spec.kind == "categorical":
+        return trial.suggest_categorical(name, list(spec.choices))
+    if spec.kind == "int":
+        return trial.suggest_int(
+            name, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log
+        )
+    return trial.suggest_float(name, spec.low, spec.high, step=spec.step, log=spec.log)
+
+
+def suggest_params(trial: optuna.Trial, config: StudyConfig) -> JobParams:
+    """The trial's JobParams (validated). ParamsError if the combination is invalid."""
+    return build_params(config, lambda spec, name: suggest(trial, spec, name)).validate()
+
+
+def reference_values(config: StudyConfig, reference: Reference) -> dict[str, Any]:
+    """Optuna parameter values that make a trial reproduce `reference` exactly."""
+    job = reference.params
+    values: dict[str, Any] = {}
+    for count_key, keys in LAYER_COUNTS.items():
+        if count_key in config.space:
+            values[count_key] = len(getattr(job, keys[0]))
+        for key in keys:
+            if key in config.space:
+                values.update({f"{key}_{i}": v for i, v in enumerate(getattr(job, key))})
+    for key in config.space:
+        if key not in PER_LAYER and key not in LAYER_COUNTS:
+            values[key] = getattr(job, key)
+    return values
+
+
+def check_space(config: StudyConfig) -> None:
+    """Fail before anything starts if the space's extremes or a reference cannot be built."""
+    for corner, pick in (("low", 0), ("high", -1)):
+        def sample(spec: ParamSpec, name: str, pick: int = pick) -> Any:
+            if spec.kind == "categorical":
+                return spec.choices[pick]
+            return spec.low if pick == 0 else spec.high
+
+        try:
+            build_params(config, sample).validate()
+        except ParamsError as err:
+            raise ConfigError(f"space ({corner} end of every range): {err}") from None
+    for index, ref in enumerate(config.enqueue):
+        _check_reference(config, ref, f"enqueue[{index}] ({ref.label})")
+
+
+def _check_reference(config: StudyConfig, ref: Reference, where: str) -> None:
+    values = reference_values(config, ref)
+    for name, value in values.items():
+        spec = config.space[name.rsplit("_", 1)[0] if name not in config.space else name]
+        if spec.kind == "categorical" and value not in spec.choices:
+            raise ConfigError(f"{where}: {name} = {value!r} is not among the choices {spec.choices}")
+    try:
+        built = build_params(config, lambda spec, name: values[name])
+    except KeyError as err:
+        raise ConfigError(f"{where}: has no value for {err.args[0]}") from None
+    wanted = dataclasses.replace(ref.params, padding=config.padding)
+    for f in dataclasses.fields(JobParams):
+        mine, theirs = getattr(built, f.name), getattr(wanted, f.name)
+        if mine != theirs:
+            raise ConfigError(
+                f"{where}: {f.name} is {theirs} but the study would use {mine};"
+                " search that key or fix it to the reference's value"
+            )

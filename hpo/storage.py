@@ -1,0 +1,151 @@
+"""Where a study lives: storage URLs, Optuna's RDB storage, and the study-wide trial lock.
+
+SQLite (the default, one host) runs in WAL mode with a long busy timeout set on every
+connection, so local workers wait for each other instead of failing with "database is locked".
+PostgreSQL (`postgresql+psycopg://...`) serves many hosts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import sqlalchemy
+from sqlalchemy.engine import URL, make_url
+
+from hpo.config import ConfigError, HeartbeatConfig, StudyConfig
+
+ENV_STORAGE = "BASSET_HPO_STORAGE"
+SQLITE_BUSY_TIMEOUT_S = 300
+DIALECTS = ("sqlite", "postgresql")
+
+
+def resolve_url(flag: str | None, config: StudyConfig) -> str:
+    """--storage, else $BASSET_HPO_STORAGE, else the study file's, else studies/<name>.db."""
+    url = flag or os.environ.get(ENV_STORAGE) or config.storage
+    return url or f"sqlite:///studies/{config.name}.db"
+
+
+def parse_url(url: str) -> URL:
+    """Check a storage URL: a known dialect, a file for SQLite; ConfigError otherwise."""
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise ConfigError(f"not a storage URL: {mask(url)!r} (e.g. sqlite:///studies/x.db)") from None
+    if parsed.get_backend_name() not in DIALECTS:
+        raise ConfigError(f"storage {mask(url)}: use sqlite:///FILE or postgresql+psycopg://...")
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise ConfigError("storage: an in-memory SQLite database cannot be shared; give a file")
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError("PostgreSQL storage needs psycopg: pip install 'basset-hpo[postgres]'")
+    return parsed
+
+
+def mask(url: str | URL) -> str:
+    """The URL with its password replaced by ***, for every message and log line."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except sqlalchemy.exc.ArgumentError:
+        return "<unparseable storage URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" else None
+
+
+def _sqlite_connect(path: Path) -> Callable[[], sqlite3.Connection]:
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        return conn
+
+    return connect
+
+
+def engine_kwargs(url: str) -> dict[str, Any]:
+    """SQLAlchemy engine options for the study database (Optuna's engine and ours)."""
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return {"creator": _sqlite_connect(path)}
+    # A worker needs one connection for Optuna, one for the heartbeat, one for epoch rows.
+    return {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 4, "pool_recycle": 1800}
+
+
+def make_storage(url: str, heartbeat: HeartbeatConfig) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage with heartbeats (a crashed worker's trial is failed, then retried)."""
+    parse_url(url)
+    beat: dict[str, Any] = {}
+    if heartbeat.interval:
+        beat = {
+            "heartbeat_interval": heartbeat.interval,
+            "grace_period": heartbeat.grace_period,
+            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=heartbeat.max_retry
+            ),
+        }
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url), **beat)
+    except (sqlalchemy.exc.SQLAlchemyError, OSError) as err:
+        reason = str(err).splitlines()[0].replace(url, mask(url))
+        raise ConfigError(f"cannot open storage {mask(url)}: {reason}") from None
+
+
+def make_engine(url: str) -> sqlalchemy.Engine:
+    """Our own engine on the study database (epoch rows, locks, progress)."""
+    return sqlalchemy.create_engine(parse_url(url), **engine_kwargs(url))
+
+
+class StudyLock:
+    """A study-wide mutex across processes and hosts, held while a worker counts the study's
+    trials and starts one, so `--n-trials` is never exceeded.
+
+    SQLite: an flock on `<db>.lock` beside the database (SQLite is one host only anyway).
+    PostgreSQL: a session advisory lock keyed by the study name.
+    """
+
+    def __init__(self, url: str, study_name: str, engine: sqlalchemy.Engine) -> None:
+        self._path = sqlite_path(url)
+        self._engine = engine
+        self._key = zlib.crc32(f"basset-hpo:{study_name}".encode()) - 2**31
+        self._handle: Any = None
+
+    def acquire(self) -> None:
+        if self._path is not None:
+            self._handle = open(f"{self._path}.lock", "a")  # noqa: SIM115 (held until release)
+            fcntl.flock(self._handle, fcntl.LOCK_EX)
+        else:
+            self._handle = self._engine.connect()
+            self._handle.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
+
+    def release(self) -> None:
+        """Idempotent: the objective releases as soon as its trial exists, the worker again."""
+        if self._handle is None:
+            return
+        if self._path is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+        else:
+            self._handle.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+            self._handle.commit()
+        self._handle.close()
+        self._handle = None
+
+    def __enter__(self) -> StudyLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

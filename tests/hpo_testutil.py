@@ -1,0 +1,124 @@
+"""Helpers of the HPO tests: a tiny HDF5 data set, tiny study files, fake trainers.
+
+The fakes live in an importable module so that spawned worker processes can unpickle them.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from basset.data import BassetData
+from basset.hooks import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
+from basset.params import JobParams
+from basset.trainer import TrainingDiverged
+from synth_data import make_data
+
+
+def tiny_data() -> BassetData:
+    """200 sequences x 60 bp x 3 targets with planted motifs (learnable in a few epochs)."""
+    return make_data(n_train=120, n_valid=50, n_test=30, seq_len=60, num_targets=3, seed=3)
+
+
+def write_h5(path: Path, data: BassetData) -> Path:
+    """Basset's HDF5 layout: {split}_in (N,4,1,L) float16 one-hot, {split}_out, target_labels."""
+    table = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0.25] * 4])
+    with h5py.File(path, "w") as h5:
+        for name in ("train", "valid", "test"):
+            split = getattr(data, name)
+            onehot = table[split.seqs].transpose(0, 2, 1)[:, :, None, :].astype(np.float16)
+            h5.create_dataset(f"{name}_in", data=onehot)
+            h5.create_dataset(f"{name}_out", data=split.targets)
+        h5.create_dataset("target_labels", data=np.array(data.target_labels, dtype="S"))
+    return path
+
+
+TINY_SPACE = """
+[space]
+num_conv = [1, 2]
+conv_filters = [4, 12]
+conv_filter_sizes = [3, 9]
+pool_width = [2, 4]
+num_hidden = [0, 1]
+hidden_units = [8, 24]
+learning_rate = { low = 1e-3, high = 3e-2, log = true }
+
+[fixed]
+batch_size = 32
+"""
+
+
+def study_toml(folder: Path, body: str = "", *, space: str = TINY_SPACE, name: str = "tiny",
+               data: Path | None = None) -> Path:
+    """A study file for the tiny data; `body` adds or overrides top-level keys and tables."""
+    data = data or folder / "tiny.h5"
+    text = textwrap.dedent(f"""\
+        name = "{name}"
+        data = "{data}"
+        max_epochs = 3
+        stagnant_t = 2
+        {textwrap.dedent(body).strip()}
+        [sampler]
+        type = "tpe"
+        n_startup_trials = 2
+        [pruner]
+        type = "none"
+        [heartbeat]
+        interval = 0
+        """) + textwrap.dedent(space)
+    path = folder / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def metrics(epoch: int, auroc: float, loss: float = 1.0) -> EpochMetrics:
+    return EpochMetrics(
+        epoch=epoch, train_loss=loss, valid_loss=loss, valid_auroc=auroc, valid_auprc=auroc,
+        target_auroc=[auroc, math.nan, auroc], target_auprc=[auroc] * 3, seconds=0.01,
+        seqs_per_sec=1000.0, learning_rate=0.01, is_best=True,
+    )
+
+
+def scripted_train(curves: dict[int, list[float]]):  # type: ignore[no-untyped-def]
+    """A fake trainer that plays a fixed AUROC curve per number of conv filters (first layer),
+    with the real trainer's stop rules (max_epochs, stagnant_t, a hook's StopTraining)."""
+
+    def train(params: JobParams, data: BassetData, *, options: TrainOptions,
+              hooks: TrainHooks) -> TrainResult:
+        curve = curves[params.conv_filters[0]]
+        history: list[EpochMetrics] = []
+        best, best_epoch, reason = -math.inf, 0, "max_epochs"
+        for epoch, auroc in enumerate(curve[: options.max_epochs], start=1):
+            m = metrics(epoch, auroc)
+            history.append(m)
+            if auroc > best:
+                best, best_epoch = auroc, epoch
+            stop = epoch - best_epoch >= options.stagnant_t
+            try:
+                hooks.on_epoch_end(m)
+            except StopTraining as err:
+                reason = err.reason
+                break
+            if stop:
+                reason = "stagnant"
+                break
+        return TrainResult(best_metric=best, best_epoch=best_epoch, epochs_run=len(history),
+                           stop_reason=reason, history=history,
+                           best_target_auroc=history[best_epoch - 1].target_auroc)
+
+    return train
+
+
+def diverging_train(params: JobParams, data: BassetData, *, options: TrainOptions,
+                    hooks: TrainHooks) -> TrainResult:
+    """Fake trainer: a learning rate above 0.01 diverges after one epoch; others learn."""
+    from basset.trainer import train
+
+    if params.learning_rate > 0.01:
+        hooks.on_epoch_end(metrics(1, 0.5))
+        raise TrainingDiverged("the training loss is nan at epoch 2")
+    return train(params, data, options=options, hooks=hooks)
