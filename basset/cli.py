@@ -1,0 +1,222 @@
+"""basset-train, basset-test, basset-predict: Basset's command lines, Lua spellings accepted.
+
+`basset-train -cuda -job pretrained_params.txt -stagnant_t 10 all_data_ever.h5` works as it did
+with basset_train.lua; every option also has a modern spelling (--stagnant-t, --max-epochs, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from basset.checkpoint import LoadedModel, atomic_path, load_model, write_text_atomic
+from basset.cliutil import ArgParser, cli_entry, setup_logging
+from basset.data import load_data
+from basset.errors import DataError
+from basset.hooks import TrainOptions
+from basset.metrics import binary_metrics, nan_mean, r2_per_target
+from basset.onehot import encode_codes, read_fasta
+from basset.params import PADDINGS, JobParams, read_params
+from basset.predict import predict_proba
+from basset.trainer import resolve_device, train
+
+log = logging.getLogger(__name__)
+
+
+def basset_default_params() -> JobParams:
+    """basset_train.lua's built-in architecture when no -job is given (reference §1.1)."""
+    return JobParams(
+        conv_filters=[300, 300, 500],
+        conv_filter_sizes=[21, 6, 4],
+        pool_width=[4, 4, 4],
+        hidden_units=[800],
+        hidden_dropouts=[0.5],
+    ).validate()
+
+
+def _device_args(parser: ArgParser) -> None:
+    parser.add_argument("-cuda", "--cuda", "-cudnn", action="store_true",
+                        help="run on the GPU (same as --device cuda)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
+
+
+def _device(args: object) -> str:
+    device = getattr(args, "device", None) or ("cuda" if getattr(args, "cuda", False) else "cpu")
+    resolve_device(device)  # a missing GPU is a one-line error before any work
+    return device
+
+
+def build_train_parser() -> ArgParser:
+    parser = ArgParser(
+        prog="basset-train",
+        description="Train a Basset network on a Basset HDF5 (train and valid splits).",
+        allow_abbrev=False,
+    )
+    parser.add_argument("data", type=Path, help="Basset HDF5 data file")
+    _device_args(parser)
+    parser.add_argument("-job", "--job", type=Path, help="params table (default: Basset's small built-in net)")
+    parser.add_argument("-stagnant_t", "--stagnant-t", dest="stagnant_t", type=int, default=10,
+                        help="stop after this many epochs without a new best validation AUROC (default 10)")
+    parser.add_argument("-max_epochs", "--max-epochs", dest="max_epochs", type=int, default=1000,
+                        help="epoch cap (default 1000)")
+    parser.add_argument("-save", "--save", default="dnacnn",
+                        help="prefix of PREFIX_check.pt, PREFIX_best.pt, PREFIX_metrics.tsv (default dnacnn)")
+    parser.add_argument("-restart", "--restart", type=Path, help="continue from a PREFIX_check.pt")
+    parser.add_argument("-seed", "--seed", type=Path,
+                        help="start from this model's layers (all but the output layer)")
+    parser.add_argument("-rand", "--rand", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("-rc", "--rc", action="store_true",
+                        help="reverse-complement every other epoch; validate on both strands")
+    parser.add_argument("-drop_rate", "--drop-rate", dest="drop_rate", action="store_true",
+                        help="learning rate x 2/3 when the train loss improves by < 1e-4")
+    parser.add_argument("-result", "--result", type=Path,
+                        help="write the best mean validation AUROC to this file")
+    parser.add_argument("--padding", choices=PADDINGS,
+                        help="paper: unpadded convolutions; same: length-keeping (overrides the job)")
+    parser.add_argument("--no-amp", dest="amp", action="store_false", help="fp32 on CUDA (no bf16 autocast)")
+    parser.add_argument("--legacy-order", action="store_true",
+                        help="Basset's file order instead of a shuffle every epoch")
+    parser.add_argument("--freeze-conv", action="store_true", help="with -seed: keep the conv layers fixed")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bars")
+    return parser
+
+
+@cli_entry
+def train_main(argv: Sequence[str] | None = None) -> int:
+    args = build_train_parser().parse_args(argv)
+    setup_logging(quiet=args.quiet)
+    device = _device(args)
+    params = read_params(args.job) if args.job else basset_default_params()
+    if args.padding:
+        params.padding = args.padding
+    if args.freeze_conv and not args.seed:
+        log.warning("--freeze-conv has no effect without -seed")
+    data = load_data(args.data, splits=("train", "valid"))
+    options = TrainOptions(
+        max_epochs=args.max_epochs,
+        stagnant_t=args.stagnant_t,
+        rand=args.rand,
+        rc=args.rc,
+        drop_rate=args.drop_rate,
+        legacy_order=args.legacy_order,
+        device=device,
+        amp=args.amp,
+        save_prefix=Path(args.save),
+        restart=args.restart,
+        seed_model=args.seed,
+        freeze_conv=args.freeze_conv,
+        quiet=args.quiet,
+    )
+    result = train(params, data, options=options)
+    log.info(
+        "best mean valid AUROC %.4f at epoch %d (%s); model in %s",
+        result.best_metric, result.best_epoch, result.stop_reason, result.best_path,
+    )
+    if args.result:
+        write_text_atomic(args.result, f"{result.best_metric}\n")
+    return 0
+
+
+def _check_fit(loaded: LoadedModel, seq_len: int, num_targets: int | None, source: Path) -> None:
+    if seq_len != loaded.seq_len:
+        raise DataError(f"{source}: sequences are {seq_len} bp, the model takes {loaded.seq_len} bp")
+    if num_targets is not None and num_targets != len(loaded.target_labels):
+        raise DataError(
+            f"{source}: {num_targets} targets, the model predicts {len(loaded.target_labels)}"
+        )
+
+
+def build_test_parser() -> ArgParser:
+    parser = ArgParser(prog="basset-test", description="Per-target AUROC/AUPRC on the test split.",
+                       allow_abbrev=False)
+    parser.add_argument("model", type=Path, help="a PREFIX_best.pt")
+    parser.add_argument("data", type=Path, help="Basset HDF5 with a test split")
+    parser.add_argument("out_dir", type=Path, help="folder for aucs.txt")
+    _device_args(parser)
+    parser.add_argument("-rc", "--rc", action="store_true", help="average both strands")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("-q", "--quiet", action="store_true")
+    return parser
+
+
+@cli_entry
+def test_main(argv: Sequence[str] | None = None) -> int:
+    args = build_test_parser().parse_args(argv)
+    setup_logging(quiet=args.quiet)
+    device = _device(args)
+    loaded = load_model(args.model, device)
+    data = load_data(args.data, splits=("test",))
+    test = data.test
+    if test is None or len(test) == 0:
+        raise DataError(f"{args.data}: no test sequences")
+    _check_fit(loaded, test.seqs.shape[1], test.targets.shape[1], args.data)
+    preds = predict_proba(loaded.model, test.seqs, batch_size=args.batch_size, device=device, rc=args.rc)
+    labels = loaded.target_labels
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    if loaded.params.target_type == "binary":
+        auroc, auprc = binary_metrics(test.targets, preds)
+        rows = [f"{i}\t{labels[i]}\t{auroc[i]:.6f}\t{auprc[i]:.6f}" for i in range(len(labels))]
+        write_text_atomic(args.out_dir / "aucs.txt", "\n".join(rows) + "\n")
+        print(f"mean AUROC {nan_mean(auroc):.4f}  mean AUPRC {nan_mean(auprc):.4f}  "
+              f"({int(np.isfinite(auroc).sum())} of {len(labels)} targets)")
+    else:
+        r2 = r2_per_target(test.targets, preds)
+        rows = [f"{i}\t{labels[i]}\t{r2[i]:.6f}" for i in range(len(labels))]
+        write_text_atomic(args.out_dir / "r2.txt", "\n".join(rows) + "\n")
+        print(f"mean R2 {nan_mean(r2):.4f}")
+    return 0
+
+
+def build_predict_parser() -> ArgParser:
+    parser = ArgParser(
+        prog="basset-predict",
+        description="Predict every sequence of a FASTA file (or an HDF5's test split): one row per "
+        "sequence, id first, one column per target.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("model", type=Path, help="a PREFIX_best.pt")
+    parser.add_argument("data", type=Path, help="FASTA (sequences centre-trimmed/padded to the "
+                        "model's length) or Basset HDF5 (its test split)")
+    parser.add_argument("out", type=Path, help="TSV to write")
+    _device_args(parser)
+    parser.add_argument("-rc", "--rc", action="store_true", help="average both strands")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("-q", "--quiet", action="store_true")
+    return parser
+
+
+def _sequences(path: Path, loaded: LoadedModel) -> tuple[list[str], np.ndarray]:
+    if path.is_file() and h5py.is_hdf5(path):
+        test = load_data(path, splits=("test",)).test
+        if test is None or len(test) == 0:
+            raise DataError(f"{path}: no test sequences")
+        _check_fit(loaded, test.seqs.shape[1], None, path)
+        ids = test.headers or [str(i) for i in range(len(test))]
+        return ids, test.seqs
+    ids, seqs = [], []
+    for name, seq in read_fasta(path):
+        ids.append(name)
+        seqs.append(seq)
+    if not ids:
+        raise DataError(f"{path}: no FASTA records")
+    return ids, encode_codes(seqs, loaded.seq_len)
+
+
+@cli_entry
+def predict_main(argv: Sequence[str] | None = None) -> int:
+    args = build_predict_parser().parse_args(argv)
+    setup_logging(quiet=args.quiet)
+    device = _device(args)
+    loaded = load_model(args.model, device)
+    ids, codes = _sequences(args.data, loaded)
+    preds = predict_proba(loaded.model, codes, batch_size=args.batch_size, device=device, rc=args.rc)
+    with atomic_path(args.out) as tmp, tmp.open("w") as out:
+        out.write("\t".join(["id", *loaded.target_labels]) + "\n")
+        for name, row in zip(ids, preds):
+            out.write(name + "\t" + "\t".join(f"{v:.6g}" for v in row) + "\n")
+    log.info("wrote %d predictions x %d targets to %s", len(ids), preds.shape[1], args.out)
+    return 0
