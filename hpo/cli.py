@@ -130,20 +130,19 @@ def status_main(args: argparse.Namespace) -> int:
         snap = progress.snapshot(storage, name)
     except KeyError:
         raise ConfigError(f"no study {name!r} in {mask(url)}") from None
-    console = Console()
-    console.print(progress.render(snap))
-    _print_result(snap, console)
+    _print_result(snap)
+    if snap.running:
+        print("running:")
+        Console(soft_wrap=True).print(progress.running_table(snap))
     return 0
 
 
-def _print_result(snap: progress.Snapshot, console: Console | None = None) -> None:
-    console = console or Console()
-    console.print(progress.headline(snap))
-    best = snap.best
-    if best is None:
-        return
-    console.print(f"best trial {best.number} (value {best.value:.4f}), params table:")
-    console.print(best.user_attrs.get("params_table", best.params), markup=False, end="")
+def _print_result(snap: progress.Snapshot) -> None:
+    """Plain stdout (no wrapping, tabs kept): the params table can be saved as a -job file."""
+    print(progress.headline(snap))
+    if snap.best is not None:
+        print(f"best trial {snap.best.number} (value {snap.best.value:.4f}), params table:")
+        print(snap.best.user_attrs.get("params_table", snap.best.params), end="")
 
 
 @cli_entry

@@ -72,8 +72,8 @@ def headline(snap: Snapshot, n_trials: int | None = None) -> str:
     )
 
 
-def render(snap: Snapshot, n_trials: int | None = None, max_epochs: int | None = None) -> Group:
-    """The headline plus one row per running trial: worker, device, trial, epoch, AUROC."""
+def running_table(snap: Snapshot, max_epochs: int | None = None) -> Table:
+    """One row per running trial: worker, device, trial, epoch, last valid AUROC."""
     table = Table(box=None, pad_edge=False)
     for column in ("worker", "device", "trial", "epoch", "valid AUROC"):
         table.add_column(column)
@@ -87,4 +87,9 @@ def render(snap: Snapshot, n_trials: int | None = None, max_epochs: int | None =
             f"{epoch}/{max_epochs}" if max_epochs else str(epoch),
             f"{last:.4f}" if last is not None else "-",
         )
-    return Group(Text(headline(snap, n_trials)), table)
+    return table
+
+
+def render(snap: Snapshot, n_trials: int | None = None, max_epochs: int | None = None) -> Group:
+    """The live display: the headline over the running trials."""
+    return Group(Text(headline(snap, n_trials)), running_table(snap, max_epochs))

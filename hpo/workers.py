@@ -10,6 +10,7 @@ for the training.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing as mp
 import os
@@ -228,6 +229,7 @@ def run_trials(plan: RunPlan, rank: int) -> int:
         on_trial_start=lock.release,
     )
     objective = make_objective(ctx)
+    gc.freeze()  # what exists now lives as long as the worker: keep it out of per-trial gc runs
     study_id = storage.get_study_id_from_name(config.name)
     ran = 0
     try:

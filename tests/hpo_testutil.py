@@ -52,26 +52,20 @@ batch_size = 32
 """
 
 
-def study_toml(folder: Path, body: str = "", *, space: str = TINY_SPACE, name: str = "tiny",
-               data: Path | None = None) -> Path:
-    """A study file for the tiny data; `body` adds or overrides top-level keys and tables."""
+def study_toml(folder: Path, top: str = "", *, name: str = "tiny", data: Path | None = None,
+               sampler: str = 'type = "tpe"\nn_startup_trials = 2', pruner: str = 'type = "none"',
+               space: str = TINY_SPACE) -> Path:
+    """A study file for the tiny data. `top`: `key = value` lines adding or replacing top-level
+    keys; `sampler`/`pruner`: the bodies of those tables; `space`: the [space] and [fixed] text."""
     data = data or folder / "tiny.h5"
-    text = textwrap.dedent(f"""\
-        name = "{name}"
-        data = "{data}"
-        max_epochs = 3
-        stagnant_t = 2
-        {textwrap.dedent(body).strip()}
-        [sampler]
-        type = "tpe"
-        n_startup_trials = 2
-        [pruner]
-        type = "none"
-        [heartbeat]
-        interval = 0
-        """) + textwrap.dedent(space)
+    keys = {"name": f'"{name}"', "data": f'"{data}"', "max_epochs": "3", "stagnant_t": "2"}
+    for line in textwrap.dedent(top).strip().splitlines():
+        key, value = line.split("=", 1)
+        keys[key.strip()] = value.strip()
+    text = "\n".join(f"{key} = {value}" for key, value in keys.items())
+    text += f"\n[sampler]\n{sampler}\n[pruner]\n{pruner}\n[heartbeat]\ninterval = 0\n"
     path = folder / f"{name}.toml"
-    path.write_text(text)
+    path.write_text(text + textwrap.dedent(space))
     return path
 
 
@@ -122,3 +116,13 @@ def diverging_train(params: JobParams, data: BassetData, *, options: TrainOption
         hooks.on_epoch_end(metrics(1, 0.5))
         raise TrainingDiverged("the training loss is nan at epoch 2")
     return train(params, data, options=options, hooks=hooks)
+
+
+def quick_train(params: JobParams, data: BassetData, *, options: TrainOptions,
+                hooks: TrainHooks) -> TrainResult:
+    """Fake trainer for worker tests: instant epochs whose AUROC grows with the learning rate,
+    so trials hammer the database as fast as it goes."""
+    curve = [min(0.99, 0.5 + 10 * params.learning_rate * epoch) for epoch in range(1, 4)]
+    return scripted_train({params.conv_filters[0]: curve})(
+        params, data, options=options, hooks=hooks
+    )

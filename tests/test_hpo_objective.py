@@ -1,0 +1,88 @@
+"""How trials end (COMPLETE / PRUNED / FAIL), what they store, and the per-epoch table.
+
+These run one worker loop in this process (hpo.workers.run_trials) on a tiny SQLite study.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from basset.checkpoint import load_model
+from hpo import records
+from hpo.config import load_study
+from hpo.storage import make_engine
+from hpo.workers import RunPlan, prepare_study, run_trials
+from hpo_testutil import diverging_train, scripted_train, study_toml, tiny_data, write_h5
+
+REF = "conv_filter_sizes = [5], pool_width = [2], hidden_units = [16], batch_size = 32"
+
+
+@pytest.fixture
+def tiny_h5(tmp_path: Path) -> Path:
+    return write_h5(tmp_path / "tiny.h5", tiny_data())
+
+
+def _run(tmp_path: Path, top: str, n_trials: int, train_fn=None, **parts: str):  # type: ignore[no-untyped-def]
+    config = load_study(str(study_toml(tmp_path, top, **parts)))
+    url = f"sqlite:///{tmp_path}/studies/tiny.db"
+    prepare_study(config, url)
+    plan = RunPlan(config=config, url=url, n_trials=n_trials, devices=["cpu"], threads=1,
+                   train_fn=train_fn)
+    ran = run_trials(plan, 0)
+    study = optuna.load_study(study_name="tiny", storage=url)
+    return ran, study, make_engine(url)
+
+
+def test_stagnating_trial_completes_and_hopeless_one_is_pruned(tmp_path: Path, tiny_h5: Path) -> None:
+    curves = {
+        4: [0.6, 0.7, 0.8, 0.85, 0.86, 0.87],  # keeps improving: runs to max_epochs
+        5: [0.7, 0.9, 0.88, 0.87, 0.86, 0.85],  # best at epoch 2, then stagnates
+        6: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],  # worse than the median at epoch 1
+    }
+    enqueue = ", ".join(f"{{conv_filters = [{f}], {REF}, learning_rate = 0.01}}" for f in curves)
+    ran, study, engine = _run(
+        tmp_path, f"max_epochs = 6\nenqueue = [{enqueue}]", 3, scripted_train(curves),
+        pruner='type = "median"\nn_startup_trials = 1\nn_warmup_steps = 0\nn_min_trials = 1',
+    )
+    full, stagnant, hopeless = study.trials
+    assert ran == 3
+    assert full.state == TrialState.COMPLETE and full.value == 0.87
+    assert full.user_attrs["stop_reason"] == "max_epochs"
+    assert stagnant.state == TrialState.COMPLETE and stagnant.value == 0.9
+    assert stagnant.user_attrs["stop_reason"] == "stagnant"
+    assert stagnant.user_attrs["epochs_run"] == 4 and stagnant.user_attrs["best_epoch"] == 2
+    assert stagnant.user_attrs["best_target_auroc"] == [0.9, None, 0.9]
+    assert hopeless.state == TrialState.PRUNED
+    assert hopeless.user_attrs["pruned_at_epoch"] == 1
+    assert hopeless.intermediate_values == {1: 0.5}
+    rows = records.read_epochs(engine, "tiny")
+    assert len(rows) == 6 + 4 + 1
+    assert [r["valid_auroc"] for r in rows if r["trial_number"] == 1] == curves[5][:4]
+
+
+def test_a_diverging_trial_fails_alone_and_the_worker_goes_on(tmp_path: Path, tiny_h5: Path) -> None:
+    enqueue = ", ".join(
+        f'{{label = "lr{lr}", conv_filters = [8], {REF}, learning_rate = {lr}}}' for lr in (0.02, 0.005)
+    )
+    ran, study, engine = _run(tmp_path, f"enqueue = [{enqueue}]", 2, diverging_train)
+    assert ran == 2 and len(study.trials) == 2
+    diverged, trained = study.trials
+    assert diverged.user_attrs["reference"] == "lr0.02"  # the enqueued trials come first
+    assert diverged.state == TrialState.FAIL
+    assert diverged.user_attrs["fail_reason"].startswith("diverged: the training loss is nan")
+    assert trained.state == TrialState.COMPLETE and trained.params["learning_rate"] == 0.005
+    assert 0.0 <= trained.value <= 1.0
+    assert study.user_attrs["target_labels"] == ["t0", "t1", "t2"]
+    assert len(trained.user_attrs["best_target_auroc"]) == 3
+    best = Path(trained.user_attrs["best_checkpoint"])
+    assert best.parent == tmp_path / "studies" / "tiny" / "trial_1"
+    assert load_model(best).params.learning_rate == 0.005
+    # One epoch row per reported epoch, over all trials (the failed one reported epoch 1).
+    rows = records.read_epochs(engine, "tiny")
+    assert len(rows) == sum(len(t.intermediate_values) for t in study.trials)
+    assert {r["device"] for r in rows} == {"cpu"}
+    assert sum(r["trial_number"] == 1 for r in rows) == trained.user_attrs["epochs_run"]

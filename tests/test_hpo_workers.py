@@ -1,0 +1,104 @@
+"""Worker processes on the default SQLite storage: concurrency, exact totals, continuation."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from optuna.trial import FrozenTrial
+
+from hpo.cli import main
+from hpo.config import ConfigError, load_study
+from hpo import progress
+from hpo.workers import RunPlan, plan_devices, prepare_study, run_study, run_trials
+from hpo_testutil import quick_train, study_toml, tiny_data, write_h5
+
+
+def test_two_workers_share_sqlite_and_hit_the_total_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Instant fake trials: the two workers write to the database as often as they can.
+    monkeypatch.chdir(tmp_path)
+    write_h5(tmp_path / "tiny.h5", tiny_data())
+    ref = ("{label = \"ref\", conv_filters = [8], conv_filter_sizes = [5], pool_width = [2], "
+           "hidden_units = [16], learning_rate = 0.01, batch_size = 32}")
+    path = study_toml(tmp_path, f"enqueue = [{ref}]", pruner='type = "hyperband"')
+    config = load_study(str(path))
+    url = "sqlite:///studies/tiny.db"
+
+    def run(n_trials: int) -> list[FrozenTrial]:
+        plan = RunPlan(config=config, url=url, n_trials=n_trials, devices=["cpu", "cpu"],
+                       threads=1, quiet=True, train_fn=quick_train)
+        run_study(plan)
+        return optuna.load_study(study_name="tiny", storage=url).trials
+
+    trials = run(8)
+    assert len(trials) == 8
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials), [
+        (t.number, t.state, t.user_attrs.get("fail_reason")) for t in trials
+    ]
+    assert trials[0].user_attrs["reference"] == "ref" and trials[0].params["conv_filters_0"] == 8
+    assert {t.user_attrs["worker"].rsplit("/", 1)[1] for t in trials} == {"0", "1"}
+
+    trials = run(10)  # continues: adds exactly the difference
+    assert len(trials) == 10
+    assert sum(t.user_attrs.get("reference") == "ref" for t in trials) == 1
+    with sqlite3.connect(tmp_path / "studies" / "tiny.db") as conn:
+        (rows,) = conn.execute("select count(*) from basset_epochs").fetchone()
+        (journal,) = conn.execute("pragma journal_mode").fetchone()
+    assert rows == sum(len(t.intermediate_values) for t in trials)
+    assert journal == "wal"
+    err = capfd.readouterr().err
+    assert "locked" not in err and "Traceback" not in err
+
+    assert main(["status", "--study", str(path)]) == 0
+    out = capfd.readouterr().out
+    counts = {s: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED)}
+    assert (f"tiny: 10 done ({counts[TrialState.COMPLETE]} complete, "
+            f"{counts[TrialState.PRUNED]} pruned, 0 failed), 0 running") in out
+    best = max(t.value for t in trials if t.state == TrialState.COMPLETE)
+    assert f"(value {best:.4f}), params table:" in out and "conv_filters\t" in out
+
+
+def test_concurrent_workers_never_overshoot_even_with_a_slow_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Four workers (threads here) whose trial count takes 0.2 s: without the study lock they
+    # would all see the same count and all start a trial past the total.
+    write_h5(tmp_path / "tiny.h5", tiny_data())
+    config = load_study(str(study_toml(tmp_path)))
+    url = f"sqlite:///{tmp_path}/studies/tiny.db"
+    prepare_study(config, url)
+    counted = progress.counted
+
+    def slow_count(trials: list[FrozenTrial]) -> int:
+        n = counted(trials)
+        time.sleep(0.2)
+        return n
+
+    monkeypatch.setattr(progress, "counted", slow_count)
+    plan = RunPlan(config=config, url=url, n_trials=5, devices=["cpu"] * 4, threads=1,
+                   train_fn=quick_train)
+    with ThreadPoolExecutor(4) as pool:
+        ran = list(pool.map(lambda rank: run_trials(plan, rank), range(4)))
+    assert sum(ran) == 5
+    assert len(optuna.load_study(study_name="tiny", storage=url).trials) == 5
+
+
+def test_worker_plan_on_the_cpu() -> None:
+    assert plan_devices(None, 1, None) == ["cpu"]
+    assert plan_devices("none", 1, 3) == ["cpu"] * 3
+    with pytest.raises(ConfigError, match="--workers must be >= 1"):
+        plan_devices(None, 1, 0)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-CUDA message")
+def test_asking_for_gpus_without_cuda_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        plan_devices("0,1", 1, None)
