@@ -195,3 +195,21 @@ def test_batch_larger_than_the_training_set_is_refused() -> None:
 
     with pytest.raises(DataError, match="batch_size 512"):
         train(small_params(batch_size=512), make_data(), options=options())
+
+
+def test_trains_on_each_device(device: str, tmp_path: Path) -> None:
+    result = train(small_params(learning_rate=0.01), make_data(n_train=512),
+                   options=options(device=device, max_epochs=2, save_prefix=tmp_path / "d"))
+    assert result.history[-1].device.startswith(device) and result.best_metric > 0.7
+    saved = torch.load(tmp_path / "d_best.pt", weights_only=True, map_location="cpu")
+    assert saved["epoch"] == 2 and saved["target_labels"] == ["t0", "t1"]
+
+
+@pytest.mark.gpu
+def test_bf16_autocast_agrees_with_fp32_on_cuda() -> None:
+    data, params = make_data(n_train=512), small_params()
+    fast = train(params, data, options=options(device="cuda", amp=True, rand=3, legacy_order=True))
+    plain = train(params, data, options=options(device="cuda", amp=False, rand=3, legacy_order=True))
+    for a, b in zip(fast.history, plain.history):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=0.05)
+        assert a.valid_auroc == pytest.approx(b.valid_auroc, abs=0.03)

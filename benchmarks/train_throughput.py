@@ -1,0 +1,126 @@
+"""Training throughput: a straightforward PyTorch port of Basset vs the project's trainer.
+
+Both train the paper architecture (pretrained params, unpadded, 600 bp, 164 targets) on the same
+random data, batch 128 and 1024, in this process. The baseline is what a first port looks like:
+fp32, float one-hot on the host copied per batch, the Kipoi layout (Conv2d with (k, 1) kernels on
+(N, 4, L, 1)), `.item()` every step. The project's path is `basset.trainer`'s epoch loop (codes on
+the device, one-hot per batch there, loss summed on the device, bf16 autocast on CUDA).
+
+    python benchmarks/train_throughput.py                  # CPU, a few batches per size
+    python benchmarks/train_throughput.py --device cuda --batches 50
+
+Prints sequences/s, the ratio and (on CUDA) the fraction of the card's bf16 FLOP limit, counting
+0.953 GFLOP per sequence per training step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from basset.data import BassetData, Split, codes_to_onehot
+from basset.hooks import TrainOptions
+from basset.params import pretrained_params
+from basset.trainer import _Resident, _Trainer
+
+SEQ_LEN, TARGETS = 600, 164
+GFLOP_PER_SEQ = 0.953
+PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16, SXM parts
+
+
+class _Flatten(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], -1)
+
+
+def kipoi_basset() -> nn.Sequential:
+    """The published graph in the Kipoi conversion's layout."""
+    layers: list[nn.Module] = []
+    for cin, cout, k, pool in ((4, 300, 19, 3), (300, 200, 11, 4), (200, 200, 7, 4)):
+        layers += [nn.Conv2d(cin, cout, (k, 1)), nn.BatchNorm2d(cout), nn.ReLU(),
+                   nn.MaxPool2d((pool, 1), (pool, 1), ceil_mode=True)]
+    layers.append(_Flatten())
+    for cin, cout in ((2000, 1000), (1000, 1000)):
+        layers += [nn.Linear(cin, cout), nn.BatchNorm1d(cout), nn.ReLU(), nn.Dropout(0.3)]
+    layers.append(nn.Linear(1000, TARGETS))
+    return nn.Sequential(*layers)
+
+
+def baseline_seqs_per_sec(codes: np.ndarray, targets: np.ndarray, batch: int, warmup: int,
+                          device: torch.device) -> float:
+    torch.manual_seed(1)
+    model = kipoi_basset().to(device).train()
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=0.002, alpha=0.98, eps=1e-8)
+    onehot = codes_to_onehot(torch.from_numpy(codes)).unsqueeze(-1).numpy()  # host float32
+    total, start = 0.0, 0.0
+    for b in range(len(codes) // batch):
+        if b == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+        x = torch.from_numpy(onehot[b * batch : (b + 1) * batch]).to(device)
+        y = torch.from_numpy(targets[b * batch : (b + 1) * batch]).to(device)
+        loss = F.binary_cross_entropy_with_logits(model(x), y, reduction="sum")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            for w in model.parameters():
+                if w.dim() >= 2:
+                    w.copy_(torch.renorm(w, 2, 0, 7.0))
+        total += loss.item()
+    return (len(codes) // batch - warmup) * batch / (time.perf_counter() - start)
+
+
+def project_seqs_per_sec(codes: np.ndarray, targets: np.ndarray, batch: int, warmup: int,
+                         device: torch.device, amp: bool) -> float:
+    params = pretrained_params()
+    params.padding, params.batch_size = "paper", batch
+    split = Split(codes, targets)
+    data = BassetData(train=split, valid=split, test=None, target_labels=[f"t{i}" for i in range(TARGETS)])
+    run = _Trainer(params, data, TrainOptions(device=str(device), amp=amp, quiet=True))
+    full = run.train_data
+    run.train_data = _Resident(full.codes[: warmup * batch], full.targets[: warmup * batch])
+    run.train_epoch(1, None)  # warm-up: allocator, cuDNN algorithm choice
+    run.train_data = _Resident(full.codes[warmup * batch :], full.targets[warmup * batch :])
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    _, trained = run.train_epoch(2, None)  # ends with the epoch's one host sync
+    return trained / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 1024])
+    parser.add_argument("--batches", type=int, default=None,
+                        help="timed batches per size (default: 4 on CPU, 50 on CUDA)")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--no-amp", dest="amp", action="store_false")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    batches = args.batches or (50 if device.type == "cuda" else 4)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+    print(f"device: {name}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"{batches} timed batches after {args.warmup} warm-up")
+    print(f"{'batch':>6} {'baseline seq/s':>15} {'project seq/s':>14} {'ratio':>6} {'% of peak':>10}")
+    rng = np.random.default_rng(0)
+    for batch in args.batch_sizes:
+        n = batch * (batches + args.warmup)
+        codes = rng.integers(0, 4, size=(n, SEQ_LEN), dtype=np.uint8)
+        targets = (rng.random((n, TARGETS)) < 0.2).astype(np.float32)
+        base = baseline_seqs_per_sec(codes, targets, batch, args.warmup, device)
+        ours = project_seqs_per_sec(codes, targets, batch, args.warmup, device, args.amp)
+        share = f"{100 * ours * GFLOP_PER_SEQ / (peak * 1e3):9.1f}%" if peak else f"{'-':>10}"
+        print(f"{batch:>6} {base:>15,.0f} {ours:>14,.0f} {ours / base:>5.2f}x {share}")
+
+
+if __name__ == "__main__":
+    main()
