@@ -9,10 +9,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from optuna.storages import RDBStorage
 from rich.console import Console
 
 from basset.cliutil import ArgParser, cli_entry, setup_logging
-from hpo import progress
+from hpo import dashboard, export, progress, report
 from hpo.config import ConfigError, HeartbeatConfig, StudyConfig, find_study_file, load_study
 from hpo.storage import ENV_STORAGE, make_storage, mask, parse_url, resolve_url, sqlite_path
 from hpo.workers import (
@@ -59,7 +60,7 @@ def build_parser() -> ArgParser:
     run.add_argument("--n-trials", type=int, help="study-wide total (default: the study file's)")
     run.add_argument("--gpus", help="all (default when CUDA is present), none, or a list like 0,2")
     run.add_argument("--trials-per-gpu", type=int, default=1, help="workers per GPU (default 1)")
-    run.add_argument("--workers", type=int, help="CPU workers when there is no GPU (default 1)")
+    run.add_argument("--workers", type=int, help="CPU workers when there is no GPU (default: the study's cpu_workers, 1)")
     run.add_argument("--timeout", type=float, help="start no new trial after S seconds")
     run.add_argument("--data", type=Path, help="HDF5 data set (overrides the study file's)")
     run.add_argument("--seed", type=int, help="base sampler seed (worker k uses seed + k); "
@@ -69,6 +70,27 @@ def build_parser() -> ArgParser:
     status = commands.add_parser("status", help="counts, best trial, running trials")
     _add_study_flags(status)
     status.set_defaults(func=status_main)
+
+    export = commands.add_parser("export", help="best (or chosen) trial's params table and model")
+    _add_study_flags(export)
+    export.add_argument("-o", "--output", type=Path, required=True,
+                        help="params file (Basset's -job table; JSON with --json)")
+    export.add_argument("--trial", type=int, help="trial number (default: the best trial)")
+    export.add_argument("--model", type=Path, help="also copy the trial's best checkpoint here")
+    export.add_argument("--json", action="store_true", help="params, value and trial as JSON")
+    export.set_defaults(func=export_main)
+
+    report = commands.add_parser("report", help="self-contained HTML report of a study")
+    _add_study_flags(report)
+    report.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
+    report.set_defaults(func=report_main)
+
+    dashboard = commands.add_parser("dashboard", help="optuna-dashboard on the study's storage")
+    _add_study_flags(dashboard)
+    dashboard.add_argument("--host", default="127.0.0.1",
+                           help="address to listen on (default 127.0.0.1: this machine only)")
+    dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dashboard.set_defaults(func=dashboard_main)
     return parser
 
 
@@ -85,7 +107,7 @@ def run_main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--timeout must be > 0, got {args.timeout}")
     url = resolve_url(args.storage, config)
     parse_url(url)
-    devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers)
+    devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers, config.cpu_workers)
     ensure_data(config)
     plan = RunPlan(
         config=config, url=url, n_trials=n_trials, devices=devices,
@@ -119,7 +141,8 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
     return config.name, resolve_url(args.storage, config)
 
 
-def status_main(args: argparse.Namespace) -> int:
+def _open_study(args: argparse.Namespace) -> tuple[str, str, RDBStorage]:
+    """(name, URL, storage) of an existing study, for commands that only read it."""
     name, url = _target(args)
     parse_url(url)
     path = sqlite_path(url)
@@ -127,13 +150,45 @@ def status_main(args: argparse.Namespace) -> int:
         raise ConfigError(f"no study database at {path} (run basset-hpo run --study {name} first)")
     storage = make_storage(url, HeartbeatConfig(interval=0))  # a reader beats no trial
     try:
-        snap = progress.snapshot(storage, name)
+        storage.get_study_id_from_name(name)
     except KeyError:
         raise ConfigError(f"no study {name!r} in {mask(url)}") from None
+    return name, url, storage
+
+
+def status_main(args: argparse.Namespace) -> int:
+    name, _, storage = _open_study(args)
+    snap = progress.snapshot(storage, name)
     _print_result(snap)
     if snap.running:
         print("running:")
         Console(soft_wrap=True).print(progress.running_table(snap))
+    return 0
+
+
+def export_main(args: argparse.Namespace) -> int:
+    name, _, storage = _open_study(args)
+    chosen = export.prepare(storage, name, number=args.trial, with_model=args.model is not None)
+    export.write(chosen, args.output, json_format=args.json, model=args.model)
+    model = f" and its model to {args.model}" if args.model else ""
+    print(f"trial {chosen.trial.number} (value {chosen.trial.value:.4f}): params to {args.output}"
+          f"{model}")
+    return 0
+
+
+def report_main(args: argparse.Namespace) -> int:
+    name, url, storage = _open_study(args)
+    report.write_report(storage, url, name, args.output)
+    print(f"report of {name} written to {args.output}")
+    return 0
+
+
+def dashboard_main(args: argparse.Namespace) -> int:
+    name, url, storage = _open_study(args)
+    server = dashboard.bind(args.host, args.port)
+    print(f"optuna-dashboard for {name} ({mask(url)}): {dashboard.study_url(server, storage, name)}"
+          "\n(Ctrl-C stops it)", flush=True)
+    dashboard.serve(server, storage)
     return 0
 
 

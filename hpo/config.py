@@ -104,6 +104,7 @@ class StudyConfig:
     stagnant_t: int = 5
     seed: int = 1
     padding: str = "same"
+    cpu_workers: int = 1  # workers when there is no GPU and no --workers
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
     heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
@@ -244,7 +245,7 @@ def _reference(item: Any, index: int) -> Reference:
 _TOP = {
     "name": "str", "storage": "str", "data": "str", "generate_demo_data": "bool",
     "metric": "str", "direction": "str", "n_trials": "int", "max_epochs": "int",
-    "stagnant_t": "int", "seed": "int", "padding": "str",
+    "stagnant_t": "int", "seed": "int", "padding": "str", "cpu_workers": "int",
 }
 _TABLES = ("sampler", "pruner", "heartbeat", "space", "fixed", "enqueue")
 
@@ -259,7 +260,7 @@ def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
     if "data" not in top:
         raise ConfigError("data: the path of the HDF5 data set is required")
     top["data"] = Path(top["data"])
-    for key in ("n_trials", "max_epochs", "stagnant_t"):
+    for key in ("n_trials", "max_epochs", "stagnant_t", "cpu_workers"):
         if key in top:
             _at_least(top[key], 1, key)
     if top.get("metric", "valid_auroc") != "valid_auroc":

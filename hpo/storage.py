@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -89,16 +90,19 @@ def make_storage(url: str, heartbeat: HeartbeatConfig) -> optuna.storages.RDBSto
     """Optuna's RDB storage with heartbeats (a crashed worker's trial is failed, then retried)."""
     parse_url(url)
     beat: dict[str, Any] = {}
-    if heartbeat.interval:
-        beat = {
-            "heartbeat_interval": heartbeat.interval,
-            "grace_period": heartbeat.grace_period,
-            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=heartbeat.max_retry
-            ),
-        }
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url), **beat)
+        with warnings.catch_warnings():  # heartbeats are experimental, and chosen knowingly
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if heartbeat.interval:
+                beat = {
+                    "heartbeat_interval": heartbeat.interval,
+                    "grace_period": heartbeat.grace_period,
+                    "heartbeat_stale_trial_callback":
+                        optuna.storages.RetryHeartbeatStaleTrialCallback(
+                            max_retry=heartbeat.max_retry
+                        ),
+                }
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url), **beat)
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as err:
         reason = str(err).splitlines()[0].replace(url, mask(url))
         raise ConfigError(f"cannot open storage {mask(url)}: {reason}") from None

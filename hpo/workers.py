@@ -57,15 +57,18 @@ class RunPlan:
     train_fn: TrainFn | None = None  # tests inject a fake; None is basset.trainer.train
 
 
-def plan_devices(gpus: str | None, trials_per_gpu: int, workers: int | None) -> list[str]:
-    """Worker devices: every GPU (or the listed ones) x trials_per_gpu, else `workers` CPUs."""
+def plan_devices(
+    gpus: str | None, trials_per_gpu: int, workers: int | None, cpu_workers: int = 1
+) -> list[str]:
+    """Worker devices: every GPU (or the listed ones) x trials_per_gpu, else `workers` CPU
+    workers (default: the study's cpu_workers)."""
     if trials_per_gpu < 1:
         raise ConfigError(f"--trials-per-gpu must be >= 1, got {trials_per_gpu}")
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if gpus == "none" or (gpus is None and count == 0):
-        return ["cpu"] * (workers or 1)
+        return ["cpu"] * (workers or cpu_workers)
     if count == 0:
         raise ConfigError(f"--gpus {gpus}: CUDA is not available here (use --workers for CPUs)")
     if gpus in (None, "all"):

@@ -1,0 +1,110 @@
+"""`basset-hpo export`: a trial's params table (Basset's -job format, or JSON) and its best model.
+
+Everything is checked before anything is written, and every file is written to a temp file and
+renamed, so a failed export leaves no half-written output.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from basset.checkpoint import atomic_path, read_checkpoint, write_text_atomic
+from basset.errors import BassetError, ParamsError
+from basset.params import JobParams, parse_params, write_params
+from hpo import progress
+
+
+class ResultsError(BassetError):
+    """A result (export, report) that cannot be produced as asked."""
+
+
+def check_output(path: Path) -> None:
+    """An output file's folder must exist (checked before anything is written)."""
+    if not path.parent.is_dir():
+        raise ResultsError(f"cannot write {path}: folder {path.parent} does not exist")
+
+
+@dataclass
+class Export:
+    """What `export` will write, all checked."""
+
+    study_name: str
+    trial: FrozenTrial
+    params: JobParams
+    checkpoint: Path | None = None
+
+
+def select_trial(storage: optuna.storages.BaseStorage, study_name: str,
+                 number: int | None = None) -> FrozenTrial:
+    """The best COMPLETE trial, or trial `number` (which must exist and be COMPLETE)."""
+    if number is None:
+        best = progress.snapshot(storage, study_name).best
+        if best is None:
+            raise ResultsError(f"study {study_name!r} has no completed trial yet")
+        return best
+    trials = storage.get_all_trials(storage.get_study_id_from_name(study_name), deepcopy=False)
+    found = [t for t in trials if t.number == number]
+    if not found:
+        span = f"trials 0..{len(trials) - 1}" if trials else "no trials"
+        raise ResultsError(f"study {study_name!r} has no trial {number} ({span})")
+    if found[0].state != TrialState.COMPLETE:
+        raise ResultsError(f"trial {number} of {study_name!r} is {found[0].state.name}, not COMPLETE")
+    return found[0]
+
+
+def trial_params(trial: FrozenTrial, study_name: str) -> JobParams:
+    """The JobParams a trial trained (its `params_table` user attr)."""
+    table = trial.user_attrs.get("params_table")
+    if not isinstance(table, str):
+        raise ResultsError(f"trial {trial.number} of {study_name!r} stored no params table")
+    try:
+        return parse_params(table, f"trial {trial.number} params_table")
+    except ParamsError as err:
+        raise ResultsError(str(err)) from None
+
+
+def prepare(storage: optuna.storages.BaseStorage, study_name: str, *, number: int | None = None,
+            with_model: bool = False) -> Export:
+    """Pick the trial and check that everything asked for can be written."""
+    trial = select_trial(storage, study_name, number)
+    export = Export(study_name, trial, trial_params(trial, study_name))
+    if with_model:
+        path = trial.user_attrs.get("best_checkpoint")
+        if not path:
+            raise ResultsError(f"trial {trial.number} of {study_name!r} saved no best checkpoint")
+        read_checkpoint(path)  # a missing or damaged file is a DataError now, before any write
+        export.checkpoint = Path(path)
+    return export
+
+
+def as_json(export: Export) -> str:
+    return json.dumps(
+        {
+            "study": export.study_name,
+            "trial": export.trial.number,
+            "value": export.trial.value,
+            "params": export.params.to_dict(),
+        },
+        indent=2,
+    ) + "\n"
+
+
+def write(export: Export, out: Path, *, json_format: bool = False, model: Path | None = None) -> None:
+    """Write the params (table or JSON) to `out`, and the checkpoint copy to `model`."""
+    for path in (out, model):
+        if path is not None:
+            check_output(path)
+    if model is not None:
+        assert export.checkpoint is not None, "prepare(with_model=True) checks the checkpoint"
+        with atomic_path(model) as tmp:
+            shutil.copyfile(export.checkpoint, tmp)
+    if json_format:
+        write_text_atomic(out, as_json(export))
+    else:
+        write_params(export.params, out)

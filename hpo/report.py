@@ -1,0 +1,298 @@
+"""`basset-hpo report`: one self-contained HTML page about a study (plotly, works offline).
+
+Sections (ids are stable: tests and bookmarks find them): history, learning-curves,
+importances, parallel-coordinate, timeline, target-auroc, top-trials. Each figure's div is
+`fig-<section id>`. A study that is still running is fine: RUNNING trials are drawn up to their
+last epoch, and a section without enough data says why instead of drawing nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import plotly.graph_objects as go
+import sqlalchemy as sa
+from optuna.trial import FrozenTrial, TrialState
+from plotly.offline import get_plotlyjs
+
+from basset.checkpoint import write_text_atomic
+from hpo import progress, records
+from hpo.export import ResultsError, check_output, trial_params
+from hpo.storage import make_engine, mask
+
+STATE_COLORS = {
+    "COMPLETE": "#2ca02c",
+    "PRUNED": "#ff7f0e",
+    "FAIL": "#d62728",
+    "RUNNING": "#1f77b4",
+    "WAITING": "#7f7f7f",
+}
+TOP_N = 10
+PAGE_STYLE = """
+body { font-family: sans-serif; margin: 2em; color: #222; }
+section { margin-bottom: 2.5em; }
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.3em 0.8em; text-align: left; }
+.note { color: #666; font-style: italic; }
+"""
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    figure: go.Figure | None = None
+    body: str = ""  # HTML after the figure (a table, a note)
+
+
+def note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def read_study_epochs(url: str, study_name: str) -> list[dict[str, Any]]:
+    """The study's rows of the epoch table (none when the database has no such table)."""
+    engine = make_engine(url)
+    try:
+        if not sa.inspect(engine).has_table(records.epochs.name):
+            return []
+        return records.read_epochs(engine, study_name)
+    finally:
+        engine.dispose()
+
+
+def _complete(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    return [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+
+
+def history_section(study: optuna.Study, trials: list[FrozenTrial]) -> Section:
+    section = Section("history", "Optimization history")
+    if not _complete(trials):
+        section.body = note("no completed trial yet")
+        return section
+    section.figure = optuna.visualization.plot_optimization_history(study)
+    section.figure.update_layout(title=None, yaxis_title="best mean valid AUROC")
+    return section
+
+
+def learning_curves_section(trials: list[FrozenTrial], epochs: list[dict[str, Any]]) -> Section:
+    """Valid AUROC per epoch of every trial (epoch table, else the reported values)."""
+    section = Section("learning-curves", "Learning curves (valid AUROC per epoch)")
+    curves: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for row in epochs:
+        if row["valid_auroc"] is not None and math.isfinite(row["valid_auroc"]):
+            curves[row["trial_number"]].append((row["epoch"], row["valid_auroc"]))
+    figure = go.Figure()
+    shown: set[str] = set()
+    for trial in trials:
+        points = curves.get(trial.number) or sorted(trial.intermediate_values.items())
+        if not points:
+            continue
+        state = trial.state.name
+        figure.add_trace(go.Scatter(
+            x=[e for e, _ in points], y=[v for _, v in points], mode="lines+markers",
+            name=state.lower(), legendgroup=state, showlegend=state not in shown,
+            line={"color": STATE_COLORS[state], "width": 1.5}, marker={"size": 4},
+            meta=trial.number,
+            hovertemplate=f"trial {trial.number}<br>epoch %{{x}}<br>AUROC %{{y:.4f}}"
+                          f"<extra>{state.lower()}</extra>",
+        ))
+        shown.add(state)
+    if not figure.data:
+        section.body = note("no trial has finished an epoch yet")
+        return section
+    figure.update_layout(xaxis_title="epoch", yaxis_title="mean valid AUROC",
+                         legend_title_text="final state")
+    section.figure = figure
+    return section
+
+
+def importances_section(study: optuna.Study, trials: list[FrozenTrial]) -> Section:
+    """PED-ANOVA importances (Optuna 5's default evaluator: nothing extra to install)."""
+    section = Section("importances", "Hyperparameter importances")
+    n_complete = len(_complete(trials))
+    if n_complete < 2:
+        section.body = note(f"needs at least 2 completed trials, the study has {n_complete}")
+        return section
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            importances = optuna.importance.get_param_importances(study)
+        except ValueError as err:
+            section.body = note(f"importances cannot be computed yet: {err}")
+            return section
+    if not importances:
+        section.body = note("the completed trials searched no parameter")
+        return section
+    ranked = sorted(importances.items(), key=lambda item: item[1])
+    section.figure = go.Figure(go.Bar(
+        x=[v for _, v in ranked], y=[k for k, _ in ranked], orientation="h",
+        marker_color="#1f77b4", hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+    ))
+    section.figure.update_layout(xaxis_title="importance (PED-ANOVA, sums to 1)",
+                                 height=max(300, 28 * len(ranked) + 120))
+    if caught:
+        section.body = note(f"{n_complete} completed trials: {caught[0].message}")
+    return section
+
+
+def parallel_section(study: optuna.Study, trials: list[FrozenTrial]) -> Section:
+    section = Section("parallel-coordinate", "Parallel coordinates (completed trials)")
+    if not _complete(trials):
+        section.body = note("no completed trial yet")
+        return section
+    section.figure = optuna.visualization.plot_parallel_coordinate(study)
+    section.figure.update_layout(title=None)
+    return section
+
+
+def worker_label(trial: FrozenTrial) -> str:
+    worker = trial.user_attrs.get("worker", "?")
+    device = trial.user_attrs.get("device")
+    return f"{worker} ({device})" if device else str(worker)
+
+
+def timeline_section(trials: list[FrozenTrial], now: dt.datetime | None = None) -> Section:
+    """One row per worker, one bar per trial from its start to its end (now while running)."""
+    section = Section("timeline", "Timeline of trials per worker")
+    now = now or dt.datetime.now()
+    bars: dict[str, list[tuple[str, dt.datetime, float, int]]] = defaultdict(list)
+    for trial in trials:
+        if trial.datetime_start is None:
+            continue
+        end = trial.datetime_complete or now
+        ms = max((end - trial.datetime_start).total_seconds() * 1000, 1.0)
+        bars[trial.state.name].append((worker_label(trial), trial.datetime_start, ms, trial.number))
+    if not bars:
+        section.body = note("no trial has started yet")
+        return section
+    figure = go.Figure()
+    for state, items in bars.items():
+        figure.add_trace(go.Bar(
+            y=[w for w, *_ in items], base=[s.isoformat() for _, s, _, _ in items],
+            x=[ms for *_, ms, _ in items], orientation="h", name=state.lower(),
+            marker_color=STATE_COLORS[state], customdata=[n for *_, n in items],
+            hovertemplate="trial %{customdata}<br>%{base} + %{x:,.0f} ms<extra>%{y}</extra>",
+        ))
+    rows = len({w for items in bars.values() for w, *_ in items})
+    figure.update_layout(
+        xaxis={"type": "date", "title": "time"}, yaxis={"title": "worker (device)", "type": "category"},
+        barmode="overlay", height=max(300, 40 * rows + 160), legend_title_text="state",
+    )
+    section.figure = figure
+    return section
+
+
+def target_auroc_section(best: FrozenTrial | None, labels: list[str] | None) -> Section:
+    section = Section("target-auroc", "Best trial: validation AUROC per target")
+    values = best.user_attrs.get("best_target_auroc") if best is not None else None
+    if best is None or not values:
+        section.body = note("no completed trial with per-target AUROC yet")
+        return section
+    labels = labels if labels and len(labels) == len(values) else [f"target {i}" for i in
+                                                                   range(len(values))]
+    section.title = f"Best trial ({best.number}): validation AUROC per target"
+    section.figure = go.Figure(go.Bar(
+        x=labels, y=values, marker_color="#2ca02c", hovertemplate="%{x}: %{y:.4f}<extra></extra>",
+    ))
+    section.figure.update_layout(yaxis={"title": "valid AUROC at the best epoch", "range": [0, 1]},
+                                 xaxis_title="target")
+    missing = [label for label, v in zip(labels, values) if v is None]
+    if missing:
+        section.body = note(f"one class only in validation, no AUROC: {', '.join(missing)}")
+    return section
+
+
+def _architecture(trial: FrozenTrial, study_name: str) -> list[str]:
+    """conv layers as filters x width / pool, hidden units, learning rate, batch size."""
+    try:
+        p = trial_params(trial, study_name)
+    except ResultsError:
+        return ["-"] * 4
+    conv = " ".join(f"{f}×{w}/{pool}" for f, w, pool in
+                    zip(p.conv_filters, p.conv_filter_sizes, p.pool_width))
+    hidden = " ".join(str(h) for h in p.hidden_units) or "none"
+    return [conv, hidden, f"{p.learning_rate:.3g}", str(p.batch_size)]
+
+
+def top_trials_section(trials: list[FrozenTrial], study_name: str) -> Section:
+    section = Section("top-trials", f"Top {TOP_N} trials")
+    top = sorted(_complete(trials), key=lambda t: t.value, reverse=True)[:TOP_N]
+    if not top:
+        section.body = note("no completed trial yet")
+        return section
+    head = ["rank", "trial", "valid AUROC", "best epoch", "conv (filters×width/pool)",
+            "hidden", "learning rate", "batch", "worker (device)"]
+    rows = []
+    for rank, trial in enumerate(top, start=1):
+        cells = [str(rank), str(trial.number), f"{trial.value:.4f}",
+                 str(trial.user_attrs.get("best_epoch", "-")), *_architecture(trial, study_name),
+                 worker_label(trial)]
+        rows.append(f'<tr data-trial="{trial.number}">'
+                    + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    section.body = (
+        '<table id="top-trials-table"><thead><tr>'
+        + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+    return section
+
+
+def _render(section: Section) -> str:
+    parts = [f'<section id="{section.id}">', f"<h2>{html.escape(section.title)}</h2>"]
+    if section.figure is not None:
+        section.figure.update_layout(template="plotly_white", margin={"t": 30})
+        parts.append(section.figure.to_html(
+            full_html=False, include_plotlyjs=False, div_id=f"fig-{section.id}",
+            default_height=section.figure.layout.height or 450,
+            config={"displaylogo": False, "responsive": True},
+        ))
+    parts.append(section.body)
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def build_report(storage: optuna.storages.BaseStorage, study_name: str, *,
+                 epochs: list[dict[str, Any]], source: str) -> str:
+    """The whole page: plotly.js inlined once in the head, every figure drawn with it."""
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    trials = study.get_trials(deepcopy=False)
+    snap = progress.snapshot(storage, study_name)
+    sections = [
+        history_section(study, trials),
+        learning_curves_section(trials, epochs),
+        importances_section(study, trials),
+        parallel_section(study, trials),
+        timeline_section(trials),
+        target_auroc_section(snap.best, study.user_attrs.get("target_labels")),
+        top_trials_section(trials, study_name),
+    ]
+    stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    title = html.escape(f"basset-hpo study {study_name}")
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{title}</title><style>{PAGE_STYLE}</style>",
+        f'<script type="text/javascript">{get_plotlyjs()}</script>',
+        "</head><body>",
+        f"<h1>{title}</h1>",
+        f'<p id="summary">{html.escape(progress.headline(snap))}</p>',
+        note(f"storage {source}; generated {stamp}"),
+        *(_render(s) for s in sections),
+        "</body></html>",
+    ])
+
+
+def write_report(storage: optuna.storages.BaseStorage, url: str, study_name: str,
+                 out: Path) -> None:
+    check_output(out)
+    page = build_report(storage, study_name, epochs=read_study_epochs(url, study_name),
+                        source=mask(url))
+    write_text_atomic(out, page)
