@@ -78,23 +78,24 @@ def read_table(path: str | Path) -> ActivityTable:
         raise DataError(f"{path}: the activity table is empty")
     header_no, header = lines[0]
     rows = lines[1:]
-    width = len(rows[0][1].split()) if rows else len(header.split())
+    if not rows:
+        raise DataError(f"{path}: the activity table has a header but no rows")
+    width = len(rows[0][1].split())
     if width < 2:
-        raise DataError(f"{path}: line {(rows or lines)[0][0]}: a row needs an id and at least one value")
-    labels = header.strip().split("\t") if "\t" in header.strip() else header.split()
-    labels = [label.strip() for label in labels]
-    if len(labels) == width and _all_numeric(labels[1:]):
+        raise DataError(f"{path}: line {rows[0][0]}: a row needs an id and at least one value")
+    labels = [c.strip() for c in (header.rstrip("\r\n").split("\t") if "\t" in header else header.split())]
+    if labels[0] == "":  # Basset's header: an empty cell above the ids, then the labels
+        labels = labels[1:]
+    elif len(labels) == width and _all_numeric(labels[1:]):
         log.warning("%s: no header line; naming targets t0..t%d", path, width - 2)
         rows, labels = lines, [f"t{i}" for i in range(width - 1)]
     elif len(labels) == width:
         labels = labels[1:]  # the first cell names the id column
-    elif len(labels) != width - 1:
+    if len(labels) != width - 1:
         raise DataError(
             f"{path}: line {header_no}: the header names {len(labels)} targets "
             f"but rows have {width - 1} values"
         )
-    if not rows:
-        raise DataError(f"{path}: the activity table has a header but no rows")
     ids: list[str] = []
     tokens: list[str] = []
     for no, line in rows:

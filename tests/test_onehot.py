@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from basset.errors import DataError
+from basset.onehot import codes_from_onehot, decode_codes, encode_codes, onehot_from_codes, read_fasta
+
+
+def test_encode_maps_bases_lowercase_and_iupac() -> None:
+    codes = encode_codes([b"ACGTacgtNRYn-", "acgTNNNNNNNNN"])
+    assert codes.dtype == np.uint8
+    assert codes[0].tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 4, 4, 4, 4, 4]
+    assert codes[1, :4].tolist() == [0, 1, 2, 3]
+
+
+def test_encode_centre_trims_and_pads_as_basset() -> None:
+    codes = encode_codes([b"AACCGGT", b"CG"], length=4)
+    assert decode_codes(codes) == ["ACCG", "NCGN"]  # trim (7-4)//2 = 1 left; pad (4-2)//2 = 1 left
+    assert decode_codes(encode_codes([b"ACG"], length=6)) == ["NACGNN"]
+
+
+def test_encode_rejects_mixed_lengths_without_a_length() -> None:
+    with pytest.raises(DataError, match=r"different lengths: 3 bp \(2 seqs\), 2 bp \(1 seqs\)"):
+        encode_codes([b"ACG", b"AC", b"TTT"])
+
+
+def test_read_fasta_streams_multiline_records(tmp_path: Path) -> None:
+    fasta = tmp_path / "x.fa"
+    fasta.write_text(">s1 some description\nACGT\nacgt\n\n>s2\nNNA\n")
+    assert list(read_fasta(fasta)) == [("s1", b"ACGTacgt"), ("s2", b"NNA")]
+
+
+def test_read_fasta_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="FASTA file not found"):
+        list(read_fasta(tmp_path / "missing.fa"))
+    bad = tmp_path / "bad.fa"
+    bad.write_text("ACGT\n>s1\nACGT\n")
+    with pytest.raises(DataError, match="line 1: not FASTA"):
+        list(read_fasta(bad))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.uint8, np.bool_])
+def test_onehot_round_trip_and_n_encoding(dtype: type) -> None:
+    codes = np.array([[0, 1, 2, 3, 4], [4, 3, 2, 1, 0]], dtype=np.uint8)
+    onehot = onehot_from_codes(codes, dtype)
+    assert onehot.shape == (2, 4, 5) and onehot.dtype == np.dtype(dtype)
+    assert onehot[0, :, 1].tolist() == [0, 1, 0, 0]
+    n_value = 0.25 if np.dtype(dtype).kind == "f" else 0
+    assert onehot[0, :, 4].astype(float).tolist() == [n_value] * 4
+    np.testing.assert_array_equal(codes_from_onehot(onehot), codes)
