@@ -82,7 +82,7 @@ def _load(h5: h5py.File, path: Path, splits: Sequence[str]) -> BassetData:
     wanted = [
         name
         for name in splits
-        if name != "test" or len(splits) == 1 or f"test_in" in h5 or "test_out" in h5
+        if name != "test" or len(splits) == 1 or "test_in" in h5 or "test_out" in h5
     ]
     missing = [f"{name}_{part}" for name in wanted for part in ("in", "out") if f"{name}_{part}" not in h5]
     if missing:
