@@ -66,6 +66,8 @@ def encode_codes(seqs: Sequence[bytes | str], length: int | None = None) -> np.n
         if len(distinct) > 1:
             raise DataError(f"sequences of different lengths: {describe_lengths(lengths)}")
         length = int(distinct[0]) if len(distinct) else 0
+    if len(distinct) == 1 and distinct[0] == length:  # the common case: no trim, no pad
+        return CODE_TABLE[np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), length)]
     out = np.full((len(raw), length), N_CODE, dtype=np.uint8)
     for seq_len in distinct.tolist():
         rows = np.flatnonzero(lengths == seq_len)
@@ -95,14 +97,15 @@ def onehot_from_codes(codes: np.ndarray, dtype: np.dtype | type = np.float16) ->
     """(N, L) codes -> (N, 4, L) one-hot; N is 0.25 in every channel for float dtypes and all
     zeros for integer/bool dtypes."""
     dtype = np.dtype(dtype)
-    n_value = 0.25 if dtype.kind == "f" else 0
-    out = np.empty((codes.shape[0], 4, codes.shape[1]), dtype=dtype)
-    for channel in range(4):
-        column = np.zeros(N_CODE + 1, dtype=dtype)
-        column[channel] = 1
-        column[N_CODE] = n_value
-        out[:, channel, :] = column[codes]
-    return out
+    table = np.zeros((N_CODE + 1, 4), dtype=dtype)
+    table[np.arange(4), np.arange(4)] = 1
+    table[N_CODE] = 0.25 if dtype.kind == "f" else 0
+    # Gather each position's four channels as one wide item (one lookup, not four), then
+    # transpose to channel-major: about twice as fast as a lookup per channel.
+    width = 4 * dtype.itemsize
+    wide = np.dtype(f"u{width}") if width in (4, 8) else np.dtype((np.void, width))
+    positions = table.view(wide).ravel()[codes].view(dtype).reshape(*codes.shape, 4)
+    return np.ascontiguousarray(positions.transpose(0, 2, 1))
 
 
 def codes_from_onehot(onehot: np.ndarray) -> np.ndarray:
