@@ -26,7 +26,7 @@ from rich.progress import Progress
 
 from basset.cliutil import ArgParser, cli_entry, setup_logging
 from basset.errors import DataError
-from basset.preprocess import ONEHOT_DTYPES, SplitArrays, split_count, write_basset_h5
+from basset.preprocess import ONEHOT_DTYPES, SplitArrays, progress_bars, split_count, write_basset_h5
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def make_demo(
         raise DataError(f"split sizes leave no training data: {n_seqs} sequences, valid {n_valid} + test {n_test}")
     if onehot_dtype not in ONEHOT_DTYPES:
         raise DataError(f"unknown one-hot dtype {onehot_dtype!r} (use {', '.join(ONEHOT_DTYPES)})")
-    with Progress(disable=quiet, transient=True) as progress:
+    with progress_bars(quiet) as progress:
         demo = generate_all(n_seqs, seq_len, seed, progress)
         bounds = {"train": (0, n_train), "valid": (n_train, n_train + n_valid), "test": (n_train + n_valid, n_seqs)}
         splits = {

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from rich.console import Console
 from rich.progress import Progress
 
 from basset.cliutil import ArgParser, cli_entry, setup_logging
@@ -356,7 +357,7 @@ def preprocess(
     if onehot_dtype not in ONEHOT_DTYPES:
         raise DataError(f"unknown one-hot dtype {onehot_dtype!r} (use {', '.join(ONEHOT_DTYPES)})")
     activity = read_table(table)
-    with Progress(disable=quiet, transient=True) as progress:
+    with progress_bars(quiet) as progress:
         ids, codes = read_sequences(fasta, len(activity.ids), extend, progress)
         rows = match_ids(fasta, table, ids, activity.ids)
         out_dtype = targets_dtype(activity.values)
@@ -375,6 +376,11 @@ def preprocess(
         targets_dtype=str(out_dtype),
         onehot_dtype=onehot_dtype,
     )
+
+
+def progress_bars(quiet: bool) -> Progress:
+    """Transient progress bars on stderr (stdout keeps only results)."""
+    return Progress(disable=quiet, transient=True, console=Console(stderr=True))
 
 
 def _size(text: str) -> float:
