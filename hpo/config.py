@@ -143,8 +143,7 @@ def _section(table: dict[str, Any], cls: type, where: str) -> Any:
     _check_keys(table, list(fields), where)
     values = {}
     for key, value in table.items():
-        kind = {"int": "int", "float": "float", "str": "str", "bool": "bool"}[str(fields[key].type)]
-        values[key] = _typed(value, kind, f"{where}.{key}")
+        values[key] = _typed(value, str(fields[key].type), f"{where}.{key}")
     return cls(**values)
 
 
@@ -213,10 +212,9 @@ def _fixed(table: dict[str, Any], space: dict[str, ParamSpec]) -> dict[str, Any]
         if key not in allowed:
             raise ConfigError(f"fixed: unknown key {key!r}{_hint(key, allowed)}")
         kind = "int" if key in LAYER_COUNTS else _element_kind(key)
-        items = value if isinstance(value, list) and key in PER_LAYER else [value]
-        fixed[key] = [_typed(v, kind, f"fixed.{key}") for v in items]
-        if not (isinstance(value, list) and key in PER_LAYER):
-            fixed[key] = fixed[key][0]
+        per_layer = isinstance(value, list) and key in PER_LAYER  # else one value for all layers
+        typed = [_typed(v, kind, f"fixed.{key}") for v in (value if per_layer else [value])]
+        fixed[key] = typed if per_layer else typed[0]
     return fixed
 
 
@@ -228,8 +226,11 @@ def _reference(item: Any, index: int) -> Reference:
         try:
             return Reference(item, read_params(item))
         except ParamsError as err:
-            raise ConfigError(f"{where}: {err} (use \"pretrained\", a params file or a table)")
+            raise ConfigError(
+                f"{where}: {err} (use \"pretrained\", a params file or a table)"
+            ) from None
     if isinstance(item, dict):
+        item = dict(item)
         label = item.pop("label", f"enqueue[{index}]")
         lines = []
         for key, value in item.items():

@@ -92,4 +92,5 @@ def running_table(snap: Snapshot, max_epochs: int | None = None) -> Table:
 
 def render(snap: Snapshot, n_trials: int | None = None, max_epochs: int | None = None) -> Group:
     """The live display: the headline over the running trials."""
-    return Group(Text(headline(snap, n_trials)), running_table(snap, max_epochs))
+    text = Text(headline(snap, n_trials))
+    return Group(text, running_table(snap, max_epochs)) if snap.running else Group(text)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import optuna
 import torch
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 
 from basset.cliutil import setup_logging
@@ -175,7 +175,7 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
     ]
     for proc in procs:
         proc.start()
-    console = Console(stderr=True, quiet=plan.quiet)
+    console = Console(stderr=True, quiet=plan.quiet, soft_wrap=True)
     try:
         with Live(console=console, refresh_per_second=2) as live:
             while any(proc.is_alive() for proc in procs):
@@ -192,7 +192,7 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
     return progress.snapshot(storage, plan.config.name)
 
 
-def _view(storage: optuna.storages.BaseStorage, plan: RunPlan):  # type: ignore[no-untyped-def]
+def _view(storage: optuna.storages.BaseStorage, plan: RunPlan) -> Group:
     snap = progress.snapshot(storage, plan.config.name)
     return progress.render(snap, plan.n_trials, plan.config.max_epochs)
 

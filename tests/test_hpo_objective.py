@@ -9,11 +9,13 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 
 from basset.checkpoint import load_model
 from hpo import records
 from hpo.config import load_study
+from hpo.objective import TrialContext, TrialFailed, make_objective
 from hpo.storage import make_engine
 from hpo.workers import RunPlan, prepare_study, run_trials
 from hpo_testutil import diverging_train, scripted_train, study_toml, tiny_data, write_h5
@@ -86,3 +88,18 @@ def test_a_diverging_trial_fails_alone_and_the_worker_goes_on(tmp_path: Path, ti
     assert len(rows) == sum(len(t.intermediate_values) for t in study.trials)
     assert {r["device"] for r in rows} == {"cpu"}
     assert sum(r["trial_number"] == 1 for r in rows) == trained.user_attrs["epochs_run"]
+
+
+def test_cuda_out_of_memory_fails_the_trial_with_its_reason(tmp_path: Path) -> None:
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore")
+
+    ctx = TrialContext(config=load_study(str(study_toml(tmp_path))), data=tiny_data(),
+                       device="cuda:0", run_dir=tmp_path,
+                       engine=make_engine(f"sqlite:///{tmp_path}/t.db"), train_fn=out_of_memory)
+    study = optuna.create_study(direction="maximize")
+    study.optimize(make_objective(ctx), n_trials=2, catch=(TrialFailed,))  # the loop goes on
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2
+    assert study.trials[1].user_attrs["fail_reason"] == (
+        "CUDA out of memory on cuda:0: CUDA out of memory. Tried to allocate 2.00 GiB"
+    )

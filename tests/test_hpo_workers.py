@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -60,14 +61,27 @@ def test_two_workers_share_sqlite_and_hit_the_total_exactly(
     assert f"(value {best:.4f}), params table:" in out and "conv_filters\t" in out
 
 
+PG_URL = os.environ.get("BASSET_HPO_TEST_PG_URL")
+STORAGES = [
+    "sqlite",
+    pytest.param("postgres", marks=[
+        pytest.mark.postgres,
+        pytest.mark.skipif(not PG_URL, reason="BASSET_HPO_TEST_PG_URL is not set"),
+    ]),
+]
+
+
+@pytest.mark.parametrize("storage", STORAGES)
 def test_concurrent_workers_never_overshoot_even_with_a_slow_count(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Four workers (threads here) whose trial count takes 0.2 s: without the study lock they
     # would all see the same count and all start a trial past the total.
+    monkeypatch.chdir(tmp_path)
     write_h5(tmp_path / "tiny.h5", tiny_data())
-    config = load_study(str(study_toml(tmp_path, f"enqueue = [{REF}]")))
-    url = f"sqlite:///{tmp_path}/studies/tiny.db"
+    name = f"t{time.time_ns()}"  # a PostgreSQL database outlives the test
+    config = load_study(str(study_toml(tmp_path, f"enqueue = [{REF}]", name=name)))
+    url = PG_URL if storage == "postgres" else "sqlite:///studies/tiny.db"
     counted = progress.counted
 
     def slow_count(trials: list[FrozenTrial]) -> int:
@@ -83,7 +97,7 @@ def test_concurrent_workers_never_overshoot_even_with_a_slow_count(
                        threads=1, train_fn=quick_train)
         with ThreadPoolExecutor(4) as pool:
             ran = sum(pool.map(lambda rank: run_trials(plan, rank), range(4)))
-        return ran, optuna.load_study(study_name="tiny", storage=url).trials
+        return ran, optuna.load_study(study_name=name, storage=url).trials
 
     ran, trials = run(5)
     assert ran == 5 and len(trials) == 5
