@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from basset.errors import DataError
-from basset.onehot import N_CODE, codes_from_onehot
+from basset.onehot import N_CODE, codes_from_onehot  # noqa: F401 (N_CODE: re-exported)
 
 SPLITS = ("train", "valid", "test")
 READ_BLOCK_BYTES = 32 << 20
@@ -84,7 +84,9 @@ def _load(h5: h5py.File, path: Path, splits: Sequence[str]) -> BassetData:
         for name in splits
         if name != "test" or len(splits) == 1 or "test_in" in h5 or "test_out" in h5
     ]
-    missing = [f"{name}_{part}" for name in wanted for part in ("in", "out") if f"{name}_{part}" not in h5]
+    missing = [
+        f"{name}_{part}" for name in wanted for part in ("in", "out") if f"{name}_{part}" not in h5
+    ]
     if missing:
         raise DataError(f"{path}: missing datasets: {', '.join(missing)}")
     loaded = {name: _read_split(h5, path, name) for name in wanted}
@@ -111,14 +113,25 @@ def _read_split(h5: h5py.File, path: Path, name: str) -> Split:
     onehot, targets = h5[f"{name}_in"], h5[f"{name}_out"]
     where = f"{path}: {name}_in"
     if onehot.dtype.kind not in "fiub":
-        raise DataError(f"{where}: one-hot of dtype {onehot.dtype} (expected float, integer or bool)")
+        raise DataError(
+            f"{where}: one-hot of dtype {onehot.dtype} (expected float, integer or bool)"
+        )
     if onehot.ndim == 4 and onehot.shape[2] != 1:
         raise DataError(f"{where}: shape {onehot.shape}, expected (N, 4, 1, L)")
     if onehot.ndim not in (3, 4):
-        raise DataError(f"{where}: {onehot.ndim} dimensions {onehot.shape}, expected (N, 4, 1, L) or (N, 4, L)")
+        raise DataError(
+            f"{where}: {onehot.ndim} dimensions {onehot.shape}, expected (N, 4, 1, L) or (N, 4, L)"
+        )
     if onehot.shape[1] != 4:
-        hint = " (position-major (N, L, 4)? Basset wants channel-major)" if onehot.shape[-1] == 4 else ""
-        raise DataError(f"{where}: {onehot.shape[1]} channels in shape {onehot.shape}, expected 4 (A,C,G,T){hint}")
+        hint = (
+            " (position-major (N, L, 4)? Basset wants channel-major)"
+            if onehot.shape[-1] == 4
+            else ""
+        )
+        raise DataError(
+            f"{where}: {onehot.shape[1]} channels in shape {onehot.shape}, "
+            f"expected 4 (A,C,G,T){hint}"
+        )
     if targets.ndim != 2:
         raise DataError(f"{path}: {name}_out: shape {targets.shape}, expected (N, targets)")
     n, length = onehot.shape[0], onehot.shape[-1]
@@ -153,7 +166,9 @@ def _check_onehot(sample: np.ndarray, where: str) -> None:
     unknown = (np.abs(high - low) < 1e-3) & ((np.abs(high - 0.25) < 1e-3) | (np.abs(high) < 1e-3))
     bad = ~(base | unknown)
     if bad.any():
-        raise DataError(f"{where}: {SCRAMBLED}: {bad.mean():.0%} of sampled positions are not one-hot")
+        raise DataError(
+            f"{where}: {SCRAMBLED}: {bad.mean():.0%} of sampled positions are not one-hot"
+        )
 
 
 def _decode(values: np.ndarray) -> list[str]:
@@ -174,5 +189,7 @@ def _target_labels(h5: h5py.File, path: Path, width: int) -> list[str]:
         return [f"t{i}" for i in range(width)]
     labels = _decode(np.atleast_1d(h5["target_labels"][()]))
     if len(labels) != width:
-        raise DataError(f"{path}: target_labels names {len(labels)} targets but the data has {width}")
+        raise DataError(
+            f"{path}: target_labels names {len(labels)} targets but the data has {width}"
+        )
     return labels

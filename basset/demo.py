@@ -26,7 +26,13 @@ from rich.progress import Progress
 
 from basset.cliutil import ArgParser, cli_entry, setup_logging
 from basset.errors import DataError
-from basset.preprocess import ONEHOT_DTYPES, SplitArrays, progress_bars, split_count, write_basset_h5
+from basset.preprocess import (
+    ONEHOT_DTYPES,
+    SplitArrays,
+    progress_bars,
+    split_counts,
+    write_basset_h5,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +125,10 @@ def _presence(n: int, seq_len: int, widths: np.ndarray, rng: np.random.Generator
     weights = np.array([CLASSES[c][0] for c in names])
     chance = np.array(
         [
-            [CLASSES[c][1].get(e, COMPOSITE_DECOY_RATE if e == "SOX_OCT" else DECOY_RATE) for e in ELEMENTS]
+            [
+                CLASSES[c][1].get(e, COMPOSITE_DECOY_RATE if e == "SOX_OCT" else DECOY_RATE)
+                for e in ELEMENTS
+            ]
             for c in names
         ]
     )
@@ -136,7 +145,9 @@ def _presence(n: int, seq_len: int, widths: np.ndarray, rng: np.random.Generator
     return present
 
 
-def _starts(present: np.ndarray, widths: np.ndarray, seq_len: int, rng: np.random.Generator) -> np.ndarray:
+def _starts(
+    present: np.ndarray, widths: np.ndarray, seq_len: int, rng: np.random.Generator
+) -> np.ndarray:
     """(n, E) start positions: elements in random order with random gaps, never overlapping."""
     n, n_el = present.shape
     order = np.argsort(rng.random((n, n_el)), axis=1)
@@ -227,35 +238,61 @@ def make_demo(
     path = Path(path)
     if seq_len < min_seq_len():
         raise DataError(f"--seq-len must be at least {min_seq_len()} bp (the widest motif element)")
-    n_valid, n_test = split_count(valid, n_seqs), split_count(test, n_seqs)
-    n_train = n_seqs - n_valid - n_test
-    if n_train <= 0:
-        raise DataError(f"split sizes leave no training data: {n_seqs} sequences, valid {n_valid} + test {n_test}")
+    n_train, n_valid, n_test = split_counts(n_seqs, valid, test)
     if onehot_dtype not in ONEHOT_DTYPES:
         raise DataError(f"unknown one-hot dtype {onehot_dtype!r} (use {', '.join(ONEHOT_DTYPES)})")
     with progress_bars(quiet) as progress:
         demo = generate_all(n_seqs, seq_len, seed, progress)
-        bounds = {"train": (0, n_train), "valid": (n_train, n_train + n_valid), "test": (n_train + n_valid, n_seqs)}
+        bounds = {
+            "train": (0, n_train),
+            "valid": (n_train, n_train + n_valid),
+            "test": (n_train + n_valid, n_seqs),
+        }
         splits = {
             name: SplitArrays(demo.codes[a:b], demo.targets[a:b], [f"demo{i}" for i in range(a, b)])
             for name, (a, b) in bounds.items()
         }
         write_basset_h5(path, splits, list(TARGETS), onehot_dtype=onehot_dtype, progress=progress)
-    rates = ", ".join(f"{label} {rate:.0%}" for label, rate in zip(TARGETS, demo.targets.mean(axis=0)))
-    log.info("wrote %s: train %d, valid %d, test %d of %d bp; positives: %s", path, n_train, n_valid, n_test, seq_len, rates)
+    rates = ", ".join(
+        f"{label} {rate:.0%}" for label, rate in zip(TARGETS, demo.targets.mean(axis=0))
+    )
+    log.info(
+        "wrote %s: train %d, valid %d, test %d of %d bp; positives: %s",
+        path,
+        n_train,
+        n_valid,
+        n_test,
+        seq_len,
+        rates,
+    )
     return path
 
 
 def build_parser() -> ArgParser:
-    parser = ArgParser(prog="basset-demo-data", description="Write the demo data set (JASPAR-motif targets) as Basset HDF5.")
+    parser = ArgParser(
+        prog="basset-demo-data",
+        description="Write the demo data set (JASPAR-motif targets) as Basset HDF5.",
+    )
     parser.add_argument("out", type=Path, help="HDF5 file to write")
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
-    parser.add_argument("--n-seqs", type=int, default=6000, help="number of sequences (default 6000)")
-    parser.add_argument("--seq-len", type=int, default=200, help="sequence length in bp (default 200)")
-    parser.add_argument("--valid", type=float, default=1 / 6, help="validation fraction (<1) or count (default 1/6)")
-    parser.add_argument("--test", type=float, default=1 / 6, help="test fraction (<1) or count (default 1/6)")
-    parser.add_argument("--dtype", choices=sorted(ONEHOT_DTYPES), default="uint8",
-                        help="uint8: compact, N = zeros (default); float16: Basset's format")
+    parser.add_argument(
+        "--n-seqs", type=int, default=6000, help="number of sequences (default 6000)"
+    )
+    parser.add_argument(
+        "--seq-len", type=int, default=200, help="sequence length in bp (default 200)"
+    )
+    parser.add_argument(
+        "--valid", type=float, default=1 / 6, help="validation fraction (<1) or count (default 1/6)"
+    )
+    parser.add_argument(
+        "--test", type=float, default=1 / 6, help="test fraction (<1) or count (default 1/6)"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=sorted(ONEHOT_DTYPES),
+        default="uint8",
+        help="uint8: compact, N = zeros (default); float16: Basset's format",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     return parser
 
@@ -266,6 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(quiet=args.quiet)
     if args.n_seqs <= 0 or args.valid < 0 or args.test < 0:
         raise DataError("--n-seqs must be positive and --valid/--test non-negative")
-    make_demo(args.out, seed=args.seed, n_seqs=args.n_seqs, seq_len=args.seq_len, valid=args.valid,
-              test=args.test, onehot_dtype=args.dtype, quiet=args.quiet)
+    make_demo(
+        args.out,
+        seed=args.seed,
+        n_seqs=args.n_seqs,
+        seq_len=args.seq_len,
+        valid=args.valid,
+        test=args.test,
+        onehot_dtype=args.dtype,
+        quiet=args.quiet,
+    )
     return 0

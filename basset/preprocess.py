@@ -84,7 +84,9 @@ def read_table(path: str | Path) -> ActivityTable:
     width = len(rows[0][1].split())
     if width < 2:
         raise DataError(f"{path}: line {rows[0][0]}: a row needs an id and at least one value")
-    labels = [c.strip() for c in (header.rstrip("\r\n").split("\t") if "\t" in header else header.split())]
+    labels = [
+        c.strip() for c in (header.rstrip("\r\n").split("\t") if "\t" in header else header.split())
+    ]
     if labels[0] == "":  # Basset's header: an empty cell above the ids, then the labels
         labels = labels[1:]
     elif len(labels) == width and _all_numeric(labels[1:]):
@@ -103,7 +105,8 @@ def read_table(path: str | Path) -> ActivityTable:
         parts = line.split()
         if len(parts) != width:
             raise DataError(
-                f"{path}: line {no}: {len(parts)} columns, expected {width} (an id and {width - 1} values)"
+                f"{path}: line {no}: {len(parts)} columns, "
+                f"expected {width} (an id and {width - 1} values)"
             )
         ids.append(parts[0])
         tokens.extend(parts[1:])
@@ -176,6 +179,8 @@ def read_sequences(
             f"{path}: sequences of different lengths ({describe_lengths(np.array(lengths))}); "
             "use -e/--extend LENGTH to centre-trim/pad them to one length"
         )
+    if codes.shape[1] == 0:
+        raise DataError(f"{path}: the sequences are empty (headers without bases)")
     return ids, codes[: len(ids)]
 
 
@@ -194,7 +199,9 @@ def _batches(
         yield ids, seqs
 
 
-def match_ids(fasta: Path, table: Path, fasta_ids: Sequence[str], table_ids: Sequence[str]) -> np.ndarray:
+def match_ids(
+    fasta: Path, table: Path, fasta_ids: Sequence[str], table_ids: Sequence[str]
+) -> np.ndarray:
     """Row of the table for each FASTA record; every id must be on both sides exactly once."""
     for where, ids in ((fasta, fasta_ids), (table, table_ids)):
         dups = _duplicates(ids)
@@ -204,7 +211,8 @@ def match_ids(fasta: Path, table: Path, fasta_ids: Sequence[str], table_ids: Seq
     not_in_table = [name for name in fasta_ids if name not in row_of]
     if not_in_table:
         raise DataError(
-            f"{len(not_in_table)} FASTA ids are not in the activity table ({_examples(not_in_table)})"
+            f"{len(not_in_table)} FASTA ids are not in the activity table "
+            f"({_examples(not_in_table)})"
         )
     if len(fasta_ids) != len(table_ids):
         in_fasta = set(fasta_ids)
@@ -215,19 +223,21 @@ def match_ids(fasta: Path, table: Path, fasta_ids: Sequence[str], table_ids: Seq
     return np.fromiter((row_of[name] for name in fasta_ids), dtype=np.int64, count=len(fasta_ids))
 
 
-def split_count(size: float, n: int) -> int:
-    """A fraction (< 1) of n, rounded as seq_hdf5.py, or a count."""
-    return int(0.5 + size * n) if size < 1 else int(size)
-
-
-def split_indices(n: int, valid: float, test: float, seed: int) -> dict[str, np.ndarray]:
-    """Shuffle with the seed (numpy's legacy generator, as seq_hdf5.py), then train, valid, test."""
-    n_valid, n_test = split_count(valid, n), split_count(test, n)
+def split_counts(n: int, valid: float, test: float) -> tuple[int, int, int]:
+    """(train, valid, test) sizes; `valid`/`test` are fractions (< 1, rounded as seq_hdf5.py)
+    or counts."""
+    n_valid, n_test = (int(0.5 + size * n) if size < 1 else int(size) for size in (valid, test))
     n_train = n - n_valid - n_test
     if n_train <= 0:
         raise DataError(
             f"split sizes leave no training data: {n} sequences, valid {n_valid} + test {n_test}"
         )
+    return n_train, n_valid, n_test
+
+
+def split_indices(n: int, valid: float, test: float, seed: int) -> dict[str, np.ndarray]:
+    """Shuffle with the seed (numpy's legacy generator, as seq_hdf5.py), then train, valid, test."""
+    n_train, n_valid, _ = split_counts(n, valid, test)
     order = np.random.RandomState(seed).permutation(n)
     return {
         "train": order[:n_train],
@@ -275,7 +285,11 @@ def write_basset_h5(
     with the chunks compressed in parallel, faster than lzf here; readable by any HDF5 tool)."""
     path = Path(path)
     dtype = np.dtype(ONEHOT_DTYPES[onehot_dtype])
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5, ThreadPoolExecutor(_workers()) as pool:
+    with (
+        atomic_path(path) as tmp,
+        h5py.File(tmp, "w") as h5,
+        ThreadPoolExecutor(_workers()) as pool,
+    ):
         h5.create_dataset("target_labels", data=_ascii(target_labels))
         for name, split in splits.items():
             n, length = split.codes.shape
@@ -291,7 +305,9 @@ def write_basset_h5(
             h5.create_dataset(f"{name}_headers", data=_ascii(split.headers))
             task = progress.add_task(f"writing {name}", total=n) if progress else None
             starts = range(0, n, chunk_rows)
-            chunks = pool.map(partial(_deflated_chunk, split.codes, rows=chunk_rows, dtype=dtype), starts)
+            chunks = pool.map(
+                partial(_deflated_chunk, split.codes, rows=chunk_rows, dtype=dtype), starts
+            )
             for start, data in zip(starts, chunks):
                 onehot.id.write_direct_chunk((start, 0, 0, 0), data)
                 if progress is not None and task is not None:
@@ -401,14 +417,39 @@ def build_parser() -> ArgParser:
         description="FASTA + activity table -> Basset HDF5 (train/valid/test one-hot and targets).",
     )
     parser.add_argument("fasta", type=Path, help="sequences; headers are the table's row ids")
-    parser.add_argument("table", type=Path, help="activity table: header of target labels, then id v1 v2 ...")
+    parser.add_argument(
+        "table", type=Path, help="activity table: header of target labels, then id v1 v2 ..."
+    )
     parser.add_argument("out", type=Path, help="HDF5 file to write")
-    parser.add_argument("-v", "--valid", type=_size, default=0.1, help="validation size: fraction (<1) or count (default 0.1)")
-    parser.add_argument("-t", "--test", type=_size, default=0.1, help="test size: fraction (<1) or count (default 0.1)")
+    parser.add_argument(
+        "-v",
+        "--valid",
+        type=_size,
+        default=0.1,
+        help="validation size: fraction (<1) or count (default 0.1)",
+    )
+    parser.add_argument(
+        "-t",
+        "--test",
+        type=_size,
+        default=0.1,
+        help="test size: fraction (<1) or count (default 0.1)",
+    )
     parser.add_argument("-s", "--seed", type=int, default=1, help="shuffling seed (default 1)")
-    parser.add_argument("-e", "--extend", type=int, default=None, metavar="L", help="centre-trim/pad every sequence to L bp")
-    parser.add_argument("--dtype", choices=sorted(ONEHOT_DTYPES), default="float16",
-                        help="float16: Basset-compatible, N = 0.25 (default); uint8: compact, N = zeros")
+    parser.add_argument(
+        "-e",
+        "--extend",
+        type=int,
+        default=None,
+        metavar="L",
+        help="centre-trim/pad every sequence to L bp",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=sorted(ONEHOT_DTYPES),
+        default="float16",
+        help="float16: Basset-compatible, N = 0.25 (default); uint8: compact, N = zeros",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     return parser
 

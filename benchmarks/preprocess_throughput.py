@@ -65,24 +65,33 @@ def main() -> None:
 
         seqs: list[bytes] = []
         read = timed(lambda: seqs.extend(seq for _, seq in read_fasta(fasta)))
-        table = min((timed(lambda: table_onehot(seqs, args.length)) for _ in range(3)), key=lambda t: t.cpu)
+        table = min(
+            (timed(lambda: table_onehot(seqs, args.length)) for _ in range(3)), key=lambda t: t.cpu
+        )
         loop = timed(lambda: loop_onehot(seqs[: args.loop_n], args.length))
         loop = Timing(loop.wall * args.n / args.loop_n, loop.cpu * args.n / args.loop_n)
-        del seqs
+        seqs.clear()
         whole = timed(lambda: preprocess(fasta, table_path, Path(tmp) / "bench.h5"))
 
     rows = [
         ("per-character loop -> float16 one-hot", loop),
         ("lookup table -> float16 one-hot", table),
-        ("read FASTA + lookup table -> one-hot", Timing(read.wall + table.wall, read.cpu + table.cpu)),
+        (
+            "read FASTA + lookup table -> one-hot",
+            Timing(read.wall + table.wall, read.cpu + table.cpu),
+        ),
         ("basset-preprocess end to end (float16 HDF5)", whole),
     ]
-    print(f"{args.n:,} sequences x {args.length} bp; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'method':<46}{'wall s':>8}{'cpu s':>8}{'seqs/s':>10}{'x loop':>8}{f'{PROJECT_N:,} seqs':>15}")
+    load = os.getloadavg()[0]
+    print(
+        f"{args.n:,} sequences x {args.length} bp; load average {load:.1f}, {os.cpu_count()} cores"
+    )
+    projected = f"{PROJECT_N:,} seqs"
+    print(f"{'method':<46}{'wall s':>8}{'cpu s':>8}{'seqs/s':>10}{'x loop':>8}{projected:>15}")
     for name, t in rows:
         print(
-            f"{name:<46}{t.wall:>8.2f}{t.cpu:>8.2f}{args.n / t.wall:>10,.0f}{loop.cpu / t.cpu:>8.1f}"
-            f"{t.wall * PROJECT_N / args.n:>14.0f}s"
+            f"{name:<46}{t.wall:>8.2f}{t.cpu:>8.2f}{args.n / t.wall:>10,.0f}"
+            f"{loop.cpu / t.cpu:>8.1f}{t.wall * PROJECT_N / args.n:>14.0f}s"
         )
     print("x loop compares CPU seconds (robust when other processes share the cores); the")
     print("end-to-end run compresses on several threads, so its CPU seconds exceed its wall time.")

@@ -34,25 +34,39 @@ def write_h5(path: Path, datasets: dict[str, np.ndarray]) -> Path:
 
 def basic(onehot: np.ndarray, targets: np.ndarray = TARGETS) -> dict[str, np.ndarray]:
     return {
-        "train_in": onehot, "train_out": targets,
-        "valid_in": onehot, "valid_out": targets,
+        "train_in": onehot,
+        "train_out": targets,
+        "valid_in": onehot,
+        "valid_out": targets,
         "target_labels": np.array([b"cellA", b"cellB"]),
     }
 
 
 def test_legacy_float16_uint8_and_bool_read_to_the_same_codes(tmp_path: Path) -> None:
-    float16 = write_h5(tmp_path / "f16.h5", {**basic(legacy_onehot(CODES)),
-                                               "test_in": legacy_onehot(CODES), "test_out": TARGETS,
-                                               "test_headers": np.array([b"a", b"b", b"c"])})
+    float16 = write_h5(
+        tmp_path / "f16.h5",
+        {
+            **basic(legacy_onehot(CODES)),
+            "test_in": legacy_onehot(CODES),
+            "test_out": TARGETS,
+            "test_headers": np.array([b"a", b"b", b"c"]),
+        },
+    )
     uint8 = write_h5(tmp_path / "u8.h5", basic(legacy_onehot(CODES, "uint8", 0)[:, :, 0, :]))
-    boolean = write_h5(tmp_path / "b.h5", basic(legacy_onehot(CODES, "bool", 0), TARGETS.astype(bool)))
-    float32 = write_h5(tmp_path / "f32.h5", basic(legacy_onehot(CODES, "float32"), TARGETS.astype(np.float32)))
+    boolean = write_h5(
+        tmp_path / "b.h5", basic(legacy_onehot(CODES, "bool", 0), TARGETS.astype(bool))
+    )
+    float32 = write_h5(
+        tmp_path / "f32.h5", basic(legacy_onehot(CODES, "float32"), TARGETS.astype(np.float32))
+    )
     for path in (float16, uint8, boolean, float32):
         data = load_data(path)
         np.testing.assert_array_equal(data.train.seqs, CODES)
         np.testing.assert_array_equal(data.valid.targets, TARGETS.astype(np.float32))
         assert data.train.targets.dtype == np.float32
-        assert data.target_labels == ["cellA", "cellB"] and data.seq_len == 6 and data.num_targets == 2
+        assert (
+            data.target_labels == ["cellA", "cellB"] and data.seq_len == 6 and data.num_targets == 2
+        )
     full = load_data(float16)
     assert full.test is not None and full.test.headers == ["a", "b", "c"]
     assert load_data(uint8).test is None
@@ -61,7 +75,10 @@ def test_legacy_float16_uint8_and_bool_read_to_the_same_codes(tmp_path: Path) ->
 def test_default_labels_and_split_selection(tmp_path: Path) -> None:
     datasets = basic(legacy_onehot(CODES))
     del datasets["target_labels"]
-    path = write_h5(tmp_path / "x.h5", {**datasets, "test_in": legacy_onehot(CODES[:1]), "test_out": TARGETS[:1]})
+    path = write_h5(
+        tmp_path / "x.h5",
+        {**datasets, "test_in": legacy_onehot(CODES[:1]), "test_out": TARGETS[:1]},
+    )
     assert load_data(path).target_labels == ["t0", "t1"]
     only_test = load_data(path, splits=("test",))
     assert only_test.test is not None and len(only_test.test) == 1
@@ -76,7 +93,10 @@ def test_scrambled_onehot_is_detected(tmp_path: Path) -> None:
     scrambled = position_major.reshape(50, 4, 1, 40)
     targets = rng.integers(0, 2, size=(50, 2)).astype(np.int8)
     path = write_h5(tmp_path / "s.h5", basic(scrambled, targets))
-    with pytest.raises(DataError, match=r"train_in: scrambled one-hot \(position-major data reshaped as channel-major\?\)"):
+    with pytest.raises(
+        DataError,
+        match=r"train_in: scrambled one-hot \(position-major data reshaped as channel-major\?\)",
+    ):
         load_data(path)
 
 
@@ -93,7 +113,10 @@ def _case(name: str) -> dict[str, np.ndarray]:
         "length": {"valid_in": legacy_onehot(CODES[:, :5])},
         "nan": {"valid_out": nan_targets},
         "labels": {"target_labels": np.array([b"only-one"])},
-        "empty train": {"train_in": np.zeros((0, 4, 1, 6), np.float16), "train_out": np.zeros((0, 2), np.int8)},
+        "empty train": {
+            "train_in": np.zeros((0, 4, 1, 6), np.float16),
+            "train_out": np.zeros((0, 2), np.int8),
+        },
     }
     for key, value in changes[name].items():
         if value is None:
@@ -131,6 +154,8 @@ def test_missing_and_non_hdf5_files(tmp_path: Path) -> None:
     text.write_text("not hdf5\n")
     with pytest.raises(DataError, match="not an HDF5 file"):
         load_data(text)
-    only_train = write_h5(tmp_path / "t.h5", {"train_in": legacy_onehot(CODES), "train_out": TARGETS})
+    only_train = write_h5(
+        tmp_path / "t.h5", {"train_in": legacy_onehot(CODES), "train_out": TARGETS}
+    )
     with pytest.raises(DataError, match="missing datasets: test_in, test_out"):
         load_data(only_train, splits=("test",))

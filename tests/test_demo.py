@@ -56,9 +56,27 @@ def test_background_is_gc_matched_and_motifs_are_planted() -> None:
     assert set(demo.elements) == set(ELEMENTS)
 
 
-def test_cli_writes_float16_and_rejects_bad_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_writes_float16_and_rejects_bad_sizes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "d.h5"
-    assert main([str(out), "--n-seqs", "120", "--valid", "20", "--test", "0.25", "--dtype", "float16", "-q"]) == 0
+    assert (
+        main(
+            [
+                str(out),
+                "--n-seqs",
+                "120",
+                "--valid",
+                "20",
+                "--test",
+                "0.25",
+                "--dtype",
+                "float16",
+                "-q",
+            ]
+        )
+        == 0
+    )
     data = load_data(out)
     assert (len(data.train), len(data.valid), len(data.test or [])) == (70, 20, 30)
     with h5py.File(out) as h5:

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from basset.errors import DataError
-from basset.onehot import codes_from_onehot, decode_codes, encode_codes, onehot_from_codes, read_fasta
+from basset.onehot import (
+    codes_from_onehot,
+    decode_codes,
+    encode_codes,
+    onehot_from_codes,
+    read_fasta,
+)
 
 
 def test_encode_maps_bases_lowercase_and_iupac() -> None:

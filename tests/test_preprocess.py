@@ -61,7 +61,10 @@ def test_fractions_seed_dtype_and_targets(tmp_path: Path) -> None:
     outs = {}
     for name, extra in {"a": [], "b": [], "c": ["-s", "2"], "u": ["--dtype", "uint8"]}.items():
         outs[name] = tmp_path / f"{name}.h5"
-        assert run([str(fasta), str(table), str(outs[name]), "-v", "0.2", "-t", "0.25", "-q", *extra]) == 0
+        assert (
+            run([str(fasta), str(table), str(outs[name]), "-v", "0.2", "-t", "0.25", "-q", *extra])
+            == 0
+        )
     with h5py.File(outs["a"]) as a, h5py.File(outs["b"]) as b, h5py.File(outs["c"]) as c:
         assert [a[f"{s}_in"].shape[0] for s in ("train", "valid", "test")] == [11, 4, 5]
         assert a["test_headers"][()].tolist() == b["test_headers"][()].tolist()
@@ -91,21 +94,67 @@ FASTA_OK = ">s1\nACGT\n>s2\nACGA\n>s3\nTTTT\n>s4\nGGGG\n"
 TABLE_OK = "\tA\tB\ns1\t0\t1\ns2\t1\t0\ns3\t1\t1\ns4\t0\t0\n"
 
 BAD_INPUTS = {
-    "fasta id not in table": (FASTA_OK + ">s5\nACGT\n", TABLE_OK, [], "1 FASTA ids are not in the activity table (s5)"),
-    "table id not in fasta": (FASTA_OK, TABLE_OK + "s5\t0\t0\ns6\t1\t1\n", [], "2 activity-table ids are not in the FASTA (s5, s6)"),
+    "fasta id not in table": (
+        FASTA_OK + ">s5\nACGT\n",
+        TABLE_OK,
+        [],
+        "1 FASTA ids are not in the activity table (s5)",
+    ),
+    "table id not in fasta": (
+        FASTA_OK,
+        TABLE_OK + "s5\t0\t0\ns6\t1\t1\n",
+        [],
+        "2 activity-table ids are not in the FASTA (s5, s6)",
+    ),
     "duplicate fasta ids": (FASTA_OK + ">s1\nACGT\n", TABLE_OK, [], "1 duplicate ids (s1)"),
     "duplicate table ids": (FASTA_OK, TABLE_OK + "s2\t0\t0\n", [], "1 duplicate ids (s2)"),
-    "mixed lengths": (FASTA_OK + ">s5\nACGTAC\n", TABLE_OK + "s5\t0\t0\n", [], "different lengths (4 bp (4 seqs), 6 bp (1 seqs))"),
+    "mixed lengths": (
+        FASTA_OK + ">s5\nACGTAC\n",
+        TABLE_OK + "s5\t0\t0\n",
+        [],
+        "different lengths (4 bp (4 seqs), 6 bp (1 seqs))",
+    ),
     "empty fasta": ("", TABLE_OK, [], "no sequences in the FASTA"),
+    "headers without bases": (">s1\n>s2\n>s3\n>s4\n", TABLE_OK, [], "the sequences are empty"),
     "empty table": (FASTA_OK, "", [], "the activity table is empty"),
     "header only": (FASTA_OK, "\tA\tB\n", [], "has a header but no rows"),
-    "non-numeric value": (FASTA_OK, TABLE_OK.replace("s2\t1\t0", "s2\t1\tyes"), [], "line 3: value 'yes' is not a number"),
-    "nan value": (FASTA_OK, TABLE_OK.replace("s3\t1\t1", "s3\tnan\t1"), [], "line 4: value is not a finite number"),
-    "wrong column count": (FASTA_OK, TABLE_OK.replace("s4\t0\t0", "s4\t0"), [], "line 5: 2 columns, expected 3"),
-    "header width": (FASTA_OK, "\tA\tB\tC\n" + TABLE_OK.split("\n", 1)[1], [], "the header names 3 targets but rows have 2 values"),
-    "no training data": (FASTA_OK, TABLE_OK, ["-v", "2", "-t", "2"], "split sizes leave no training data: 4 sequences, valid 2 + test 2"),
+    "non-numeric value": (
+        FASTA_OK,
+        TABLE_OK.replace("s2\t1\t0", "s2\t1\tyes"),
+        [],
+        "line 3: value 'yes' is not a number",
+    ),
+    "nan value": (
+        FASTA_OK,
+        TABLE_OK.replace("s3\t1\t1", "s3\tnan\t1"),
+        [],
+        "line 4: value is not a finite number",
+    ),
+    "wrong column count": (
+        FASTA_OK,
+        TABLE_OK.replace("s4\t0\t0", "s4\t0"),
+        [],
+        "line 5: 2 columns, expected 3",
+    ),
+    "header width": (
+        FASTA_OK,
+        "\tA\tB\tC\n" + TABLE_OK.split("\n", 1)[1],
+        [],
+        "the header names 3 targets but rows have 2 values",
+    ),
+    "no training data": (
+        FASTA_OK,
+        TABLE_OK,
+        ["-v", "2", "-t", "2"],
+        "split sizes leave no training data: 4 sequences, valid 2 + test 2",
+    ),
     "not fasta": ("ACGT\n" + FASTA_OK, TABLE_OK, [], "line 1: not FASTA"),
-    "bad split size": (FASTA_OK, TABLE_OK, ["-v", "1.5"], "give a fraction in [0, 1) or a whole count"),
+    "bad split size": (
+        FASTA_OK,
+        TABLE_OK,
+        ["-v", "1.5"],
+        "give a fraction in [0, 1) or a whole count",
+    ),
     "bad extend": (FASTA_OK, TABLE_OK, ["-e", "0"], "-e/--extend must be a positive length"),
 }
 
@@ -134,7 +183,11 @@ def test_missing_paths(missing: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     args = {"fasta": fasta, "table": table}
     args[missing] = tmp_path / "absent.txt"
     assert run([str(args["fasta"]), str(args["table"]), str(out), "-v", "1", "-t", "1"]) == 2
-    expected = {"fasta": "FASTA file not found", "table": "activity table not found", "folder": "output folder does not exist"}
+    expected = {
+        "fasta": "FASTA file not found",
+        "table": "activity table not found",
+        "folder": "output folder does not exist",
+    }
     assert expected[missing] in capsys.readouterr().err
     assert not out.exists()
 
@@ -157,7 +210,9 @@ def test_console_script_reports_without_traceback(tmp_path: Path) -> None:
         pytest.skip("the basset-preprocess console script is not installed beside this python")
     result = subprocess.run(
         [str(script), str(fasta), str(table), str(tmp_path / "o.h5")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
