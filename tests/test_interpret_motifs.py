@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from basset.interpret.jaspar import jaspar_vertebrates
+from basset.interpret.jaspar import best_matches, jaspar_vertebrates
 from basset.interpret.motifs import filter_motifs, logos_html, main, match_filters, meme_text, table_text
 from interpret_models import planted_codes, planted_model, run_cli, save_data, save_model
 
@@ -53,6 +53,16 @@ def test_best_jaspar_match_is_mafk(motifs) -> None:
     best = matches[0]
     assert best.motif.matrix_id.startswith("MA0496.") and best.motif.name == "MAFK"
     assert best.p_value < 1e-5 and best.q_value < 0.01
+
+
+def test_diffuse_pwms_match_nothing() -> None:
+    """Nearly uniform filters must not 'match' the nearly uniform spacer columns of long motifs
+    (plain Euclidean TOMTOM gave them p ~ 1e-14 against CTCF); uniform ones are not compared."""
+    rng = np.random.default_rng(0)
+    diffuse = [rng.dirichlet(np.full(4, 2000.0), size=19).T for _ in range(3)]
+    *weak, uniform = best_matches([*diffuse, np.full((4, 12), 0.25)], jaspar_vertebrates())
+    assert uniform is None
+    assert all(m.q_value > 0.05 for m in weak)
 
 
 def test_meme_table_and_logos(motifs) -> None:

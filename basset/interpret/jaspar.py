@@ -13,6 +13,8 @@ from scipy.stats import false_discovery_control
 
 log = logging.getLogger(__name__)
 
+UNIFORM = 1e-6  # a column this close to 0.25 everywhere carries no pattern
+
 
 @dataclass(frozen=True)
 class Motif:
@@ -76,21 +78,37 @@ def jaspar_vertebrates() -> tuple[Motif, ...]:
     return motifs
 
 
-def best_matches(queries: Sequence[np.ndarray], targets: Sequence[Motif]) -> list[Match]:
-    """TOMTOM of each (4, w) query PWM against every target, both strands; the best target by
-    p-value for each query. q-values are Benjamini-Hochberg over the query's comparisons with all
-    targets (TOMTOM's convention)."""
-    if not queries:
-        return []
+def pearson_columns(pwm: np.ndarray) -> np.ndarray:
+    """Each column minus the uniform 0.25, scaled to unit length (a uniform column becomes 0).
+
+    For such columns the Euclidean distance memelite's TOMTOM scores is sqrt(2 - 2r), r the
+    Pearson correlation of the original columns: comparing them is TOMTOM -dist pearson, the
+    distance Basset used. Plain Euclidean distance on probabilities rates a weak, nearly uniform
+    filter column as a near-perfect match for the rare nearly uniform database columns (the
+    spacers of long motifs such as CTCF's), so any diffuse filter "matches" them with p < 1e-10.
+    """
+    centred = pwm - 0.25
+    norm = np.linalg.norm(centred, axis=0, keepdims=True)
+    return np.where(norm > UNIFORM, centred / np.maximum(norm, UNIFORM), 0.0)
+
+
+def best_matches(queries: Sequence[np.ndarray], targets: Sequence[Motif]) -> list[Match | None]:
+    """TOMTOM (Pearson column scores) of each (4, w) query PWM against every target, both strands;
+    the best target by p-value for each query, None for a uniform query. q-values are
+    Benjamini-Hochberg over the query's comparisons with all targets (TOMTOM's convention)."""
+    columns = [pearson_columns(np.asarray(q, dtype=np.float64)) for q in queries]
+    informative = [i for i, c in enumerate(columns) if c.any()]
+    matches: list[Match | None] = [None] * len(queries)
+    if not informative:
+        return matches
     from memelite import tomtom  # numba-compiled: the first call in a fresh install takes ~40 s
 
     p_values, _scores, _offsets, _overlaps, strands = tomtom(
-        [np.asarray(q, dtype=np.float64) for q in queries], [t.pwm for t in targets]
+        [columns[i] for i in informative], [pearson_columns(t.pwm) for t in targets]
     )
-    matches = []
-    for row, strand in zip(p_values, strands):
+    for i, row, strand in zip(informative, p_values, strands):
         row = np.clip(np.nan_to_num(row, nan=1.0), 0.0, 1.0)
         q_values = false_discovery_control(row, method="bh")
         best = int(np.argmin(row))
-        matches.append(Match(targets[best], float(row[best]), float(q_values[best]), bool(strand[best])))
+        matches[i] = Match(targets[best], float(row[best]), float(q_values[best]), bool(strand[best]))
     return matches

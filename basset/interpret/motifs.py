@@ -152,10 +152,10 @@ def meme_text(motifs: Sequence[FilterMotif]) -> str:
 
 
 def match_filters(motifs: Sequence[FilterMotif], database: Sequence[Motif]) -> dict[int, Match]:
-    """The best database match of each filter with sites, by filter index."""
+    """The best database match of each filter with sites (and a non-uniform PWM), by index."""
     active = [m for m in motifs if m.n_sites > 0]
     found = best_matches([m.pwm for m in active], database)
-    return {m.index: match for m, match in zip(active, found)}
+    return {m.index: match for m, match in zip(active, found) if match is not None}
 
 
 TABLE_COLUMNS = (
@@ -170,7 +170,10 @@ def table_text(motifs: Sequence[FilterMotif], matches: dict[int, Match]) -> str:
         if m.n_sites == 0:
             rows.append(f"{m.index}\t0\t{m.max_activation:.4g}\tno activation\t-\t-\t-\t-\t-")
             continue
-        match = matches[m.index]
+        match = matches.get(m.index)
+        if match is None:
+            rows.append(f"{m.index}\t{m.n_sites}\t{m.max_activation:.4g}\t{m.consensus}\t{m.information:.3f}\tuniform PWM\t-\t-\t-")
+            continue
         rows.append(
             f"{m.index}\t{m.n_sites}\t{m.max_activation:.4g}\t{m.consensus}\t{m.information:.3f}\t"
             f"{match.motif.matrix_id}\t{match.motif.name}\t{match.p_value:.3g}\t{match.q_value:.3g}"
@@ -192,8 +195,11 @@ def logos_html(motifs: Sequence[FilterMotif], matches: dict[int, Match], title: 
     rows = []
     for m in sorted(motifs, key=order):
         match = matches.get(m.index)
-        if match is None:
+        if m.n_sites == 0:
             rows.append(f"<tr><td>{m.index}</td><td colspan='6'>no activation (max {m.max_activation:.3g})</td></tr>")
+            continue
+        if match is None:
+            rows.append(f"<tr><td>{m.index}</td><td colspan='6'>{m.n_sites} sites, uniform PWM</td></tr>")
             continue
         target = _reverse_complement(match.motif.pwm) if match.reverse else match.motif.pwm
         strand = " (rev. compl.)" if match.reverse else ""
