@@ -71,26 +71,26 @@ def build_parser() -> ArgParser:
     _add_study_flags(status)
     status.set_defaults(func=status_main)
 
-    export = commands.add_parser("export", help="best (or chosen) trial's params table and model")
-    _add_study_flags(export)
-    export.add_argument("-o", "--output", type=Path, required=True,
-                        help="params file (Basset's -job table; JSON with --json)")
-    export.add_argument("--trial", type=int, help="trial number (default: the best trial)")
-    export.add_argument("--model", type=Path, help="also copy the trial's best checkpoint here")
-    export.add_argument("--json", action="store_true", help="params, value and trial as JSON")
-    export.set_defaults(func=export_main)
+    export_cmd = commands.add_parser("export", help="a trial's params table (and model)")
+    _add_study_flags(export_cmd)
+    export_cmd.add_argument("-o", "--output", type=Path, required=True,
+                            help="params file (Basset's -job table; JSON with --json)")
+    export_cmd.add_argument("--trial", type=int, help="trial number (default: the best trial)")
+    export_cmd.add_argument("--model", type=Path, help="also copy the trial's best checkpoint here")
+    export_cmd.add_argument("--json", action="store_true", help="params, value and trial as JSON")
+    export_cmd.set_defaults(func=export_main)
 
-    report = commands.add_parser("report", help="self-contained HTML report of a study")
-    _add_study_flags(report)
-    report.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
-    report.set_defaults(func=report_main)
+    report_cmd = commands.add_parser("report", help="self-contained HTML report of a study")
+    _add_study_flags(report_cmd)
+    report_cmd.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
+    report_cmd.set_defaults(func=report_main)
 
-    dashboard = commands.add_parser("dashboard", help="optuna-dashboard on the study's storage")
-    _add_study_flags(dashboard)
-    dashboard.add_argument("--host", default="127.0.0.1",
-                           help="address to listen on (default 127.0.0.1: this machine only)")
-    dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    dashboard.set_defaults(func=dashboard_main)
+    dashboard_cmd = commands.add_parser("dashboard", help="optuna-dashboard on the study's storage")
+    _add_study_flags(dashboard_cmd)
+    dashboard_cmd.add_argument("--host", default="127.0.0.1",
+                               help="address to listen on (default 127.0.0.1: this machine only)")
+    dashboard_cmd.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dashboard_cmd.set_defaults(func=dashboard_main)
     return parser
 
 

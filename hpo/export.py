@@ -54,7 +54,8 @@ def select_trial(storage: optuna.storages.BaseStorage, study_name: str,
         span = f"trials 0..{len(trials) - 1}" if trials else "no trials"
         raise ResultsError(f"study {study_name!r} has no trial {number} ({span})")
     if found[0].state != TrialState.COMPLETE:
-        raise ResultsError(f"trial {number} of {study_name!r} is {found[0].state.name}, not COMPLETE")
+        state = found[0].state.name
+        raise ResultsError(f"trial {number} of {study_name!r} is {state}, not COMPLETE")
     return found[0]
 
 
@@ -95,7 +96,8 @@ def as_json(export: Export) -> str:
     ) + "\n"
 
 
-def write(export: Export, out: Path, *, json_format: bool = False, model: Path | None = None) -> None:
+def write(export: Export, out: Path, *, json_format: bool = False,
+          model: Path | None = None) -> None:
     """Write the params (table or JSON) to `out`, and the checkpoint copy to `model`."""
     for path in (out, model):
         if path is not None:

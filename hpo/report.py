@@ -183,7 +183,8 @@ def timeline_section(trials: list[FrozenTrial], now: dt.datetime | None = None) 
         ))
     rows = len({w for items in bars.values() for w, *_ in items})
     figure.update_layout(
-        xaxis={"type": "date", "title": "time"}, yaxis={"title": "worker (device)", "type": "category"},
+        xaxis={"type": "date", "title": "time"},
+        yaxis={"title": "worker (device)", "type": "category"},
         barmode="overlay", height=max(300, 40 * rows + 160), legend_title_text="state",
     )
     section.figure = figure
