@@ -78,7 +78,7 @@ def history_section(study: optuna.Study, trials: list[FrozenTrial]) -> Section:
         section.body = note("no completed trial yet")
         return section
     section.figure = optuna.visualization.plot_optimization_history(study)
-    section.figure.update_layout(title=None, yaxis_title="best mean valid AUROC")
+    section.figure.update_layout(title=None, yaxis_title="mean valid AUROC (best epoch)")
     return section
 
 
