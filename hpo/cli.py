@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import replace
@@ -14,7 +13,7 @@ from rich.console import Console
 
 from basset.cliutil import ArgParser, cli_entry, setup_logging
 from hpo import dashboard, export, progress, report
-from hpo.config import ConfigError, HeartbeatConfig, StudyConfig, find_study_file, load_study
+from hpo.config import ConfigError, HeartbeatConfig, find_study_file, load_study
 from hpo.storage import ENV_STORAGE, make_storage, mask, parse_url, resolve_url, sqlite_path
 from hpo.workers import (
     RunPlan,
@@ -105,7 +104,7 @@ def run_main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--n-trials must be >= 1, got {n_trials}")
     if args.timeout is not None and args.timeout <= 0:
         raise ConfigError(f"--timeout must be > 0, got {args.timeout}")
-    url = resolve_url(args.storage, config)
+    url = resolve_url(args.storage, config.name, config.storage)
     parse_url(url)
     devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers, config.cpu_workers)
     ensure_data(config)
@@ -135,10 +134,9 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
     except ConfigError:
         if args.study.endswith(".toml"):
             raise
-        name = args.study  # no study file: the name alone, on the given or default storage
-        return name, args.storage or os.environ.get(ENV_STORAGE) or f"sqlite:///studies/{name}.db"
-    config: StudyConfig = load_study(args.study)
-    return config.name, resolve_url(args.storage, config)
+        return args.study, resolve_url(args.storage, args.study)  # a name without a study file
+    config = load_study(args.study)
+    return config.name, resolve_url(args.storage, config.name, config.storage)
 
 
 def _open_study(args: argparse.Namespace) -> tuple[str, str, RDBStorage]:

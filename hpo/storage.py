@@ -20,17 +20,17 @@ import optuna
 import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
-from hpo.config import ConfigError, HeartbeatConfig, StudyConfig
+from hpo.config import ConfigError, HeartbeatConfig
 
 ENV_STORAGE = "BASSET_HPO_STORAGE"
 SQLITE_BUSY_TIMEOUT_S = 300
 DIALECTS = ("sqlite", "postgresql")
 
 
-def resolve_url(flag: str | None, config: StudyConfig) -> str:
+def resolve_url(flag: str | None, study_name: str, configured: str | None = None) -> str:
     """--storage, else $BASSET_HPO_STORAGE, else the study file's, else studies/<name>.db."""
-    url = flag or os.environ.get(ENV_STORAGE) or config.storage
-    return url or f"sqlite:///studies/{config.name}.db"
+    url = flag or os.environ.get(ENV_STORAGE) or configured
+    return url or f"sqlite:///studies/{study_name}.db"
 
 
 def parse_url(url: str) -> URL:

@@ -93,10 +93,12 @@ def test_study_lookup_prefers_the_working_directory(
 def test_storage_url_precedence_and_masking(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = load_study("demo")
     monkeypatch.delenv(ENV_STORAGE, raising=False)
-    assert resolve_url(None, config) == "sqlite:///studies/demo.db"
+    assert resolve_url(None, config.name, config.storage) == "sqlite:///studies/demo.db"
     monkeypatch.setenv(ENV_STORAGE, "sqlite:///env.db")
-    assert resolve_url(None, config) == "sqlite:///env.db"
-    assert resolve_url("sqlite:///flag.db", config) == "sqlite:///flag.db"
+    assert resolve_url(None, "demo") == "sqlite:///env.db"
+    assert resolve_url("sqlite:///flag.db", "demo", "sqlite:///toml.db") == "sqlite:///flag.db"
+    monkeypatch.delenv(ENV_STORAGE)
+    assert resolve_url(None, "demo", "sqlite:///toml.db") == "sqlite:///toml.db"
     url = "postgresql+psycopg://basset:s3cret@db.example:5432/hpo"
     assert mask(url) == "postgresql+psycopg://basset:***@db.example:5432/hpo"
     with pytest.raises(ConfigError) as err:
