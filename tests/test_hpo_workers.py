@@ -106,6 +106,17 @@ def test_concurrent_workers_never_overshoot_even_with_a_slow_count(
     assert [t.user_attrs.get("reference") for t in trials] == ["ref"] + [None] * 6
 
 
+def test_no_trial_starts_after_the_timeout(tmp_path: Path) -> None:
+    write_h5(tmp_path / "tiny.h5", tiny_data())
+    config = load_study(str(study_toml(tmp_path)))
+    url = f"sqlite:///{tmp_path}/studies/tiny.db"
+    prepare_study(config, url)
+    plan = RunPlan(config=config, url=url, n_trials=5, devices=["cpu"], threads=1,
+                   deadline=time.time() - 1, train_fn=quick_train)
+    assert run_trials(plan, 0) == 0
+    assert optuna.load_study(study_name="tiny", storage=url).trials == []
+
+
 def test_worker_plan_on_the_cpu() -> None:
     assert plan_devices(None, 1, None) == ["cpu"]
     assert plan_devices("none", 1, 3) == ["cpu"] * 3
