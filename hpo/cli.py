@@ -183,10 +183,10 @@ def report_main(args: argparse.Namespace) -> int:
 
 def dashboard_main(args: argparse.Namespace) -> int:
     name, url, storage = _open_study(args)
-    server = dashboard.bind(args.host, args.port)
+    server = dashboard.bind(args.host, args.port, storage)
     print(f"optuna-dashboard for {name} ({mask(url)}): {dashboard.study_url(server, storage, name)}"
           "\n(Ctrl-C stops it)", flush=True)
-    dashboard.serve(server, storage)
+    dashboard.serve(server)
     return 0
 
 
