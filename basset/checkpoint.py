@@ -6,10 +6,7 @@ a file whose unpickling would run code is refused, not executed.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ from typing import Any
 import torch
 
 from basset.errors import BassetError, DataError
+from basset.fileio import atomic_path, write_text_atomic
 from basset.model import BassetNet, build_model
 from basset.params import JobParams, parse_params
 
@@ -41,26 +39,6 @@ class LoadedModel:
     params: JobParams
     target_labels: list[str]
     seq_len: int
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """A temp path beside `path`, renamed onto it on success: a reader never sees half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 
 
 def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from basset.checkpoint import LoadedModel, atomic_path, load_model, write_text_atomic
+from basset.checkpoint import LoadedModel, load_model
+from basset.fileio import atomic_path, write_text_atomic
 from basset.cliutil import ArgParser, cli_entry, setup_logging
 from basset.data import load_data
 from basset.errors import DataError

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from basset.errors import ParamsError
+from basset.fileio import write_text_atomic
 
 OPTIMIZERS = ("rmsprop", "adam")
 TARGET_TYPES = ("binary", "continuous", "positive")
@@ -221,16 +221,7 @@ def read_params(path: str | os.PathLike[str]) -> JobParams:
 
 def write_params(params: JobParams, path: str | os.PathLike[str]) -> None:
     """Write a params table atomically (temp file, then rename)."""
-    path = Path(path)
-    text = params.validate().to_table()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, params.validate().to_table())
 
 
 # Basset's published configuration (data/models/pretrained_params.txt), the first trial of

@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,6 +24,7 @@ from rich.progress import Progress
 
 from basset.cliutil import ArgParser, cli_entry, setup_logging
 from basset.errors import DataError
+from basset.fileio import atomic_path
 from basset.onehot import describe_lengths, encode_codes, onehot_from_codes, read_fasta
 
 log = logging.getLogger(__name__)
@@ -252,24 +251,6 @@ def targets_dtype(values: np.ndarray) -> np.dtype:
         values.size == 0 or (values.min() >= -128 and values.max() <= 127)
     )
     return np.dtype(np.int8 if integral else np.float32)
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path`, renamed onto it on success and removed on any failure."""
-    if not path.parent.is_dir():
-        raise DataError(f"output folder does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result is an ordinary file
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_basset_h5(

@@ -37,10 +37,10 @@ from basset.checkpoint import (
     rng_state,
     save_checkpoint,
     seeded_params,
-    write_text_atomic,
 )
 from basset.data import BassetData, Split, codes_to_onehot
 from basset.errors import BassetError, DataError
+from basset.fileio import write_text_atomic
 from basset.hooks import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
 from basset.metrics import binary_metrics, nan_mean, r2_per_target, single_class_targets
 from basset.model import BassetNet, build_model, check_architecture, max_norm_, norm_constrained
