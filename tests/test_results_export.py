@@ -75,6 +75,11 @@ def test_exported_params_train_the_same_network_and_model_is_tested(
     assert _params_count(copied.model) == _params_count(expected)
     assert basset_cli.test_main([str(model), str(h5), str(tmp_path / "test"), "-q"]) == 0
     assert len((tmp_path / "test" / "aucs.txt").read_text().splitlines()) == 3
+    fasta = tmp_path / "two.fa"
+    fasta.write_text(">a\n" + "ACGT" * 15 + "\n>b\n" + "GATTACA" * 9 + "\n")
+    assert basset_cli.predict_main([str(model), str(fasta), str(tmp_path / "p.tsv"), "-q"]) == 0
+    rows = (tmp_path / "p.tsv").read_text().splitlines()
+    assert rows[0] == "id\tt0\tt1\tt2" and [r.split("\t")[0] for r in rows[1:]] == ["a", "b"]
 
 
 def test_json_export_of_a_chosen_trial(study: tuple[Path, str], tmp_path: Path) -> None:
