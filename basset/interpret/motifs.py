@@ -14,7 +14,7 @@ import argparse
 import html
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +100,7 @@ def filter_motifs(
     width = model.first_conv.kernel_size[0]
     n_filters = model.first_conv.out_channels
 
-    def batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(codes), batch_size):
             x = codes_to_onehot(torch.from_numpy(codes[start : start + batch_size]).to(device))
             yield x, layers(x)
