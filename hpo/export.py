@@ -14,8 +14,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from basset.checkpoint import atomic_path, read_checkpoint, write_text_atomic
+from basset.checkpoint import read_checkpoint
 from basset.errors import BassetError, ParamsError
+from basset.fileio import atomic_path, write_text_atomic
 from basset.params import JobParams, parse_params, write_params
 from hpo import progress
 
