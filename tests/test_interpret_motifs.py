@@ -81,7 +81,7 @@ def test_meme_table_and_logos(motifs) -> None:
     assert table[2][3] == "no activation"
 
     page = logos_html(motifs, matches, "t")
-    assert page.count("<svg") == 2  # the filter's logo and MAFK's
+    assert page.count("<svg xmlns") == 2 and "href=\"#glyph-C\"" in page and "id=\"glyph-C\"" in page
     assert page.index(MAFK) < page.index("no activation")
 
 

@@ -82,7 +82,7 @@ def test_cli_outputs(tmp_path, capsys) -> None:
     table = [r.split("\t") for r in (out / "table.tsv").read_text().splitlines()]
     assert table[1][:2] == ["chr1:100-160", "MafK"]
     assert AT < int(table[1][4]) <= AT + len(MOTIF)  # the largest loss is a motif base (1-based)
-    assert (out / "sat.html").read_text().count("<svg") == 2
+    assert (out / "sat.html").read_text().count("<svg xmlns") == 2
 
 
 @pytest.mark.parametrize(

@@ -9,20 +9,25 @@ import numpy as np
 
 BASES = "ACGT"
 COLOURS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839", "N": "#888888"}
-# Letters are drawn 100 units wide and cap-height (~72 units of a 100-unit bold sans font) tall,
-# then scaled to each stack's box.
-_GLYPH = (
-    '<text x="0" y="0" font-size="100" font-family="Arial,Helvetica,sans-serif" font-weight="bold" '
-    'textLength="100" lengthAdjust="spacingAndGlyphs" fill="{colour}">{letter}</text>'
-)
+# Letters are glyphs 100 units wide and cap-height (~72 units of a 100-unit bold sans font) tall,
+# defined once per page (GLYPHS) and placed with <use>, scaled to each stack's box.
 _CAP = 72.0
+GLYPHS = (
+    '<svg width="0" height="0" style="position:absolute"><defs>'
+    + "".join(
+        f'<text id="glyph-{letter}" x="0" y="0" font-size="100" font-family="Arial,Helvetica,sans-serif" '
+        f'font-weight="bold" textLength="100" lengthAdjust="spacingAndGlyphs" fill="{COLOURS[letter]}">'
+        f"{letter}</text>"
+        for letter in BASES
+    )
+    + "</defs></svg>"
+)
 
 
 def _letter(letter: str, x: float, bottom: float, width: float, height: float) -> str:
     return (
-        f'<g transform="translate({x:.2f},{bottom:.2f}) scale({width / 100:.4f},{height / _CAP:.4f})">'
-        + _GLYPH.format(colour=COLOURS[letter], letter=letter)
-        + "</g>"
+        f'<use href="#glyph-{letter}" transform="translate({x:.1f},{bottom:.1f}) '
+        f'scale({width / 100:.3f},{height / _CAP:.3f})"/>'
     )
 
 
@@ -33,7 +38,8 @@ def information(pwm: np.ndarray) -> np.ndarray:
 
 
 def logo_svg(pwm: np.ndarray, *, column_width: float = 14, height: float = 60) -> str:
-    """A sequence logo: letter heights = probability x column information (0..2 bits)."""
+    """A sequence logo: letter heights = probability x column information (0..2 bits).
+    Its letters are GLYPHS, which the page must hold (html_page does)."""
     ic = information(pwm)
     width = pwm.shape[1] * column_width
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height + 2:.0f}">']
@@ -99,5 +105,5 @@ def html_page(title: str, body: str) -> str:
         "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
         "td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:middle}"
         "td.mono{font-family:monospace}"
-        f"</style></head><body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
+        f"</style></head><body>{GLYPHS}<h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
     )
