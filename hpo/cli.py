@@ -14,6 +14,7 @@ from rich.console import Console
 from basset.cliutil import ArgParser, cli_entry, setup_logging
 from hpo import dashboard, export, progress, report
 from hpo.config import ConfigError, HeartbeatConfig, find_study_file, load_study
+from hpo.packing import parse_trials_per_gpu
 from hpo.storage import ENV_STORAGE, make_storage, mask, parse_url, resolve_url, sqlite_path
 from hpo.workers import (
     RunPlan,
@@ -58,7 +59,9 @@ def build_parser() -> ArgParser:
     _add_study_flags(run)
     run.add_argument("--n-trials", type=int, help="study-wide total (default: the study file's)")
     run.add_argument("--gpus", help="all (default when CUDA is present), none, or a list like 0,2")
-    run.add_argument("--trials-per-gpu", type=int, default=1, help="workers per GPU (default 1)")
+    run.add_argument("--trials-per-gpu", type=parse_trials_per_gpu, default="auto",
+                     help="workers per GPU, or auto (default): as many as the card's memory fits "
+                     "for the study's largest trial, at most 4 (8 with an MPS daemon running)")
     run.add_argument("--workers", type=int, help="CPU workers when there is no GPU (default: the study's cpu_workers, 1)")
     run.add_argument("--timeout", type=float, help="start no new trial after S seconds")
     run.add_argument("--data", type=Path, help="HDF5 data set (overrides the study file's)")
@@ -106,8 +109,9 @@ def run_main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--timeout must be > 0, got {args.timeout}")
     url = resolve_url(args.storage, config.name, config.storage)
     parse_url(url)
-    devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers, config.cpu_workers)
-    ensure_data(config)
+    ensure_data(config)  # before planning: --trials-per-gpu auto reads the data's size
+    devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers, config.cpu_workers,
+                           config=config)
     plan = RunPlan(
         config=config, url=url, n_trials=n_trials, devices=devices,
         threads=default_threads(len(devices)),

@@ -29,9 +29,10 @@ from rich.live import Live
 from basset.cliutil import setup_logging
 from basset.data import load_data
 from basset.errors import BassetError
-from hpo import progress, records
+from hpo import packing, progress, records
 from hpo.config import ConfigError, StudyConfig
 from hpo.objective import TrainFn, TrialContext, TrialFailed, make_objective
+from hpo.packing import TrialsPerGpu
 from hpo.space import reference_values
 from hpo.storage import StudyLock, make_engine, make_storage, sqlite_path
 
@@ -58,11 +59,17 @@ class RunPlan:
 
 
 def plan_devices(
-    gpus: str | None, trials_per_gpu: int, workers: int | None, cpu_workers: int = 1
+    gpus: str | None,
+    trials_per_gpu: TrialsPerGpu,
+    workers: int | None,
+    cpu_workers: int = 1,
+    *,
+    config: StudyConfig | None = None,
 ) -> list[str]:
-    """Worker devices: every GPU (or the listed ones) x trials_per_gpu, else `workers` CPU
+    """Worker devices: every GPU (or the listed ones) x trials_per_gpu ("auto": as many as fit,
+    from the card's free memory and the `config` study's largest trial), else `workers` CPU
     workers (default: the study's cpu_workers)."""
-    if trials_per_gpu < 1:
+    if trials_per_gpu != "auto" and trials_per_gpu < 1:
         raise ConfigError(f"--trials-per-gpu must be >= 1, got {trials_per_gpu}")
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
@@ -83,7 +90,13 @@ def plan_devices(
             raise ConfigError(f"--gpus {gpus}: this machine has GPUs 0..{count - 1}")
     if workers is not None:
         raise ConfigError("--workers is for CPU runs; with GPUs use --trials-per-gpu")
-    return [f"cuda:{i}" for i in ids for _ in range(trials_per_gpu)]
+    if trials_per_gpu == "auto":
+        if config is None:
+            raise ValueError("--trials-per-gpu auto needs the study config")
+        per_gpu = {i: packing.auto_trials_per_gpu(config, i) for i in ids}
+    else:
+        per_gpu = {i: trials_per_gpu for i in ids}
+    return [f"cuda:{i}" for i in ids for _ in range(per_gpu[i])]
 
 
 def make_sampler(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -206,6 +219,7 @@ def worker_main(plan: RunPlan, rank: int) -> None:
     torch.set_num_threads(plan.threads)
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
+        packing.cap_memory(torch.device(device), plan.devices.count(device))
     try:
         run_trials(plan, rank)
     except BassetError as err:

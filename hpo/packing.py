@@ -1,0 +1,148 @@
+"""How many trials share one GPU (`--trials-per-gpu auto`) and how each is kept to its share.
+
+The choice is a pure function of the card's memory and an estimate of one trial's peak: the
+largest architecture of the study's space at its largest batch size (weights, gradients, two
+optimiser states, saved activations) plus the data set each worker keeps resident on the card and
+the CUDA context every process pays. Measured on an H100 (issue 7), four packed processes gave
+1.3-1.9x one; more only paid with NVIDIA MPS, so the count is capped at 4, or 8 when an MPS
+control daemon is already running (we never start one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import h5py
+import torch
+
+from basset.model import conv_lengths
+from basset.params import JobParams
+from hpo.config import ParamSpec, StudyConfig
+from hpo.space import build_params
+
+log = logging.getLogger(__name__)
+
+GIB = 1 << 30
+CONTEXT_BYTES = 600 << 20  # CUDA context + cuDNN/cuBLAS handles and workspaces, per process
+HEADROOM = 0.9  # share of the free memory the packed workers may plan to use
+SAFETY = 1.5  # allocator fragmentation, temporaries of the backward pass
+MAX_PACKED = 4
+MAX_PACKED_MPS = 8
+MPS_DEFAULT_PIPE = "/tmp/nvidia-mps"
+
+TrialsPerGpu = int | Literal["auto"]
+
+
+def parse_trials_per_gpu(text: str) -> TrialsPerGpu:
+    """argparse type for --trials-per-gpu: a positive integer or "auto"."""
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 or auto, got {value}")
+    return value
+
+
+def trial_peak_bytes(params: JobParams, seq_len: int, num_targets: int) -> int:
+    """Rough peak GPU memory of one training step of `params` (fp32 counted, bf16 halves some)."""
+    weights = 0
+    activations = params.batch_size * 4 * seq_len * 4  # the one-hot batch
+    channels = [4, *params.conv_filters]
+    for i, (after_conv, after_pool) in enumerate(conv_lengths(params, seq_len)):
+        after_conv, after_pool = max(after_conv, 1), max(after_pool, 1)
+        weights += channels[i] * channels[i + 1] * params.conv_filter_sizes[i] + 3 * channels[i + 1]
+        # conv, batch-norm and ReLU outputs at full length; pool output, its int64 indices and
+        # the dropout mask at the pooled length.
+        activations += params.batch_size * channels[i + 1] * (3 * 4 * after_conv + 16 * after_pool)
+    units = [channels[-1] * max(conv_lengths(params, seq_len)[-1][1], 1), *params.hidden_units]
+    for i in range(len(params.hidden_units)):
+        weights += units[i] * units[i + 1] + 3 * units[i + 1]
+        activations += params.batch_size * units[i + 1] * 4 * 4
+    weights += units[-1] * num_targets + num_targets
+    activations += params.batch_size * num_targets * 4 * 3
+    # weights, gradients and two optimiser states (Adam) in fp32
+    return int(SAFETY * (4 * 4 * weights + activations))
+
+
+def data_bytes(rows: int, seq_len: int, num_targets: int) -> int:
+    """The resident data: uint8 codes and float32 targets."""
+    return rows * (seq_len + 4 * num_targets)
+
+
+def choose_trials_per_gpu(
+    free_bytes: int, per_trial_bytes: int, *, mps: bool = False
+) -> int:
+    """Trials that fit in `free_bytes` (each one's peak + resident data + CUDA context), 1..cap."""
+    per_worker = per_trial_bytes + CONTEXT_BYTES
+    fits = math.floor(HEADROOM * free_bytes / per_worker)
+    return max(1, min(fits, MAX_PACKED_MPS if mps else MAX_PACKED))
+
+
+def memory_fraction(workers_on_device: int) -> float:
+    """The per-process cap for `set_per_process_memory_fraction`: an equal share of the card."""
+    return HEADROOM / workers_on_device
+
+
+def mps_running(environ: dict[str, str] | None = None) -> bool:
+    """True when an NVIDIA MPS control daemon is already serving this user (its control pipe)."""
+    env = os.environ if environ is None else environ
+    pipe = Path(env.get("CUDA_MPS_PIPE_DIRECTORY", MPS_DEFAULT_PIPE))
+    return (pipe / "control").exists()
+
+
+def largest_params(config: StudyConfig) -> JobParams:
+    """The study's biggest trial: every range at its top, the largest of every choice."""
+
+    def top(spec: ParamSpec, name: str) -> Any:
+        if spec.kind == "categorical":
+            numbers = [c for c in spec.choices if isinstance(c, (int, float))]
+            return max(numbers) if len(numbers) == len(spec.choices) else spec.choices[-1]
+        return spec.high
+
+    return build_params(config, top)
+
+
+@dataclass(frozen=True)
+class DataShape:
+    rows: int  # train + valid sequences
+    seq_len: int
+    num_targets: int
+
+
+def data_shape(path: Path) -> DataShape:
+    """Shapes of the train and valid splits, read without loading them."""
+    with h5py.File(path, "r") as h5:
+        rows = sum(int(h5[f"{split}_in"].shape[0]) for split in ("train", "valid"))
+        return DataShape(rows, int(h5["train_in"].shape[-1]), int(h5["train_out"].shape[1]))
+
+
+def auto_trials_per_gpu(config: StudyConfig, index: int) -> int:
+    """`--trials-per-gpu auto` for GPU `index`: from its free memory and the study's size."""
+    shape = data_shape(config.data)
+    biggest = largest_params(config)
+    per_trial = trial_peak_bytes(biggest, shape.seq_len, shape.num_targets) + data_bytes(
+        shape.rows, shape.seq_len, shape.num_targets
+    )
+    free, _ = torch.cuda.mem_get_info(index)
+    mps = mps_running()
+    k = choose_trials_per_gpu(free, per_trial, mps=mps)
+    log.info(
+        "GPU %d: %.1f GiB free, about %.2f GiB per trial, MPS %s: %d trial(s) at a time",
+        index, free / GIB, per_trial / GIB, "on" if mps else "off", k,
+    )
+    return k
+
+
+def cap_memory(device: torch.device, workers_on_device: int) -> None:
+    """Keep this process to its share of the card so packed workers cannot starve each other."""
+    if workers_on_device > 1:
+        torch.cuda.set_per_process_memory_fraction(memory_fraction(workers_on_device), device)
