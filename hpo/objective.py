@@ -7,12 +7,20 @@ How a trial ends:
   rather than failed so that TPE learns to avoid that region.
 - FAIL: the loss diverged (NaN/inf), CUDA ran out of memory, or the trainer refused the params;
   the reason is the user attr `fail_reason` and the worker goes on with the next trial.
+
+Resuming: every trial trains under the prefix in its user attr `save_prefix` and writes
+PREFIX_check.pt after each epoch. A trial that was replaced by a WAITING copy (the heartbeat
+retry of a crashed worker's trial, or the requeue of an interrupted one: `requeue`) inherits
+that user attr and the reported epochs, so the copy restarts from the checkpoint, writes to
+the same files, and continues at the next epoch.
 """
 
 from __future__ import annotations
 
 import gc
 import math
+import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +28,10 @@ from pathlib import Path
 import optuna
 import sqlalchemy as sa
 import torch
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
 
+from basset.checkpoint import read_checkpoint
 from basset.data import BassetData
 from basset.errors import ArchitectureError, BassetError
 from basset.hooks import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
@@ -33,10 +44,15 @@ from hpo.space import suggest_params
 
 TrainFn = Callable[..., TrainResult]
 PRUNED = "pruned"
+INTERRUPTED = "interrupted"
 
 
 class TrialFailed(Exception):
     """This trial failed for a stored reason; the worker catches it and goes on."""
+
+
+class TrialInterrupted(TrialFailed):
+    """The worker was asked to stop; the trial was requeued to resume from its checkpoint."""
 
 
 @dataclass
@@ -51,6 +67,7 @@ class TrialContext:
     worker: str = "0"
     train_fn: TrainFn | None = None  # None: basset.trainer.train; tests inject a fake
     on_trial_start: Callable[[], None] | None = None  # e.g. release the study lock
+    stop_requested: Callable[[], bool] | None = None  # SIGINT/SIGTERM: stop after this epoch
 
 
 def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
@@ -59,6 +76,7 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
             ctx.on_trial_start()
         trial.set_user_attr("worker", ctx.worker)
         trial.set_user_attr("device", ctx.device)
+        trial.set_user_attr("pid", os.getpid())
         params = suggest_params(trial, ctx.config)
         trial.set_user_attr("params_table", params.to_table())
         try:
@@ -76,13 +94,25 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
 
 
 def _train(trial: optuna.Trial, params: JobParams, ctx: TrialContext) -> TrainResult:
-    trial_dir = ctx.run_dir / f"trial_{trial.number}"
+    frozen = _frozen(trial)
+    original = _retried_number(frozen)
+    prefix = frozen.user_attrs.get("save_prefix") if original is not None else None
+    if prefix is None:
+        prefix = str(ctx.run_dir / f"trial_{trial.number}" / "model")
+        trial.set_user_attr("save_prefix", prefix)
+    restart: Path | None = Path(f"{prefix}_check.pt")
+    if original is None or not restart.exists():
+        restart = None  # a fresh trial, or a retry whose first epoch never finished
+    else:
+        trial.set_user_attr("resumed_from", str(restart))
+        _catch_up(trial, frozen, restart, ctx)
     options = TrainOptions(
         max_epochs=ctx.config.max_epochs,
         stagnant_t=ctx.config.stagnant_t,
-        rand=ctx.config.seed + trial.number,
+        rand=ctx.config.seed + (trial.number if original is None else original),
         device=ctx.device,
-        save_prefix=trial_dir / "model",
+        save_prefix=Path(prefix),
+        restart=restart,
         quiet=True,
     )
     study_name = trial.study.study_name
@@ -93,19 +123,63 @@ def _train(trial: optuna.Trial, params: JobParams, ctx: TrialContext) -> TrainRe
             trial.report(m.valid_auroc, m.epoch)
             if trial.should_prune():
                 raise StopTraining(PRUNED)
+        if ctx.stop_requested is not None and ctx.stop_requested():
+            raise StopTraining(INTERRUPTED)
 
     train_fn = ctx.train_fn or train
     try:
-        return train_fn(params, ctx.data, options=options, hooks=TrainHooks(on_epoch_end))
+        result = train_fn(params, ctx.data, options=options, hooks=TrainHooks(on_epoch_end))
     except TrainingDiverged as err:
         reason = f"diverged: {err}"
     except torch.cuda.OutOfMemoryError as err:
         reason = f"CUDA out of memory on {ctx.device}: {str(err).splitlines()[0]}"
     except BassetError as err:
         reason = f"trainer refused the params: {err}"
+    except KeyboardInterrupt:  # a second Ctrl-C: the epoch was abandoned, its checkpoint is not
+        requeue(trial)
+        raise
+    else:
+        if result.stop_reason != INTERRUPTED:
+            return result
+        requeue(trial)
+        raise TrialInterrupted(f"interrupted after epoch {result.epochs_run}; requeued")
     # Outside the except blocks, so the traceback (and the tensors its frames hold) is gone.
     trial.set_user_attr("fail_reason", reason)
     raise TrialFailed(reason)
+
+
+def _frozen(trial: optuna.Trial) -> FrozenTrial:
+    """The trial as stored (system attrs, inherited intermediate values)."""
+    running = trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return next(t for t in running if t.number == trial.number)
+
+
+def _retried_number(trial: FrozenTrial) -> int | None:
+    with warnings.catch_warnings():  # experimental since 2.8, stable in practice
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+
+
+def _catch_up(trial: optuna.Trial, frozen: FrozenTrial, restart: Path, ctx: TrialContext) -> None:
+    """Record the epochs the checkpoint holds but the replaced trial never reported (it died
+    between writing the checkpoint and reporting), so no epoch is missing or trained twice."""
+    reported = max(frozen.intermediate_values, default=0)
+    history = read_checkpoint(restart)["history"]
+    for row in history:
+        m = EpochMetrics(**row)
+        if m.epoch > reported:
+            records.write_epoch(ctx.engine, trial.study.study_name, trial.number, m)
+            if math.isfinite(m.valid_auroc):
+                trial.report(m.valid_auroc, m.epoch)
+
+
+def requeue(trial: optuna.Trial) -> None:
+    """Enqueue a WAITING copy of this running trial that resumes from its checkpoint (the same
+    bookkeeping as Optuna's heartbeat retry, so progress.counted sees one trial, not two); the
+    caller then ends this one FAIL."""
+    copy = RetryHeartbeatStaleTrialCallback(max_retry=None, inherit_intermediate_values=True)
+    copy(trial.study, _frozen(trial))
+    trial.set_user_attr("fail_reason", INTERRUPTED)
 
 
 def _finish(trial: optuna.Trial, result: TrainResult) -> float:

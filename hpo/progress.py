@@ -18,10 +18,11 @@ STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
 
 def counted(trials: list[FrozenTrial]) -> int:
-    """Trials that use up `--n-trials`: all started ones, except failed trials that a heartbeat
-    retry replaced (their WAITING/RUNNING copy counts instead)."""
+    """Trials that use up `--n-trials`: all started ones, except failed trials that a retry
+    replaced (a crashed or interrupted trial: its WAITING/RUNNING copy counts instead). A copy's
+    `retry_history` lists every trial of its chain, as a chain may be retried more than once."""
     retried = {
-        t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs
+        number for t in trials for number in t.system_attrs.get("retry_history", ())
     }
     return sum(
         t.state != TrialState.WAITING and not (t.state == TrialState.FAIL and t.number in retried)

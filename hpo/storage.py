@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import sqlite3
 import warnings
 import zlib
@@ -24,6 +25,7 @@ from hpo.config import ConfigError, HeartbeatConfig
 
 ENV_STORAGE = "BASSET_HPO_STORAGE"
 SQLITE_BUSY_TIMEOUT_S = 300
+PG_CONNECT_TIMEOUT_S = 10
 DIALECTS = ("sqlite", "postgresql")
 
 
@@ -82,12 +84,51 @@ def engine_kwargs(url: str) -> dict[str, Any]:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         return {"creator": _sqlite_connect(path)}
-    # A worker needs one connection for Optuna, one for the heartbeat, one for epoch rows.
-    return {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 4, "pool_recycle": 1800}
+    # Each worker process has two engines (Optuna's, shared with its heartbeat thread, and ours
+    # for epoch rows and the study lock) and needs at most two connections per engine at once
+    # (the heartbeat thread; the lock while a trial starts): 4 per worker at rest, so about 25
+    # workers per 100 max_connections (PostgreSQL's default). pool_pre_ping and
+    # pool_recycle replace connections a server or firewall dropped during an hours-long trial
+    # (optuna#5600); connect_timeout turns an unreachable host into an error, not a hang.
+    return {
+        "pool_pre_ping": True, "pool_size": 2, "max_overflow": 2, "pool_recycle": 1800,
+        "connect_args": {"connect_timeout": PG_CONNECT_TIMEOUT_S},
+    }
+
+
+_PG_UNREACHABLE = (
+    ("connection refused", "connection refused"),
+    ("failed to resolve host", "unknown host name"),
+    ("could not translate host name", "unknown host name"),
+    ("timeout expired", "connection timed out"),
+    ("timed out", "connection timed out"),
+    ("no route to host", "no route to host"),
+    ("network is unreachable", "network is unreachable"),
+    ("server closed the connection", "the server closed the connection"),
+)
+
+
+def connection_error(url: str, err: BaseException) -> ConfigError:
+    """One line for a storage that cannot be opened; names host:port, never the password."""
+    parsed = make_url(url)
+    text = str(getattr(err, "orig", None) or err)
+    if parsed.password:
+        text = text.replace(str(parsed.password), "***")
+    if parsed.get_backend_name() != "postgresql":
+        return ConfigError(f"cannot open storage {mask(url)}: {text.splitlines()[0]}")
+    where = f"PostgreSQL at {parsed.host or 'localhost'}:{parsed.port or 5432}"
+    lowered = text.lower()
+    for clue, reason in _PG_UNREACHABLE:
+        if clue in lowered:
+            return ConfigError(f"cannot reach {where} ({reason})")
+    detail = text.splitlines()[0].rsplit(" failed: ", 1)[-1]
+    detail = re.sub(r"^(FATAL|ERROR):\s*", "", detail).strip()
+    return ConfigError(f"{where} refused the connection as user {parsed.username}: {detail}")
 
 
 def make_storage(url: str, heartbeat: HeartbeatConfig) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage with heartbeats (a crashed worker's trial is failed, then retried)."""
+    """Optuna's RDB storage with heartbeats: a crashed worker's trial is failed, then retried as
+    a WAITING copy that keeps its reported epochs (the objective resumes it from its checkpoint)."""
     parse_url(url)
     beat: dict[str, Any] = {}
     try:
@@ -99,13 +140,12 @@ def make_storage(url: str, heartbeat: HeartbeatConfig) -> optuna.storages.RDBSto
                     "grace_period": heartbeat.grace_period,
                     "heartbeat_stale_trial_callback":
                         optuna.storages.RetryHeartbeatStaleTrialCallback(
-                            max_retry=heartbeat.max_retry
+                            max_retry=heartbeat.max_retry, inherit_intermediate_values=True
                         ),
                 }
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url), **beat)
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as err:
-        reason = str(err).splitlines()[0].replace(url, mask(url))
-        raise ConfigError(f"cannot open storage {mask(url)}: {reason}") from None
+        raise connection_error(url, err) from None
 
 
 def make_engine(url: str) -> sqlalchemy.Engine:

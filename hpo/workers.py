@@ -6,6 +6,17 @@ below the total lets Optuna create (or pop an enqueued) trial; the objective rel
 as its first act, once the trial exists as RUNNING. Counting and creating are thus one critical
 section, so the total is met exactly with no overshoot; the lock is held for milliseconds, not
 for the training.
+
+Crashes: with heartbeats on, a worker that finds the total reached stays while other trials
+run, failing stale ones (their worker died) under the same lock; Optuna's retry callback then
+enqueues a WAITING copy, the count drops by one, and the worker runs the copy, which resumes
+from the dead trial's checkpoint (hpo.objective).
+
+Stopping: SIGINT or SIGTERM on `basset-hpo run` is forwarded to the workers; each ends its
+current epoch (checkpoint written), requeues its trial as a WAITING copy and exits, and the
+run exits 130. The next run resumes those trials first. A second signal (more than
+SAME_SIGNAL_S later: Ctrl-C reaches a worker both directly and through the parent) abandons
+the epoch; the trial is still requeued, from the previous epoch's checkpoint.
 """
 
 from __future__ import annotations
@@ -14,15 +25,20 @@ import gc
 import logging
 import multiprocessing as mp
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 import torch
+from optuna.trial import TrialState
 from rich.console import Console, Group
 from rich.live import Live
 
@@ -34,14 +50,48 @@ from hpo.config import ConfigError, StudyConfig
 from hpo.objective import TrainFn, TrialContext, TrialFailed, make_objective
 from hpo.packing import TrialsPerGpu
 from hpo.space import reference_values
-from hpo.storage import StudyLock, make_engine, make_storage, sqlite_path
+from hpo.storage import StudyLock, connection_error, make_engine, make_storage, sqlite_path
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SAME_SIGNAL_S = 1.0
 
 
 class WorkerFailed(Exception):
     """A worker process ended with an error (its own message is on stderr)."""
+
+
+class RunInterrupted(Exception):
+    """SIGINT/SIGTERM stopped the run; the interrupted trials wait in the study to resume."""
+
+    def __init__(self, snapshot: progress.Snapshot) -> None:
+        super().__init__("interrupted")
+        self.snapshot = snapshot
+
+
+class StopSignals:
+    """A worker's SIGINT/SIGTERM handler: the first signal asks to stop after the current epoch,
+    one more than SAME_SIGNAL_S later aborts the epoch (KeyboardInterrupt)."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+
+    def install(self) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._handle)
+
+    def requested(self) -> bool:
+        return self.first is not None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        now = time.monotonic()
+        if self.first is None:
+            self.first = now
+            # The requeued trial's FAIL is the expected outcome, not a warning with a traceback.
+            optuna.logging.set_verbosity(optuna.logging.ERROR)
+        elif now - self.first > SAME_SIGNAL_S:
+            raise KeyboardInterrupt
 
 
 @dataclass
@@ -186,10 +236,20 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
         context.Process(target=worker_main, args=(plan, rank), name=f"basset-hpo-worker-{rank}")
         for rank in range(len(plan.devices))
     ]
-    for proc in procs:
-        proc.start()
+    received: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        received.append(signum)
+        for proc in procs:
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signum)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS} if main_thread else {}
     console = Console(stderr=True, quiet=plan.quiet, soft_wrap=True)
     try:
+        for proc in procs:
+            proc.start()
         with Live(console=console, refresh_per_second=2) as live:
             while any(proc.is_alive() for proc in procs):
                 live.update(_view(storage, plan))
@@ -197,7 +257,12 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
             live.update(_view(storage, plan))
     finally:
         for proc in procs:
-            proc.join()
+            if proc.pid is not None:
+                proc.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise RunInterrupted(progress.snapshot(storage, plan.config.name))
     failed = [f"worker {rank} exited with {proc.exitcode}" for rank, proc in enumerate(procs)
               if proc.exitcode != 0]
     if failed:
@@ -220,14 +285,23 @@ def worker_main(plan: RunPlan, rank: int) -> None:
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
         packing.cap_memory(torch.device(device), plan.devices.count(device))
+    stop = StopSignals()
+    stop.install()
     try:
-        run_trials(plan, rank)
+        run_trials(plan, rank, stop.requested)
     except BassetError as err:
         print(f"error: worker {rank}: {err}", file=sys.stderr)
         sys.exit(2)
+    except sqlalchemy.exc.SQLAlchemyError as err:
+        print(f"error: worker {rank}: {connection_error(plan.url, err)}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:  # a second signal: the trial was requeued, nothing to add
+        sys.exit(130)
 
 
-def run_trials(plan: RunPlan, rank: int) -> int:
+def run_trials(
+    plan: RunPlan, rank: int, stop_requested: Callable[[], bool] = lambda: False
+) -> int:
     """The worker loop (in-process; worker_main wraps it). Returns the trials this worker ran."""
     config, device = plan.config, plan.devices[rank]
     storage = make_storage(plan.url, config.heartbeat)
@@ -243,23 +317,45 @@ def run_trials(plan: RunPlan, rank: int) -> int:
     ctx = TrialContext(
         config=config, data=data, device=device, run_dir=run_dir(config, plan.url),
         engine=engine, worker=f"{socket.gethostname()}/{rank}", train_fn=plan.train_fn,
-        on_trial_start=lock.release,
+        on_trial_start=lock.release, stop_requested=stop_requested,
     )
     objective = make_objective(ctx)
     gc.freeze()  # what exists now lives as long as the worker: keep it out of per-trial gc runs
     study_id = storage.get_study_id_from_name(config.name)
+    beats = config.heartbeat.interval > 0
     ran = 0
     try:
         while plan.deadline is None or time.time() < plan.deadline:
             with lock:  # the objective releases it as soon as its trial is RUNNING
-                trials = storage.get_all_trials(study_id, deepcopy=False)
-                if progress.counted(trials) >= plan.n_trials:
+                if stop_requested():
                     break
-                study.optimize(objective, n_trials=1, catch=(TrialFailed,))
-            ran += 1
+                if beats:  # before counting: a dead worker's trial turns into a WAITING retry
+                    _fail_stale_trials(study)
+                trials = storage.get_all_trials(study_id, deepcopy=False)
+                if progress.counted(trials) < plan.n_trials:
+                    study.optimize(objective, n_trials=1, catch=(TrialFailed,))
+                    ran += 1
+                    continue
+            # The total is reached, but a RUNNING trial may belong to a dead worker: stay until
+            # they all end (or one turns stale and its retry needs a worker).
+            if not beats or not any(t.state == TrialState.RUNNING for t in trials):
+                break
+            _idle(config.heartbeat.interval, stop_requested)
     finally:
         engine.dispose()
     return ran
+
+
+def _fail_stale_trials(study: optuna.Study) -> None:
+    with warnings.catch_warnings():  # experimental since 2.9, and what heartbeats are for
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _idle(seconds: float, stop_requested: Callable[[], bool]) -> None:
+    end = time.monotonic() + seconds
+    while not stop_requested() and time.monotonic() < end:
+        time.sleep(POLL_SECONDS)
 
 
 def default_threads(n_workers: int) -> int:
