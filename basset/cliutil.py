@@ -24,6 +24,17 @@ class ArgParser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number > 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {value}")
+    return value
+
+
 def cli_entry(main: F) -> F:
     """Wrap a console-script main: user errors become one stderr line and exit code 2."""
 

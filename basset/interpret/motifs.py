@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from basset.checkpoint import load_model, write_text_atomic
-from basset.cliutil import ArgParser, cli_entry, setup_logging
+from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.data import codes_to_onehot, load_data
 from basset.errors import ArchitectureError, DataError
 from basset.interpret.jaspar import Match, Motif, best_matches, jaspar_vertebrates
@@ -226,15 +226,6 @@ def _threshold(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, not {value}")
-    return value
-
 
 def build_parser() -> ArgParser:
     parser = ArgParser(
@@ -245,11 +236,11 @@ def build_parser() -> ArgParser:
     parser.add_argument("data", type=Path, help="Basset HDF5 whose sequences activate the filters")
     parser.add_argument("out_dir", type=Path, help="folder for filters_meme.txt, table.tsv, logos.html")
     parser.add_argument("--split", choices=("test", "valid", "train"), default="test", help="sequences to use (default test)")
-    parser.add_argument("--max-seqs", type=_positive, default=None, metavar="N", help="use the first N sequences only")
+    parser.add_argument("--max-seqs", type=positive_int, default=None, metavar="N", help="use the first N sequences only")
     parser.add_argument("--threshold", type=_threshold, default=THRESHOLD,
                         help="site = activation above this fraction of the filter's maximum (default 0.5)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    parser.add_argument("--batch-size", type=_positive, default=256)
+    parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     return parser
 

@@ -21,7 +21,7 @@ from rich.progress import Progress
 from torch import nn
 
 from basset.checkpoint import atomic_path, load_model, write_text_atomic
-from basset.cliutil import ArgParser, cli_entry, setup_logging
+from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.errors import DataError
 from basset.interpret.svg import BASES, heatmap_svg, html_page
 from basset.onehot import BASE_BYTES, encode_codes, read_fasta
@@ -111,15 +111,6 @@ def _summary_rows(seq_id: str, sat: SatMap, target_names: Sequence[str]) -> list
     return rows
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, not {value}")
-    return value
-
 
 def build_parser() -> ArgParser:
     parser = ArgParser(
@@ -130,10 +121,10 @@ def build_parser() -> ArgParser:
     parser.add_argument("fasta", type=Path, help="sequences (centre-trimmed/padded to the model's length)")
     parser.add_argument("out_dir", type=Path, help="folder for sat_<id>.npy/.tsv, table.tsv, sat.html")
     parser.add_argument("--targets", default=None, help="comma-separated target indices or labels (default all)")
-    parser.add_argument("--center", type=_positive, default=None, metavar="N",
+    parser.add_argument("--center", type=positive_int, default=None, metavar="N",
                         help="mutate only the central N positions (default all)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    parser.add_argument("--batch-size", type=_positive, default=512)
+    parser.add_argument("--batch-size", type=positive_int, default=512)
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     return parser
 
