@@ -6,7 +6,9 @@ selection and for `stagnant_t`, -rc and -drop_rate. Unlike Basset we shuffle eve
 legacy_order) and a restart continues exactly (epoch, best, optimiser, learning rate, RNGs).
 
 Speed: the data stay on the device as uint8 codes when they fit and are expanded to one-hot per
-batch there; the loss is accumulated on the device (one host sync per epoch); bf16 autocast on CUDA.
+batch there; the loss is accumulated on the device (one host sync per epoch); multi-tensor
+(foreach) optimiser steps; on CUDA bf16 autocast and the whole step replayed from a CUDA graph
+(basset.fast); torch.compile on request.
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ from basset.checkpoint import (
 )
 from basset.data import BassetData, Split, codes_to_onehot
 from basset.errors import BassetError, DataError
+from basset.fast import GraphedSteps, set_capturable, train_autocast
 from basset.fileio import write_text_atomic
 from basset.hooks import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
 from basset.metrics import binary_metrics, nan_mean, r2_per_target, single_class_targets
 from basset.model import BassetNet, build_model, check_architecture, max_norm_, norm_constrained
 from basset.params import JobParams, parse_params
-from basset.predict import autocast, predict_codes, reverse_complement
+from basset.predict import predict_codes, reverse_complement
 
 log = logging.getLogger(__name__)
 
@@ -126,12 +129,20 @@ class _Resident:
 
 
 def make_optimizer(params: JobParams, parameters: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """RMSprop with alpha = momentum (Basset's meaning) or Adam(beta1, beta2)."""
+    """RMSprop with alpha = momentum (Basset's meaning) or Adam(beta1, beta2).
+
+    foreach: one multi-tensor kernel per operation instead of a Python loop over the tensors
+    (torch picks it by itself only on CUDA). Fused kernels are left out: RMSprop has none, and
+    device-specific optimiser flags would travel in checkpoints to other devices.
+    """
     if params.optimization == "adam":
         return torch.optim.Adam(
-            parameters, lr=params.learning_rate, betas=(params.beta1, params.beta2), eps=1e-8
+            parameters, lr=params.learning_rate, betas=(params.beta1, params.beta2), eps=1e-8,
+            foreach=True,
         )
-    return torch.optim.RMSprop(parameters, lr=params.learning_rate, alpha=params.momentum, eps=1e-8)
+    return torch.optim.RMSprop(
+        parameters, lr=params.learning_rate, alpha=params.momentum, eps=1e-8, foreach=True
+    )
 
 
 def _loss(logits: torch.Tensor, targets: torch.Tensor, target_type: str) -> torch.Tensor:
@@ -242,6 +253,13 @@ class _Trainer:
             self._restore(checkpoint)
         self.train_data = _Resident.of(data.train, self.device)
         self.valid_data = _Resident.of(data.valid, self.device)
+        # (5, 4): one-hot rows of the codes, built once (a per-batch host->device copy otherwise)
+        self.onehot_table = codes_to_onehot(torch.arange(5, device=self.device)[None])[0].T
+        self.forward = torch.compile(self.model) if options.compile else self.model
+        self.steps = self._step
+        if (self.device.type == "cuda" and options.cuda_graphs
+                and self.train_data.codes.device == self.device):
+            self.steps = GraphedSteps(self._step, self.optimizer, params.batch_size, self.device)
         self.single_class = (
             single_class_targets(data.valid.targets) if params.target_type == "binary" else []
         )
@@ -282,6 +300,7 @@ class _Trainer:
                 history=[EpochMetrics(**m) for m in checkpoint["history"]],
             )
             restore_rng(checkpoint["rng"], self.generator, self.device)
+            set_capturable(self.optimizer, False)  # saved by a graphed run, maybe elsewhere
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise DataError(f"{self.options.restart}: damaged checkpoint ({err})") from None
         log.info("restarting after epoch %d (best %.4f at epoch %d)", self.state.epoch,
@@ -296,40 +315,45 @@ class _Trainer:
         self.model.train()
         if self.options.freeze_conv:
             self.model.conv.eval()  # frozen conv layers keep their batch-norm statistics too
-        codes, targets = self.train_data.codes, self.train_data.targets
-        n, batch = len(codes), self.params.batch_size
+        n, batch = len(self.train_data.codes), self.params.batch_size
         num_batches = n // batch
         order = (
             torch.arange(n)
             if self.options.legacy_order
             else torch.randperm(n, generator=self.generator)
-        ).to(codes.device)
+        ).to(self.train_data.codes.device)
         rc = self.options.rc and epoch % 2 == 0
         total = torch.zeros((), device=self.device)
         task = progress.add_task(f"epoch {epoch}", total=num_batches) if progress else None
         for b in range(num_batches):
-            index = order[b * batch : (b + 1) * batch]
-            x = codes_to_onehot(codes[index].to(self.device, non_blocking=True))
-            y = targets[index].to(self.device, non_blocking=True)
-            if rc:
-                x = reverse_complement(x)
-            with autocast(self.device, self.options.amp):
-                logits = self.model(x)
-            loss = _loss(logits.float(), y, self.params.target_type)
-            penalty = _penalty(self.model, self.params)
-            if penalty is not None:
-                loss = loss + penalty
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            max_norm_(self.constrained, self.params.weight_norm)
-            total += loss.detach()
+            total += self.steps(order[b * batch : (b + 1) * batch], rc)
             if progress is not None and task is not None:
                 progress.advance(task)
         if progress is not None and task is not None:
             progress.remove_task(task)
         trained = num_batches * batch
         return float(total.item()) / trained, trained
+
+    def _step(self, index: torch.Tensor, rc: bool) -> torch.Tensor:
+        """One optimiser step on the training sequences `index`; their summed loss (on the
+        device, detached). No host sync: GraphedSteps captures exactly this."""
+        codes, targets = self.train_data.codes, self.train_data.targets
+        x = self.onehot_table[codes[index].to(self.device, non_blocking=True).long()]
+        x = x.transpose(1, 2)  # (N, L, 4) -> (N, 4, L), as codes_to_onehot
+        y = targets[index].to(self.device, non_blocking=True)
+        if rc:
+            x = reverse_complement(x)
+        with train_autocast(self.device, self.options.amp):
+            logits = self.forward(x)
+        loss = _loss(logits.float(), y, self.params.target_type)
+        penalty = _penalty(self.model, self.params)
+        if penalty is not None:
+            loss = loss + penalty
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        max_norm_(self.constrained, self.params.weight_norm)
+        return loss.detach()
 
     def evaluate(self) -> tuple[float, np.ndarray, np.ndarray]:
         """(valid loss per sequence, per-target AUROC or R2, per-target AUPRC or NaN)."""
