@@ -1,0 +1,163 @@
+"""The fast training path against a plain fp32 loop: optimisers, reverse complement, penalties,
+restarts from graph-capturable optimiser state; on CUDA, CUDA graphs / bf16 / compile against the
+plain eager fp32 path. (The basic RMSprop curve is test_trainer.test_matches_a_plain_fp32_loop.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from basset.data import BassetData, codes_to_onehot
+from basset.fast import GraphedSteps, set_capturable
+from basset.hooks import TrainOptions, TrainResult
+from basset.model import build_model
+from basset.params import JobParams
+from basset.predict import reverse_complement
+from basset.trainer import _Trainer, train
+from synth_data import make_data, one_thread
+
+pytestmark = pytest.mark.usefixtures(one_thread.__name__)
+
+
+def small_params(**changes: object) -> JobParams:
+    values: dict[str, object] = dict(
+        conv_filters=[8, 8], conv_filter_sizes=[6, 3], pool_width=[2, 2], hidden_units=[16],
+        batch_size=32, weight_norm=1.0, learning_rate=0.01,
+    )
+    values.update(changes)
+    return JobParams(**values).validate()  # type: ignore[arg-type]
+
+
+def options(**changes: object) -> TrainOptions:
+    values: dict[str, object] = dict(max_epochs=3, quiet=True, legacy_order=True, rand=3)
+    values.update(changes)
+    return TrainOptions(**values)  # type: ignore[arg-type]
+
+
+def reference_losses(params: JobParams, data: BassetData, epochs: int, rc: bool) -> list[float]:
+    """Per-epoch train loss of a plain loop: host one-hot, single-tensor optimiser, .item()."""
+    torch.manual_seed(3)
+    model = build_model(params, data.seq_len, data.num_targets)
+    if params.optimization == "adam":
+        optimizer: torch.optim.Optimizer = torch.optim.Adam(
+            model.parameters(), lr=params.learning_rate, betas=(params.beta1, params.beta2),
+            eps=1e-8, foreach=False,
+        )
+    else:
+        optimizer = torch.optim.RMSprop(model.parameters(), lr=params.learning_rate,
+                                        alpha=params.momentum, eps=1e-8, foreach=False)
+    onehot = codes_to_onehot(torch.from_numpy(data.train.seqs))
+    batch, losses = params.batch_size, []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        total = 0.0
+        for start in range(0, len(onehot) - batch + 1, batch):
+            x = onehot[start : start + batch]
+            if rc and epoch % 2 == 0:
+                x = reverse_complement(x)
+            y = torch.from_numpy(data.train.targets[start : start + batch])
+            loss = F.binary_cross_entropy_with_logits(model(x), y, reduction="sum")
+            loss = loss + 0.5 * params.coef_l2 * sum(p.pow(2).sum() for p in model.parameters())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                for w in model.parameters():
+                    if w.dim() >= 2:
+                        w.copy_(torch.renorm(w, 2, 0, params.weight_norm))
+            total += loss.item()
+        losses.append(total / (len(onehot) // batch * batch))
+    return losses
+
+
+@pytest.mark.parametrize("optimization", ["adam", "rmsprop"])
+def test_fast_path_matches_a_plain_loop_with_rc_and_l2(optimization: str) -> None:
+    data = make_data()
+    params = small_params(optimization=optimization, coef_l2=1e-3, hidden_dropouts=[0.0])
+    result = train(params, data, options=options(rc=True))
+    expected = reference_losses(params, data, 3, rc=True)
+    assert [m.train_loss for m in result.history] == pytest.approx(expected, rel=1e-4)
+    assert expected[2] < expected[0]  # it learns: the comparison is not between two flat lines
+
+
+def test_restart_from_graph_capturable_optimiser_state_on_the_cpu(tmp_path: Path) -> None:
+    # A checkpoint written by a CUDA-graph run holds capturable optimiser groups with their step
+    # counters on the GPU; restarted on the CPU it must train on, exactly as without the switch.
+    data, params = make_data(), small_params()
+    prefix = tmp_path / "run"
+    full = train(params, data, options=options(rand=5, legacy_order=False))
+    train(params, data, options=options(rand=5, legacy_order=False, max_epochs=1,
+                                        save_prefix=prefix))
+    saved = torch.load(f"{prefix}_check.pt", weights_only=True)
+    for group in saved["optimizer"]["param_groups"]:
+        group["capturable"] = True
+    torch.save(saved, f"{prefix}_check.pt")
+    resumed = train(params, data, options=options(rand=5, legacy_order=False,
+                                                  restart=Path(f"{prefix}_check.pt")))
+    assert [m.train_loss for m in resumed.history] == [m.train_loss for m in full.history]
+
+
+def test_set_capturable_moves_step_counters() -> None:
+    weight = torch.nn.Parameter(torch.ones(2, 2))
+    optimizer = torch.optim.RMSprop([weight], foreach=True)
+    weight.grad = torch.ones(2, 2)
+    optimizer.step()
+    set_capturable(optimizer, False)
+    assert optimizer.param_groups[0]["capturable"] is False
+    assert optimizer.state[weight]["step"].device.type == "cpu"
+    assert float(optimizer.state[weight]["step"]) == 1.0
+
+
+def test_no_cuda_graphs_on_the_cpu() -> None:
+    run = _Trainer(small_params(), make_data(), options(cuda_graphs=True))
+    assert not isinstance(run.steps, GraphedSteps)
+
+
+@pytest.mark.slow
+def test_compiled_model_agrees_on_the_cpu() -> None:
+    data, params = make_data(), small_params()
+    plain = train(params, data, options=options())
+    compiled = train(params, data, options=options(compile=True))
+    assert [m.train_loss for m in compiled.history] == pytest.approx(
+        [m.train_loss for m in plain.history], rel=1e-3
+    )
+
+
+def _cuda_pair(fast: TrainOptions, plain: TrainOptions, **changes: object) -> tuple[
+        TrainResult, TrainResult]:
+    data, params = make_data(n_train=512), small_params(**changes)
+    return train(params, data, options=fast), train(params, data, options=plain)
+
+
+PLAIN = dict(device="cuda", amp=False, cuda_graphs=False, max_epochs=4)
+
+
+@pytest.mark.gpu
+def test_cuda_graphs_replay_the_eager_fp32_step_exactly_enough() -> None:
+    # fp32 both ways: a graph that replayed stale indices or lost the optimiser step would drift
+    # far beyond this tolerance within an epoch. rc + drop_rate exercise the recaptures.
+    fast, plain = _cuda_pair(options(**{**PLAIN, "cuda_graphs": True}, rc=True, drop_rate=True),
+                             options(**PLAIN, rc=True, drop_rate=True), hidden_dropouts=[0.0])
+    assert [m.train_loss for m in fast.history] == pytest.approx(
+        [m.train_loss for m in plain.history], rel=1e-3
+    )
+    assert [m.learning_rate for m in fast.history] == [m.learning_rate for m in plain.history]
+
+
+@pytest.mark.gpu
+def test_bf16_graphs_agree_with_plain_fp32_within_bf16_tolerance() -> None:
+    fast, plain = _cuda_pair(options(device="cuda", max_epochs=4), options(**PLAIN))
+    for a, b in zip(fast.history, plain.history):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=0.05)
+        assert a.valid_auroc == pytest.approx(b.valid_auroc, abs=0.03)
+
+
+@pytest.mark.gpu
+def test_compiled_bf16_graphs_agree_with_plain_fp32() -> None:
+    fast, plain = _cuda_pair(options(device="cuda", compile=True, max_epochs=4),
+                             options(**PLAIN))
+    for a, b in zip(fast.history, plain.history):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=0.05)
