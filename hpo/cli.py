@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import optuna
 from optuna.storages import RDBStorage
 from rich.console import Console
 
@@ -17,6 +18,7 @@ from hpo.config import ConfigError, HeartbeatConfig, find_study_file, load_study
 from hpo.packing import parse_trials_per_gpu
 from hpo.storage import ENV_STORAGE, make_storage, mask, parse_url, resolve_url, sqlite_path
 from hpo.workers import (
+    RunInterrupted,
     RunPlan,
     WorkerFailed,
     default_threads,
@@ -127,6 +129,12 @@ def run_main(args: argparse.Namespace) -> int:
     except WorkerFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except RunInterrupted as stop:
+        snap = stop.snapshot
+        print(f"interrupted: {config.name} holds {snap.counted}/{n_trials} trials, "
+              f"{snap.counts['WAITING']} waiting; the same command resumes the interrupted "
+              "ones from their last epoch", file=sys.stderr)
+        return 130
     _print_result(snap)
     return 0
 
@@ -206,4 +214,5 @@ def _print_result(snap: progress.Snapshot) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
+    optuna.logging.set_verbosity(optuna.logging.WARNING if args.quiet else optuna.logging.INFO)
     return int(args.func(args))

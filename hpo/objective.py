@@ -177,7 +177,9 @@ def requeue(trial: optuna.Trial) -> None:
     """Enqueue a WAITING copy of this running trial that resumes from its checkpoint (the same
     bookkeeping as Optuna's heartbeat retry, so progress.counted sees one trial, not two); the
     caller then ends this one FAIL."""
-    copy = RetryHeartbeatStaleTrialCallback(max_retry=None, inherit_intermediate_values=True)
+    with warnings.catch_warnings():  # experimental since 2.8, stable in practice
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        copy = RetryHeartbeatStaleTrialCallback(max_retry=None, inherit_intermediate_values=True)
     copy(trial.study, _frozen(trial))
     trial.set_user_attr("fail_reason", INTERRUPTED)
 

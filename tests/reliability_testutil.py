@@ -1,0 +1,103 @@
+"""Helpers of the reliability tests: a study file with heartbeats, a real trainer slowed down
+between epochs (so a test can strike mid-trial), and polling of the study database.
+
+Importable by spawned worker processes (the paced trainer is pickled into RunPlan).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import optuna
+import sqlalchemy
+from optuna.trial import FrozenTrial, TrialState
+
+from basset.data import BassetData
+from basset.hooks import EpochMetrics, TrainHooks, TrainOptions, TrainResult
+from basset.params import JobParams
+from basset.trainer import train
+
+PACE_S = 0.6  # pause after each epoch of paced_train
+T = TypeVar("T")
+
+FIXED_NET = """
+[space]
+learning_rate = { low = 3e-3, high = 3e-2, log = true }
+
+[fixed]
+num_conv = 1
+conv_filters = 8
+conv_filter_sizes = 5
+pool_width = 2
+num_hidden = 1
+hidden_units = 16
+batch_size = 32
+"""
+
+
+def study_file(folder: Path, name: str, data: Path, *, max_epochs: int, interval: int = 0,
+               grace: int = 0, storage: str | None = None, space: str = FIXED_NET) -> Path:
+    """A study that never stops a trial early (no pruner, stagnant_t = max_epochs), with
+    heartbeats every `interval` s (0: off)."""
+    lines = [f'name = "{name}"', f'data = "{data}"', f"max_epochs = {max_epochs}",
+             f"stagnant_t = {max_epochs}", "seed = 1"]
+    if storage:
+        lines.append(f'storage = "{storage}"')
+    lines += ['[sampler]', 'type = "random"', '[pruner]', 'type = "none"', '[heartbeat]',
+              f"interval = {interval}"]
+    if interval:
+        lines += [f"grace_period = {grace}", "max_retry = 2"]
+    path = folder / f"{name}.toml"
+    path.write_text("\n".join(lines) + "\n" + space)
+    return path
+
+
+def paced_train(params: JobParams, data: BassetData, *, options: TrainOptions,
+                hooks: TrainHooks) -> TrainResult:
+    """basset.trainer.train (real checkpoints, real restart) with a pause after every epoch."""
+    assert hooks.on_epoch_end is not None
+    report = hooks.on_epoch_end
+
+    def on_epoch_end(m: EpochMetrics) -> None:
+        report(m)
+        time.sleep(PACE_S)
+
+    return train(params, data, options=options, hooks=TrainHooks(on_epoch_end))
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 60.0, what: str = "") -> T:
+    """Poll until probe() returns something truthy."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what or probe}")
+
+
+def running_after_epoch(url: str, name: str, epoch: int) -> Callable[[], FrozenTrial | None]:
+    """A probe: a RUNNING trial that has reported `epoch` (its checkpoint is on disk)."""
+
+    def probe() -> FrozenTrial | None:
+        engine = sqlalchemy.create_engine(url)
+        try:  # our epoch table is created last: before it, opening the study would race
+            ready = sqlalchemy.inspect(engine).has_table("basset_epochs")
+        except sqlalchemy.exc.OperationalError:  # not even the folder yet
+            ready = False
+        finally:
+            engine.dispose()
+        if not ready:
+            return None
+        try:
+            trials = optuna.load_study(study_name=name, storage=url).get_trials(
+                deepcopy=False, states=(TrialState.RUNNING,))
+        except KeyError:  # the study is created a moment later
+            return None
+        return next((t for t in trials if epoch in t.intermediate_values
+                     and "pid" in t.user_attrs), None)
+
+    return probe
