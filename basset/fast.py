@@ -42,31 +42,27 @@ def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool) -> None:
 
 
 class GraphedSteps:
-    """Runs `step` eagerly for WARMUP_STEPS, then replays a CUDA graph of it captured once per
-    (reverse-complement, learning rate): the rate is baked into a captured optimiser step. If a
-    capture fails, logs why and stays eager."""
+    """Replays `step` from a CUDA graph captured once per (reverse-complement, learning rate): the
+    rate is baked into a captured optimiser step. Each new key first runs WARMUP_STEPS real steps
+    eagerly on a side stream (lazy initialisation, optimiser state, torch.compile's compilation
+    for that input). If a capture fails, logs why and stays eager."""
 
     def __init__(self, step: Step, optimizer: torch.optim.Optimizer, batch: int,
                  device: torch.device) -> None:
         self.step, self.optimizer = step, optimizer
         self.index = torch.zeros(batch, dtype=torch.long, device=device)
         self.graphs: dict[tuple[bool, float], tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
-        self.eager_steps = 0
+        self.warm: dict[tuple[bool, float], int] = {}
         self.failed = False
         set_capturable(optimizer, True)
 
     def __call__(self, index: torch.Tensor, rc: bool) -> torch.Tensor:
         if self.failed:
             return self.step(index, rc)
-        if self.eager_steps < WARMUP_STEPS:
-            self.eager_steps += 1
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                loss = self.step(index, rc)
-            torch.cuda.current_stream().wait_stream(side)
-            return loss
         key = (rc, float(self.optimizer.param_groups[0]["lr"]))
+        if self.warm.get(key, 0) < WARMUP_STEPS:
+            self.warm[key] = self.warm.get(key, 0) + 1
+            return self._eager_on_side_stream(index, rc)
         if key not in self.graphs:
             self.graphs = {k: v for k, v in self.graphs.items() if k[1] == key[1]}
             captured = self._capture(rc)
@@ -78,6 +74,16 @@ class GraphedSteps:
         graph.replay()
         return loss
 
+    def _eager_on_side_stream(self, index: torch.Tensor, rc: bool) -> torch.Tensor:
+        main = torch.cuda.current_stream()
+        side = torch.cuda.Stream()
+        side.wait_stream(main)
+        with torch.cuda.stream(side):
+            loss = self.step(index, rc)
+        main.wait_stream(side)
+        loss.record_stream(main)  # read there after this returns
+        return loss
+
     def _capture(self, rc: bool) -> tuple[torch.cuda.CUDAGraph, torch.Tensor] | None:
         # Gradients must be allocated inside the capture (from the graph's memory pool).
         self.optimizer.zero_grad(set_to_none=True)
@@ -85,7 +91,7 @@ class GraphedSteps:
         try:
             with torch.cuda.graph(graph):
                 loss = self.step(self.index, rc)
-        except RuntimeError as err:
+        except (RuntimeError, AssertionError) as err:  # the optimiser asserts capturability
             log.warning("CUDA graph capture failed, training without graphs: %s", err)
             self.failed = True
             self.optimizer.zero_grad(set_to_none=True)

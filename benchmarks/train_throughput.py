@@ -4,10 +4,12 @@ Both train the paper architecture (pretrained params, unpadded, 600 bp, 164 targ
 random data, batch 128 and 1024, in this process. The baseline is what a first port looks like:
 fp32, float one-hot on the host copied per batch, the Kipoi layout (Conv2d with (k, 1) kernels on
 (N, 4, L, 1)), `.item()` every step. The project's path is `basset.trainer`'s epoch loop (codes on
-the device, one-hot per batch there, loss summed on the device, bf16 autocast on CUDA).
+the device, one-hot per batch there, loss summed on the device, foreach optimiser; on CUDA bf16
+autocast and the step replayed from a CUDA graph, torch.compile with --compile).
 
     python benchmarks/train_throughput.py                  # CPU, a few batches per size
     python benchmarks/train_throughput.py --device cuda --batches 50
+    python benchmarks/train_throughput.py --device cuda --batches 50 --compile
 
 Prints sequences/s, the ratio and (on CUDA) the fraction of the card's bf16 FLOP limit, counting
 0.953 GFLOP per sequence per training step.
@@ -86,13 +88,13 @@ def baseline_epoch(codes: np.ndarray, targets: np.ndarray, batch: int,
 
 
 def project_epoch(codes: np.ndarray, targets: np.ndarray, batch: int, device: torch.device,
-                  amp: bool) -> Callable[[], float]:
+                  options: TrainOptions) -> Callable[[], float]:
     """The same with basset.trainer's epoch loop."""
     params = pretrained_params()
     params.padding, params.batch_size = "paper", batch
     split = Split(codes, targets)
     data = BassetData(train=split, valid=split, test=None, target_labels=[f"t{i}" for i in range(TARGETS)])
-    run = _Trainer(params, data, TrainOptions(device=str(device), amp=amp, quiet=True))
+    run = _Trainer(params, data, options)
 
     def epoch() -> float:
         _sync(device)
@@ -112,8 +114,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="warm-up batches per path")
     parser.add_argument("--repeats", type=int, default=2, help="alternating timed passes; best kept")
     parser.add_argument("--no-amp", dest="amp", action="store_false")
+    parser.add_argument("--no-graphs", dest="graphs", action="store_false",
+                        help="CUDA: eager steps instead of CUDA graph replay")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     args = parser.parse_args()
     device = torch.device(args.device)
+    options = TrainOptions(device=str(device), amp=args.amp, cuda_graphs=args.graphs,
+                           compile=args.compile, quiet=True)
     batches = args.batches or (50 if device.type == "cuda" else 3)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
@@ -127,11 +134,14 @@ def main() -> None:
         targets = (rng.random((n, TARGETS)) < 0.2).astype(np.float32)
         runs = {
             "base": baseline_epoch(codes, targets, batch, device),
-            "ours": project_epoch(codes, targets, batch, device, args.amp),
+            "ours": project_epoch(codes, targets, batch, device, options),
         }
         warm = slice(0, batch * args.warmup)
         baseline_epoch(codes[warm], targets[warm], batch, device)()  # allocator, kernel choice
-        project_epoch(codes[warm], targets[warm], batch, device, args.amp)()
+        if device.type == "cuda":  # warm-up steps, graph capture, compilation: per trainer
+            runs["ours"]()
+        else:
+            project_epoch(codes[warm], targets[warm], batch, device, options)()
         best = {name: 0.0 for name in runs}
         for _ in range(args.repeats):  # alternate, keep the best: other load on the machine
             for name, epoch in runs.items():
