@@ -108,22 +108,25 @@ _PG_UNREACHABLE = (
 )
 
 
-def connection_error(url: str, err: BaseException) -> ConfigError:
-    """One line for a storage that cannot be opened; names host:port, never the password."""
+def storage_error(url: str, err: BaseException) -> ConfigError:
+    """One line for a storage that cannot be opened or used; names PostgreSQL's host:port,
+    never the password."""
     parsed = make_url(url)
-    text = str(getattr(err, "orig", None) or err)
+    text = str(getattr(err, "orig", None) or err).strip() or type(err).__name__
     if parsed.password:
         text = text.replace(str(parsed.password), "***")
     if parsed.get_backend_name() != "postgresql":
-        return ConfigError(f"cannot open storage {mask(url)}: {text.splitlines()[0]}")
+        return ConfigError(f"cannot use storage {mask(url)}: {text.splitlines()[0]}")
     where = f"PostgreSQL at {parsed.host or 'localhost'}:{parsed.port or 5432}"
     lowered = text.lower()
     for clue, reason in _PG_UNREACHABLE:
         if clue in lowered:
             return ConfigError(f"cannot reach {where} ({reason})")
-    detail = text.splitlines()[0].rsplit(" failed: ", 1)[-1]
-    detail = re.sub(r"^(FATAL|ERROR):\s*", "", detail).strip()
-    return ConfigError(f"{where} refused the connection as user {parsed.username}: {detail}")
+    first = text.splitlines()[0]
+    if "connection failed" in lowered or "connection to server" in lowered:
+        detail = re.sub(r"^(FATAL|ERROR):\s*", "", first.rsplit(" failed: ", 1)[-1]).strip()
+        return ConfigError(f"{where} refused the connection as user {parsed.username}: {detail}")
+    return ConfigError(f"storage error on {where} (database {parsed.database}): {first}")
 
 
 def make_storage(url: str, heartbeat: HeartbeatConfig) -> optuna.storages.RDBStorage:
@@ -145,7 +148,7 @@ def make_storage(url: str, heartbeat: HeartbeatConfig) -> optuna.storages.RDBSto
                 }
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url), **beat)
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as err:
-        raise connection_error(url, err) from None
+        raise storage_error(url, err) from None
 
 
 def make_engine(url: str) -> sqlalchemy.Engine:
@@ -172,7 +175,10 @@ class StudyLock:
             self._handle = open(f"{self._path}.lock", "a")  # noqa: SIM115 (held until release)
             fcntl.flock(self._handle, fcntl.LOCK_EX)
         else:
-            self._handle = self._engine.connect()
+            try:
+                self._handle = self._engine.connect()
+            except sqlalchemy.exc.SQLAlchemyError as err:
+                raise storage_error(self._engine.url.render_as_string(False), err) from None
             self._handle.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
 
     def release(self) -> None:

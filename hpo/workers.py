@@ -50,7 +50,7 @@ from hpo.config import ConfigError, StudyConfig
 from hpo.objective import TrainFn, TrialContext, TrialFailed, make_objective
 from hpo.packing import TrialsPerGpu
 from hpo.space import reference_values
-from hpo.storage import StudyLock, connection_error, make_engine, make_storage, sqlite_path
+from hpo.storage import StudyLock, make_engine, make_storage, sqlite_path, storage_error
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
@@ -198,11 +198,13 @@ def prepare_study(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
     """Create the study and the epoch table once, before any worker; a new study gets the
     reference configurations enqueued. Re-running finds the study and continues it."""
     make_sampler(config, config.seed)  # a sampler that cannot be built fails here, not in workers
-    storage = make_storage(url, config.heartbeat)
     engine = make_engine(url)
     try:
-        records.create_tables(engine)
-        with StudyLock(url, config.name, engine):
+        # Database-wide, not per study: hosts starting together on a fresh PostgreSQL database
+        # would otherwise race to create Optuna's tables (duplicate key in pg_type).
+        with StudyLock(url, "", engine):
+            storage = make_storage(url, config.heartbeat)
+            records.create_tables(engine)
             study = optuna.create_study(
                 study_name=config.name, storage=storage, direction=config.direction,
                 load_if_exists=True,
@@ -293,7 +295,7 @@ def worker_main(plan: RunPlan, rank: int) -> None:
         print(f"error: worker {rank}: {err}", file=sys.stderr)
         sys.exit(2)
     except sqlalchemy.exc.SQLAlchemyError as err:
-        print(f"error: worker {rank}: {connection_error(plan.url, err)}", file=sys.stderr)
+        print(f"error: worker {rank}: {storage_error(plan.url, err)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:  # a second signal: the trial was requeued, nothing to add
         sys.exit(130)
