@@ -15,7 +15,7 @@ import numpy as np
 
 from basset.checkpoint import LoadedModel, load_model
 from basset.fileio import atomic_path, write_text_atomic
-from basset.cliutil import ArgParser, cli_entry, setup_logging
+from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.data import load_data
 from basset.errors import DataError
 from basset.hooks import TrainOptions
@@ -139,7 +139,7 @@ def build_test_parser() -> ArgParser:
     parser.add_argument("out_dir", type=Path, help="folder for aucs.txt")
     _device_args(parser)
     parser.add_argument("-rc", "--rc", action="store_true", help="average both strands")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
 
@@ -185,7 +185,7 @@ def build_predict_parser() -> ArgParser:
     parser.add_argument("out", type=Path, help="TSV to write")
     _device_args(parser)
     parser.add_argument("-rc", "--rc", action="store_true", help="average both strands")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
 

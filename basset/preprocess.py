@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -377,7 +378,9 @@ def preprocess(
 
 def progress_bars(quiet: bool) -> Progress:
     """Transient progress bars on stderr (stdout keeps only results)."""
-    return Progress(disable=quiet, transient=True, console=Console(stderr=True))
+    # Off when stderr is not a terminal: a finished transient display still leaves a blank line.
+    return Progress(disable=quiet or not sys.stderr.isatty(), transient=True,
+                    console=Console(stderr=True))
 
 
 def _size(text: str) -> float:

@@ -120,10 +120,6 @@ def run_main(args: argparse.Namespace) -> int:
         deadline=None if args.timeout is None else time.time() + args.timeout,
         quiet=args.quiet,
     )
-    Console(stderr=True, quiet=args.quiet, soft_wrap=True).print(
-        f"study {config.name} ({config.source}) on {mask(url)}: {len(devices)} worker(s) "
-        f"on {', '.join(sorted(set(devices)))}, {n_trials} trials in total"
-    )
     try:
         snap = run_study(plan)
     except WorkerFailed as err:

@@ -50,7 +50,14 @@ from hpo.config import ConfigError, StudyConfig
 from hpo.objective import TrainFn, TrialContext, TrialFailed, make_objective
 from hpo.packing import TrialsPerGpu
 from hpo.space import reference_values
-from hpo.storage import StudyLock, make_engine, make_storage, sqlite_path, storage_error
+from hpo.storage import (
+    StudyLock,
+    make_engine,
+    make_storage,
+    mask,
+    sqlite_path,
+    storage_error,
+)
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
@@ -228,6 +235,13 @@ def run_dir(config: StudyConfig, url: str) -> Path:
 def run_study(plan: RunPlan) -> progress.Snapshot:
     """Start the workers, show progress until they end, return the final state of the study."""
     storage = prepare_study(plan.config, plan.url)
+    console = Console(stderr=True, quiet=plan.quiet, soft_wrap=True)
+    # After prepare_study: a storage that cannot be opened is the run's only line.
+    console.print(
+        f"study {plan.config.name} ({plan.config.source}) on {mask(plan.url)}: "
+        f"{len(plan.devices)} worker(s) on {', '.join(sorted(set(plan.devices)))}, "
+        f"{plan.n_trials} trials in total"
+    )
     done = progress.snapshot(storage, plan.config.name)
     if done.counted >= plan.n_trials:
         log.info("%s already has %d trials (--n-trials %d)", plan.config.name, done.counted,
@@ -248,7 +262,6 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS} if main_thread else {}
-    console = Console(stderr=True, quiet=plan.quiet, soft_wrap=True)
     try:
         for proc in procs:
             proc.start()
