@@ -154,7 +154,7 @@ def _open_study(args: argparse.Namespace) -> tuple[str, str, RDBStorage]:
     path = sqlite_path(url)
     if path is not None and not path.exists():
         raise ConfigError(f"no study database at {path} (run basset-hpo run --study {name} first)")
-    storage = make_storage(url, HeartbeatConfig(interval=0))  # a reader beats no trial
+    storage = make_storage(url, HeartbeatConfig(interval=0), create=False)  # a reader
     try:
         storage.get_study_id_from_name(name)
     except KeyError:

@@ -129,16 +129,21 @@ def storage_error(url: str, err: BaseException) -> ConfigError:
     return ConfigError(f"storage error on {where} (database {parsed.database}): {first}")
 
 
-def make_storage(url: str, heartbeat: HeartbeatConfig) -> optuna.storages.RDBStorage:
+def make_storage(
+    url: str, heartbeat: HeartbeatConfig, *, create: bool = True
+) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats: a crashed worker's trial is failed, then retried as
-    a WAITING copy that keeps its reported epochs (the objective resumes it from its checkpoint)."""
+    a WAITING copy that keeps its reported epochs (the objective resumes it from its checkpoint).
+    create=False (readers): a database without Optuna's tables is an error, left untouched."""
     parse_url(url)
-    beat: dict[str, Any] = {}
+    if not create:
+        _check_study_tables(url)
+    beat: dict[str, Any] = {"skip_table_creation": not create}
     try:
         with warnings.catch_warnings():  # heartbeats are experimental, and chosen knowingly
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             if heartbeat.interval:
-                beat = {
+                beat |= {
                     "heartbeat_interval": heartbeat.interval,
                     "grace_period": heartbeat.grace_period,
                     "heartbeat_stale_trial_callback":
@@ -147,8 +152,22 @@ def make_storage(url: str, heartbeat: HeartbeatConfig) -> optuna.storages.RDBSto
                         ),
                 }
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url), **beat)
-    except (sqlalchemy.exc.SQLAlchemyError, OSError) as err:
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, OSError) as err:
         raise storage_error(url, err) from None
+
+
+def _check_study_tables(url: str) -> None:
+    """A reader's check, on a plain connection (ours would switch a foreign SQLite file to WAL)."""
+    kwargs = {} if sqlite_path(url) else engine_kwargs(url)
+    engine = sqlalchemy.create_engine(url, **kwargs)
+    try:
+        found = sqlalchemy.inspect(engine).has_table("studies")
+    except sqlalchemy.exc.SQLAlchemyError as err:
+        raise storage_error(url, err) from None
+    finally:
+        engine.dispose()
+    if not found:
+        raise ConfigError(f"{mask(url)} is not a study database (no Optuna tables)")
 
 
 def make_engine(url: str) -> sqlalchemy.Engine:

@@ -89,6 +89,8 @@ CASES: dict[str, Case] = {
     # --- basset-hpo status / export / report / dashboard on existing databases
     "status-no-database": Case("basset-hpo", ["status", "--study", "{ws}/cat.toml", "--storage", "sqlite:///{ws}/none.db"], "no study database"),
     "status-study-not-in-database": Case("basset-hpo", ["status", "--study", "other", "--storage", "sqlite:///{ws}/studies/cat.db"], "no study 'other'", db="cat"),
+    "status-foreign-sqlite-database": Case("basset-hpo", ["status", "--study", "x", "--storage", "sqlite:///{ws}/studies/foreign.db"], "not a study database", db="foreign"),
+    "report-storage-not-a-database": Case("basset-hpo", ["report", "--study", "x", "--storage", "sqlite:///{ws}/acts.txt", "-o", "{ws}/r.html"], "file is not a database"),
     "export-empty-study": Case("basset-hpo", ["export", "--study", "{ws}/empty.toml", "-o", "{ws}/best.txt"], "no completed trial", db="empty", sub=True),
     "export-trial-that-does-not-exist": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "--trial", "99", "-o", "{ws}/best.txt"], "no trial 99", db="cat"),
     "export-into-missing-folder": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "-o", "{ws}/no/such/dir/best.txt"], "does not exist", db="cat"),
@@ -171,6 +173,9 @@ def _studies(ws: Path) -> None:
     (ws / "pruner.toml").write_text(text.replace('type = "none"', 'type = "asha"'))
     (ws / "space.toml").write_text(text.replace("num_conv = [1, 2]", "num_convs = [1, 2]"))
     study_toml(ws, name="empty", data=ws / "tiny.h5")
+    (ws / "studies").mkdir()
+    with sqlite3.connect(ws / "studies" / "foreign.db") as conn:  # another program's database
+        conn.execute("create table t (x integer)")
     for name, n_trials in (("cat", 3), ("empty", 0)):
         config = load_study(str(ws / f"{name}.toml"))
         url = f"sqlite:///{ws}/studies/{name}.db"
