@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+import weakref
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,19 @@ class _Resident:
 
     @classmethod
     def of(cls, split: Split, device: torch.device) -> _Resident:
+        """The split on `device`, copied to a GPU once per process: an HPO worker's trials all
+        train on the data set it loaded, so later trials reuse the first one's device copy."""
+        if device.type == "cpu":
+            return cls._copy(split, device)  # shares the host arrays: nothing to keep
+        key = (id(split.seqs), id(split.targets), str(device))
+        if key not in _RESIDENT:
+            _RESIDENT[key] = cls._copy(split, device)
+            # Forget the copy together with the host arrays it was made from.
+            weakref.finalize(split.seqs, _RESIDENT.pop, key, None)
+        return _RESIDENT[key]
+
+    @classmethod
+    def _copy(cls, split: Split, device: torch.device) -> _Resident:
         codes = torch.from_numpy(np.ascontiguousarray(split.seqs, dtype=np.uint8))
         targets = torch.from_numpy(np.ascontiguousarray(split.targets, dtype=np.float32))
         if device.type == "cuda":
@@ -126,6 +140,9 @@ class _Resident:
             log.info("data set too large for the GPU: batches are copied from pinned host memory")
             return cls(codes.pin_memory(), targets.pin_memory())
         return cls(codes, targets)
+
+
+_RESIDENT: dict[tuple[int, int, str], _Resident] = {}
 
 
 def make_optimizer(params: JobParams, parameters: list[torch.nn.Parameter]) -> torch.optim.Optimizer:

@@ -4,19 +4,21 @@ plain eager fp32 path. (The basic RMSprop curve is test_trainer.test_matches_a_p
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from basset.data import BassetData, codes_to_onehot
+from basset.data import BassetData, Split, codes_to_onehot
 from basset.fast import GraphedSteps, set_capturable
 from basset.hooks import TrainOptions, TrainResult
 from basset.model import build_model
 from basset.params import JobParams
 from basset.predict import reverse_complement
-from basset.trainer import _Trainer, train
+from basset.trainer import _RESIDENT, _Resident, _Trainer, train
 from synth_data import make_data, one_thread
 
 pytestmark = pytest.mark.usefixtures(one_thread.__name__)
@@ -161,3 +163,26 @@ def test_compiled_bf16_graphs_agree_with_plain_fp32() -> None:
                              options(**PLAIN))
     for a, b in zip(fast.history, plain.history):
         assert a.train_loss == pytest.approx(b.train_loss, rel=0.05)
+
+
+
+@pytest.mark.gpu
+def test_a_split_is_copied_to_the_gpu_once() -> None:
+    # An HPO worker trains many trials on one loaded data set: its device copy is reused,
+    # and dropped together with the host arrays.
+    split = Split(np.zeros((8, 20), np.uint8), np.zeros((8, 2), np.float32))
+    cuda = torch.device("cuda")
+    first = _Resident.of(split, cuda)
+    assert _Resident.of(split, cuda) is first
+    assert _Resident.of(Split(split.seqs.copy(), split.targets), cuda) is not first
+    entries = len(_RESIDENT)
+    del split, first
+    gc.collect()
+    assert len(_RESIDENT) == entries - 1
+
+
+def test_cpu_data_is_shared_not_cached() -> None:
+    split = Split(np.ones((8, 20), np.uint8), np.zeros((8, 2), np.float32))
+    resident = _Resident.of(split, torch.device("cpu"))
+    assert resident.codes.data_ptr() == split.seqs.ctypes.data  # no copy on the CPU
+    assert not any(key[0] == id(split.seqs) for key in _RESIDENT)
