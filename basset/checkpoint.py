@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from basset.errors import BassetError, DataError
-from basset.fileio import atomic_path, write_text_atomic
+from basset.fileio import atomic_path
 from basset.model import BassetNet, build_model
 from basset.params import JobParams, parse_params
 

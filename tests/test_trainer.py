@@ -9,11 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
-from basset.data import codes_to_onehot
 from basset.hooks import EpochMetrics, StopTraining, TrainHooks, TrainOptions
-from basset.model import build_model, norm_constrained
+from basset.model import norm_constrained
 from basset.params import JobParams
 from basset.trainer import TrainingDiverged, _Trainer, train
 from synth_data import make_data, one_thread
@@ -151,36 +149,6 @@ def test_drop_rate_lowers_the_learning_rate_when_the_loss_stalls() -> None:
     )
     rates = [m.learning_rate for m in result.history]
     assert rates == pytest.approx([1e-12, 1e-12, 1e-12 * 2 / 3])
-
-
-def test_matches_a_plain_fp32_loop() -> None:
-    """The trainer's fast path (codes expanded on the device, loss summed on the device) and a
-    straightforward loop (float one-hot from the host, .item() per step) give the same curve."""
-    data, params = make_data(), small_params()
-    result = train(params, data, options=options(legacy_order=True, rand=3))
-
-    torch.manual_seed(3)
-    model = build_model(params, data.seq_len, data.num_targets)
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=params.learning_rate,
-                                    alpha=params.momentum, eps=1e-8)
-    onehot = codes_to_onehot(torch.from_numpy(data.train.seqs)).numpy()
-    batch = params.batch_size
-    for m in result.history:
-        model.train()
-        total = 0.0
-        for start in range(0, len(onehot) - batch + 1, batch):
-            x = torch.tensor(onehot[start : start + batch])
-            y = torch.tensor(data.train.targets[start : start + batch])
-            loss = F.binary_cross_entropy_with_logits(model(x), y, reduction="sum")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                for w in model.parameters():
-                    if w.dim() >= 2:
-                        w.copy_(torch.renorm(w, 2, 0, params.weight_norm))
-            total += loss.item()
-        assert m.train_loss == pytest.approx(total / (len(onehot) // batch * batch), rel=1e-4)
 
 
 def test_rc_trains_and_validates_on_both_strands() -> None:

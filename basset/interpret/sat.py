@@ -7,7 +7,6 @@ prediction (probability, for binary targets) minus the reference's is kept as a 
 
 from __future__ import annotations
 
-import argparse
 import html
 import logging
 import re
