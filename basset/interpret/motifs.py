@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from basset.checkpoint import load_model, write_text_atomic
+from basset.checkpoint import load_model
+from basset.fileio import write_text_atomic
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.data import codes_to_onehot, load_data
 from basset.errors import ArchitectureError, DataError

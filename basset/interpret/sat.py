@@ -19,7 +19,8 @@ import torch
 from rich.progress import Progress
 from torch import nn
 
-from basset.checkpoint import atomic_path, load_model, write_text_atomic
+from basset.checkpoint import load_model
+from basset.fileio import atomic_path, write_text_atomic
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.errors import DataError
 from basset.interpret.svg import BASES, heatmap_svg, html_page
