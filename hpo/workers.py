@@ -39,7 +39,7 @@ import optuna
 import sqlalchemy
 import torch
 from optuna.trial import TrialState
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
 
 from basset.cliutil import setup_logging
@@ -265,11 +265,7 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
     try:
         for proc in procs:
             proc.start()
-        with Live(console=console, refresh_per_second=2) as live:
-            while any(proc.is_alive() for proc in procs):
-                live.update(_view(storage, plan))
-                time.sleep(POLL_SECONDS)
-            live.update(_view(storage, plan))
+        _watch(procs, storage, plan, console)
     finally:
         for proc in procs:
             if proc.pid is not None:
@@ -285,9 +281,29 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
     return progress.snapshot(storage, plan.config.name)
 
 
-def _view(storage: optuna.storages.BaseStorage, plan: RunPlan) -> Group:
-    snap = progress.snapshot(storage, plan.config.name)
-    return progress.render(snap, plan.n_trials, plan.config.max_epochs)
+def _watch(
+    procs: list[mp.process.BaseProcess],
+    storage: optuna.storages.BaseStorage,
+    plan: RunPlan,
+    console: Console,
+) -> None:
+    """Show progress until the workers end: a live table on a terminal, else (a log file, a
+    batch job) one headline per finished trial."""
+    name, n_trials = plan.config.name, plan.n_trials
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=2) as live:
+            while any(proc.is_alive() for proc in procs):
+                snap = progress.snapshot(storage, name)
+                live.update(progress.render(snap, n_trials, plan.config.max_epochs))
+                time.sleep(POLL_SECONDS)
+        return
+    shown = progress.snapshot(storage, name).finished
+    while any(proc.is_alive() for proc in procs):
+        time.sleep(POLL_SECONDS)
+        snap = progress.snapshot(storage, name)
+        if snap.finished != shown:
+            shown = snap.finished
+            console.print(progress.headline(snap, n_trials))
 
 
 def worker_main(plan: RunPlan, rank: int) -> None:
