@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 from rich.progress import Progress
 
-from basset.cliutil import ArgParser, cli_entry, setup_logging
+from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.errors import DataError
 from basset.preprocess import (
     ONEHOT_DTYPES,
     SplitArrays,
     progress_bars,
     split_counts,
+    split_size,
     write_basset_h5,
 )
 
@@ -276,16 +277,16 @@ def build_parser() -> ArgParser:
     parser.add_argument("out", type=Path, help="HDF5 file to write")
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     parser.add_argument(
-        "--n-seqs", type=int, default=6000, help="number of sequences (default 6000)"
+        "--n-seqs", type=positive_int, default=6000, help="number of sequences (default 6000)"
     )
     parser.add_argument(
         "--seq-len", type=int, default=200, help="sequence length in bp (default 200)"
     )
     parser.add_argument(
-        "--valid", type=float, default=1 / 6, help="validation fraction (<1) or count (default 1/6)"
+        "--valid", type=split_size, default=1 / 6, help="validation fraction (<1) or count (default 1/6)"
     )
     parser.add_argument(
-        "--test", type=float, default=1 / 6, help="test fraction (<1) or count (default 1/6)"
+        "--test", type=split_size, default=1 / 6, help="test fraction (<1) or count (default 1/6)"
     )
     parser.add_argument(
         "--dtype",
@@ -301,8 +302,6 @@ def build_parser() -> ArgParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
-    if args.n_seqs <= 0 or args.valid < 0 or args.test < 0:
-        raise DataError("--n-seqs must be positive and --valid/--test non-negative")
     make_demo(
         args.out,
         seed=args.seed,

@@ -383,7 +383,8 @@ def progress_bars(quiet: bool) -> Progress:
                     console=Console(stderr=True))
 
 
-def _size(text: str) -> float:
+def split_size(text: str) -> float:
+    """argparse type of -v/-t: a fraction in [0, 1) or a whole count of sequences."""
     try:
         value = float(text)
     except ValueError:
@@ -408,14 +409,14 @@ def build_parser() -> ArgParser:
     parser.add_argument(
         "-v",
         "--valid",
-        type=_size,
+        type=split_size,
         default=0.1,
         help="validation size: fraction (<1) or count (default 0.1)",
     )
     parser.add_argument(
         "-t",
         "--test",
-        type=_size,
+        type=split_size,
         default=0.1,
         help="test size: fraction (<1) or count (default 0.1)",
     )

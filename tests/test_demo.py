@@ -87,3 +87,22 @@ def test_cli_writes_float16_and_rejects_bad_sizes(
     assert main([str(tmp_path / "none.h5"), "--n-seqs", "10", "--valid", "5", "--test", "5"]) == 2
     assert "leave no training data" in capsys.readouterr().err
     assert not (tmp_path / "short.h5").exists() and not (tmp_path / "none.h5").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--n-seqs", "0"], "argument --n-seqs: must be > 0, not 0"),
+        (["--valid", "-1"], "argument --valid: '-1': give a fraction in [0, 1) or a whole count"),
+        (["--test", "2.5"], "argument --test: '2.5': give a fraction in [0, 1) or a whole count"),
+    ],
+)
+def test_bad_flags_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "demo.h5"), *flags])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
