@@ -9,8 +9,11 @@ tuned so that the whole sequence has that GC content whatever was planted, so GC
 little. The 12 targets are logical rules over the planted elements (single motifs, shared motifs,
 AND, AND NOT, a SOX2-POU5F1 pair at a fixed spacing, two SP1 copies), followed by label noise.
 
-Defaults: 6000 sequences of 200 bp (train 4000 / valid 1000 / test 1000), uint8 one-hot (N as
-zeros; a quarter of float16's size); `--dtype float16` writes Basset's float16.
+Two sets (`--set`): `source` (the default: 6000 sequences of 200 bp, train 4000 / valid 1000 /
+test 1000, the 12 targets above) and `transfer`, a small set for fine-tuning a model trained on
+the source: other sequences (an independent random stream) and 8 other targets over the same
+motifs, 600 training sequences (valid 300 / test 1000). uint8 one-hot (N as zeros; a quarter of
+float16's size); `--dtype float16` writes Basset's float16.
 """
 
 from __future__ import annotations
@@ -91,6 +94,35 @@ TARGETS: dict[str, Rule] = {
     "REST": lambda e: e["REST"],
     "promoter": lambda e: e["NRF1"] | e["YY1"] | (e["SP1"] & e["SP1_2"]),
 }
+# The transfer set's targets: other rules over the same elements (filters learnt on the source
+# set serve them), none equal to a source target.
+TRANSFER_TARGETS: dict[str, Rule] = {
+    "HNF4A": lambda e: e["HNF4A"],
+    "CEBPB": lambda e: e["CEBPB"],
+    "SPI1_not_GATA1": lambda e: e["SPI1"] & ~e["GATA1"],
+    "SOX2": lambda e: e["SOX2"] | e["SOX_OCT"],
+    "POU5F1_alone": lambda e: e["POU5F1"] & ~e["SOX_OCT"],
+    "CTCF_not_REST": lambda e: e["CTCF"] & ~e["REST"],
+    "NRF1": lambda e: e["NRF1"],
+    "SP1": lambda e: e["SP1"] | e["SP1_2"],
+}
+
+
+@dataclass(frozen=True)
+class DemoPreset:
+    """One kind of demo set: its targets, default sizes and random stream."""
+
+    targets: dict[str, Rule]
+    n_seqs: int
+    valid: float  # fraction (< 1) or count
+    test: float
+    stream: tuple[int, ...]  # appended to the seed: sets made with one seed share no sequence
+
+
+DEMO_SETS = {
+    "source": DemoPreset(TARGETS, n_seqs=6000, valid=1 / 6, test=1 / 6, stream=()),
+    "transfer": DemoPreset(TRANSFER_TARGETS, n_seqs=1900, valid=300, test=1000, stream=(1,)),
+}
 
 
 @cache
@@ -170,7 +202,9 @@ def _sample(probs: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return codes
 
 
-def generate(n: int, seq_len: int, rng: np.random.Generator) -> DemoSet:
+def generate(
+    n: int, seq_len: int, rng: np.random.Generator, targets: Mapping[str, Rule] = TARGETS
+) -> DemoSet:
     """n demo sequences of seq_len bp with their targets (one call = one chunk)."""
     probs = element_probs()
     widths = np.array([len(probs[e]) for e in ELEMENTS])
@@ -197,18 +231,21 @@ def generate(n: int, seq_len: int, rng: np.random.Generator) -> DemoSet:
         codes[rows[:, None], cols] = inst
 
     elements = {e: present[:, j] for j, e in enumerate(ELEMENTS)}
-    labels = np.stack([rule(elements) for rule in TARGETS.values()], axis=1)
+    labels = np.stack([rule(elements) for rule in targets.values()], axis=1)
     flip = rng.random(labels.shape) < np.where(labels, FALSE_NEGATIVE, FALSE_POSITIVE)
     return DemoSet(codes=codes, targets=(labels ^ flip).astype(np.int8), elements=elements)
 
 
-def generate_all(n: int, seq_len: int, seed: int, progress: Progress | None = None) -> DemoSet:
+def generate_all(
+    n: int, seq_len: int, seed: int, progress: Progress | None = None, preset: str = "source"
+) -> DemoSet:
     """n sequences in fixed-size chunks from one seeded generator (deterministic)."""
-    rng = np.random.default_rng(seed)
+    kind = DEMO_SETS[preset]
+    rng = np.random.default_rng([seed, *kind.stream] if kind.stream else seed)
     task = progress.add_task("generating", total=n) if progress else None
     parts = []
     for start in range(0, n, CHUNK):
-        parts.append(generate(min(CHUNK, n - start), seq_len, rng))
+        parts.append(generate(min(CHUNK, n - start), seq_len, rng, kind.targets))
         if progress is not None and task is not None:
             progress.update(task, completed=start + len(parts[-1].codes))
     return DemoSet(
@@ -226,24 +263,32 @@ def min_seq_len() -> int:
 def make_demo(
     path: str | Path,
     *,
+    preset: str = "source",
     seed: int = 1,
-    n_seqs: int = 6000,
+    n_seqs: int | None = None,
     seq_len: int = 200,
-    valid: float = 1 / 6,
-    test: float = 1 / 6,
+    valid: float | None = None,
+    test: float | None = None,
     onehot_dtype: str = "uint8",
     quiet: bool = True,
 ) -> Path:
     """Write a demo HDF5 in Basset's layout (train, valid, test in that order; the sequences are
-    independent draws, so the splits are consecutive blocks). `valid`/`test`: fraction or count."""
+    independent draws, so the splits are consecutive blocks). `preset`: a DEMO_SETS key, whose
+    sizes fill in those not given; `valid`/`test`: fraction or count."""
     path = Path(path)
+    if preset not in DEMO_SETS:
+        raise DataError(f"unknown demo set {preset!r} (use {', '.join(DEMO_SETS)})")
+    kind = DEMO_SETS[preset]
+    n_seqs = kind.n_seqs if n_seqs is None else n_seqs
+    valid = kind.valid if valid is None else valid
+    test = kind.test if test is None else test
     if seq_len < min_seq_len():
         raise DataError(f"--seq-len must be at least {min_seq_len()} bp (the widest motif element)")
     n_train, n_valid, n_test = split_counts(n_seqs, valid, test)
     if onehot_dtype not in ONEHOT_DTYPES:
         raise DataError(f"unknown one-hot dtype {onehot_dtype!r} (use {', '.join(ONEHOT_DTYPES)})")
     with progress_bars(quiet) as progress:
-        demo = generate_all(n_seqs, seq_len, seed, progress)
+        demo = generate_all(n_seqs, seq_len, seed, progress, preset)
         bounds = {
             "train": (0, n_train),
             "valid": (n_train, n_train + n_valid),
@@ -253,9 +298,11 @@ def make_demo(
             name: SplitArrays(demo.codes[a:b], demo.targets[a:b], [f"demo{i}" for i in range(a, b)])
             for name, (a, b) in bounds.items()
         }
-        write_basset_h5(path, splits, list(TARGETS), onehot_dtype=onehot_dtype, progress=progress)
+        write_basset_h5(
+            path, splits, list(kind.targets), onehot_dtype=onehot_dtype, progress=progress
+        )
     rates = ", ".join(
-        f"{label} {rate:.0%}" for label, rate in zip(TARGETS, demo.targets.mean(axis=0))
+        f"{label} {rate:.0%}" for label, rate in zip(kind.targets, demo.targets.mean(axis=0))
     )
     log.info(
         "wrote %s: train %d, valid %d, test %d of %d bp; positives: %s",
@@ -275,18 +322,24 @@ def build_parser() -> ArgParser:
         description="Write the demo data set (JASPAR-motif targets) as Basset HDF5.",
     )
     parser.add_argument("out", type=Path, help="HDF5 file to write")
+    parser.add_argument(
+        "--set", dest="preset", choices=list(DEMO_SETS), default="source",
+        help="source: 12 targets, 6000 sequences (default); transfer: a small set with 8 other "
+        "targets (600 train / 300 valid / 1000 test) to fine-tune a source model on",
+    )
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     parser.add_argument(
-        "--n-seqs", type=positive_int, default=6000, help="number of sequences (default 6000)"
+        "--n-seqs", type=positive_int, help="number of sequences (default: the set's, 6000 or 1900)"
     )
     parser.add_argument(
         "--seq-len", type=int, default=200, help="sequence length in bp (default 200)"
     )
     parser.add_argument(
-        "--valid", type=split_size, default=1 / 6, help="validation fraction (<1) or count (default 1/6)"
+        "--valid", type=split_size,
+        help="validation fraction (<1) or count (default: the set's, 1/6 or 300)",
     )
     parser.add_argument(
-        "--test", type=split_size, default=1 / 6, help="test fraction (<1) or count (default 1/6)"
+        "--test", type=split_size, help="test fraction (<1) or count (default: the set's, 1/6 or 1000)"
     )
     parser.add_argument(
         "--dtype",
@@ -304,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(quiet=args.quiet)
     make_demo(
         args.out,
+        preset=args.preset,
         seed=args.seed,
         n_seqs=args.n_seqs,
         seq_len=args.seq_len,

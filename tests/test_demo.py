@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import h5py
@@ -8,7 +9,19 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from basset.data import load_data
-from basset.demo import ELEMENTS, TARGETS, element_probs, generate_all, main, make_demo
+from basset.demo import (
+    ELEMENTS,
+    TARGETS,
+    TRANSFER_TARGETS,
+    element_probs,
+    generate_all,
+    main,
+    make_demo,
+)
+
+# sha256 over the default demo file's datasets (sorted names, raw bytes), before the transfer set
+# was added: the default output must never change for the same seed.
+DEFAULT_DEMO_SHA256 = "370f0937e462a1aca3881fd5e3509becad191cda1cfe5c4ca43148a2c6e8aa68"
 
 
 def datasets(path: Path) -> dict[str, np.ndarray]:
@@ -28,8 +41,17 @@ def test_same_seed_same_data_different_seed_different(tmp_path: Path) -> None:
     assert not np.array_equal(first["train_out"], other["train_out"])
 
 
+def digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    for name, values in sorted(datasets(path).items()):
+        sha.update(name.encode())
+        sha.update(np.ascontiguousarray(values).tobytes())
+    return sha.hexdigest()
+
+
 def test_default_layout_and_positive_rates(tmp_path: Path) -> None:
     data = load_data(make_demo(tmp_path / "demo.h5"))
+    assert digest(tmp_path / "demo.h5") == DEFAULT_DEMO_SHA256
     assert (len(data.train), len(data.valid), len(data.test or [])) == (4000, 1000, 1000)
     assert data.seq_len == 200 and data.target_labels == list(TARGETS) and data.num_targets == 12
     with h5py.File(tmp_path / "demo.h5") as h5:
@@ -37,6 +59,23 @@ def test_default_layout_and_positive_rates(tmp_path: Path) -> None:
         assert h5["train_out"].dtype == np.int8
     rates = np.concatenate([data.train.targets, data.valid.targets]).mean(axis=0)
     assert ((rates > 0.10) & (rates < 0.40)).all(), dict(zip(TARGETS, rates.round(3)))
+
+
+def test_transfer_set_has_other_targets_and_other_sequences(tmp_path: Path) -> None:
+    assert main([str(tmp_path / "small.h5"), "--set", "transfer", "-q"]) == 0
+    small = load_data(tmp_path / "small.h5")
+    source = load_data(make_demo(tmp_path / "source.h5"))
+    assert (len(small.train), len(small.valid), len(small.test or [])) == (600, 300, 1000)
+    assert small.target_labels == list(TRANSFER_TARGETS) and small.num_targets == 8
+    assert not set(small.target_labels) & set(source.target_labels)
+    assert small.seq_len == source.seq_len == 200
+    seen = {row.tobytes() for split in (source.train, source.valid) for row in split.seqs}
+    assert not any(row.tobytes() in seen for row in small.test.seqs)  # type: ignore[union-attr]
+    rates = np.concatenate([small.train.targets, small.valid.targets]).mean(axis=0)
+    assert ((rates > 0.05) & (rates < 0.35)).all(), dict(zip(TRANSFER_TARGETS, rates.round(3)))
+    # The transfer set's own sizes give way to explicit ones.
+    make_demo(tmp_path / "t.h5", preset="transfer", n_seqs=100, valid=10, test=10)
+    assert len(load_data(tmp_path / "t.h5").train) == 80
 
 
 def test_background_is_gc_matched_and_motifs_are_planted() -> None:
