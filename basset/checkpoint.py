@@ -21,16 +21,9 @@ from basset.params import JobParams, parse_params
 FORMAT = "basset-hpo checkpoint"
 VERSION = 1
 
-# Keys that shape the network: a seeded run takes these from the seed model (as Basset did).
-ARCHITECTURE_KEYS = (
-    "conv_filters",
-    "conv_filter_sizes",
-    "pool_width",
-    "conv_dropouts",
-    "hidden_units",
-    "hidden_dropouts",
-    "padding",
-)
+# A seeded run takes its convolution layers from the seed model (as Basset did); the job gives
+# the rest, hidden layers included (Basset ignored the job's architecture altogether).
+CONV_KEYS = ("conv_filters", "conv_filter_sizes", "pool_width", "conv_dropouts", "padding")
 
 
 @dataclass
@@ -89,18 +82,31 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu") -> LoadedModel
 
 
 def seeded_params(job: JobParams, seed: JobParams) -> JobParams:
-    """The job's optimisation settings on the seed model's architecture."""
+    """The job on the seed model's convolution layers (its hidden layers and optimiser)."""
     values = job.to_dict()
-    values.update({key: getattr(seed, key) for key in ARCHITECTURE_KEYS})
+    values.update({key: getattr(seed, key) for key in CONV_KEYS})
     return JobParams(**values).validate()
 
 
-def copy_seed_layers(model: BassetNet, seed: BassetNet) -> None:
-    """Copy every layer but the output layer (which stays freshly initialised)."""
-    state = {k: v for k, v in seed.state_dict().items() if not k.startswith("output.")}
+def seed_job(path: str | os.PathLike[str]) -> JobParams:
+    """What a seeded run without a job trains (Basset's -seed alone): the seed's whole network,
+    with the default optimiser settings."""
+    seed = parse_params(read_checkpoint(path)["params"], f"{path} (params)")
+    hidden = JobParams(hidden_units=seed.hidden_units, hidden_dropouts=seed.hidden_dropouts)
+    return seeded_params(hidden, seed)
+
+
+def copy_seed_layers(model: BassetNet, seed: BassetNet) -> bool:
+    """Copy the seed's convolution layers, and its hidden layers when the model's are the same
+    size; the output layer (and new hidden layers) stay freshly initialised. True: the hidden
+    layers were copied."""
+    same_hidden = model.params.hidden_units == seed.params.hidden_units
+    keep = ("conv.", "hidden.") if same_hidden else ("conv.",)
+    state = {k: v for k, v in seed.state_dict().items() if k.startswith(keep)}
     missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("output.") for k in missing):
+    if unexpected or any(k.startswith(keep) for k in missing):
         raise DataError("the seed model's layers do not match the network being trained")
+    return same_hidden
 
 
 def rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from basset.checkpoint import LoadedModel, load_model
+from basset.checkpoint import LoadedModel, load_model, seed_job
 from basset.fileio import atomic_path, write_text_atomic
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.data import load_data
@@ -68,7 +68,8 @@ def build_train_parser() -> ArgParser:
                         help="prefix of PREFIX_check.pt, PREFIX_best.pt, PREFIX_metrics.tsv (default dnacnn)")
     parser.add_argument("-restart", "--restart", type=Path, help="continue from a PREFIX_check.pt")
     parser.add_argument("-seed", "--seed", type=Path,
-                        help="start from this model's layers (all but the output layer)")
+                        help="start from this model: its conv layers, and its hidden layers when the job's "
+                        "hidden_units are the seed's (without -job: all but the output layer)")
     parser.add_argument("-rand", "--rand", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("-rc", "--rc", action="store_true",
                         help="reverse-complement every other epoch; validate on both strands")
@@ -91,7 +92,10 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     args = build_train_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
     device = _device(args)
-    params = read_params(args.job) if args.job else basset_default_params()
+    if args.job:
+        params = read_params(args.job)
+    else:  # Basset's built-in net, or with -seed the seed's
+        params = seed_job(args.seed) if args.seed else basset_default_params()
     if args.padding:
         params.padding = args.padding
     if args.freeze_conv and not args.seed:

@@ -61,7 +61,7 @@ class TrainOptions:
     compile: bool = False  # torch.compile the model (pays on CUDA for long runs; not on the CPU)
     save_prefix: Path | None = None  # writes PREFIX_check.pt, PREFIX_best.pt, PREFIX_metrics.tsv
     restart: Path | None = None  # a PREFIX_check.pt to continue exactly
-    seed_model: Path | None = None  # a model whose layers (all but the output) start this run
+    seed_model: Path | None = None  # its conv layers (hidden too if the same size) start this run
     freeze_conv: bool = False  # with seed_model: keep the convolution layers fixed
     quiet: bool = False  # no progress bars
 

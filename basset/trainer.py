@@ -259,8 +259,9 @@ class _Trainer:
         self.params = params
         self.model: BassetNet = build_model(params, data.seq_len, data.num_targets).to(self.device)
         if seed is not None:
-            copy_seed_layers(self.model, seed.model.to(self.device))
-            log.info("seeded every layer but the output layer from %s", options.seed_model)
+            copied = copy_seed_layers(self.model, seed.model.to(self.device))
+            log.info("seeded the convolution%s layers from %s", " and hidden" if copied else "",
+                     options.seed_model)
         if options.freeze_conv:
             self.model.conv.requires_grad_(False)
         trained = [p for p in self.model.parameters() if p.requires_grad]

@@ -62,10 +62,8 @@ def test_restart_on_other_data_is_refused(tmp_path: Path) -> None:
         )
 
 
-def test_seed_from_two_targets_into_five(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    train(small_params(), make_data(), options=_options(max_epochs=1, save_prefix=tmp_path / "s"))
-    seed = load_model(tmp_path / "s_best.pt")
-
+def _start_spy(monkeypatch: pytest.MonkeyPatch) -> dict[str, torch.Tensor]:
+    """The model's state as its first epoch starts (filled in by train)."""
     at_start: dict[str, torch.Tensor] = {}
     original = _Trainer.train_epoch
 
@@ -75,20 +73,35 @@ def test_seed_from_two_targets_into_five(tmp_path: Path, monkeypatch: pytest.Mon
         return original(self, epoch, progress)  # type: ignore[arg-type]
 
     monkeypatch.setattr(_Trainer, "train_epoch", spy)
+    return at_start
+
+
+@pytest.mark.parametrize("hidden_units", [[16], [5, 7]])
+def test_seed_from_two_targets_into_five(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hidden_units: list[int]
+) -> None:
+    train(small_params(), make_data(), options=_options(max_epochs=1, save_prefix=tmp_path / "s"))
+    seed = load_model(tmp_path / "s_best.pt")
+    at_start = _start_spy(monkeypatch)
     five = make_data(num_targets=5, seed=1)
-    # The job's architecture is ignored: a seeded run keeps the seed's layers.
+    # The job's conv keys give way to the seed's; its hidden layers are the job's, copied from
+    # the seed when they are the seed's size ([16]), new otherwise ([5, 7]).
     result = train(
-        small_params(conv_filters=[3, 3], hidden_units=[5]), five,
+        small_params(conv_filters=[3, 3], hidden_units=hidden_units), five,
         options=_options(max_epochs=2, save_prefix=tmp_path / "t", seed_model=tmp_path / "s_best.pt"),
     )
     assert result.epochs_run == 2
+    same_hidden = hidden_units == seed.params.hidden_units
     for key, value in seed.model.state_dict().items():
-        if key.startswith("output."):
-            assert at_start[key].shape[0] == 5
-        else:
+        if key.startswith("conv.") or (same_hidden and key.startswith("hidden.")):
             assert torch.equal(at_start[key], value), key
+        elif key.startswith("output."):
+            assert at_start[key].shape[0] == 5
     trained = load_model(tmp_path / "t_check.pt")
     assert trained.target_labels == five.target_labels
+    assert trained.params.conv_filters == [8, 8] and trained.params.hidden_units == hidden_units
+    assert [m.out_features for m in trained.model.hidden.modules()
+            if isinstance(m, torch.nn.Linear)] == hidden_units
     assert not torch.equal(trained.model.first_conv.weight, seed.model.first_conv.weight)
 
 

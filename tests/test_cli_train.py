@@ -130,8 +130,10 @@ def test_restart_and_seed_from_the_command_line(tmp_path: Path, tiny_h5: Path, j
     assert torch.load(f"{prefix}_check.pt", weights_only=True)["epoch"] == 2
     assert train_main(["-q", "-max_epochs", "1", "-save", str(tmp_path / "s"),
                        "-seed", f"{prefix}_best.pt", "--freeze-conv", str(tiny_h5)]) == 0
-    seeded = load_model(tmp_path / "s_best.pt")
-    assert seeded.params.conv_filters == [8, 8]  # the seed's architecture, not the default net
+    seeded, seed = load_model(tmp_path / "s_best.pt"), load_model(f"{prefix}_best.pt")
+    # Without -job: the seed's whole architecture (not the default net), hidden layers included.
+    assert seeded.params.conv_filters == [8, 8]
+    assert seeded.params.hidden_units == seed.params.hidden_units
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path: Path, tiny_h5: Path,
