@@ -1,25 +1,87 @@
-"""Basset in PyTorch: params tables, data, model, trainer. Knows nothing of the HPO service."""
+"""Basset in PyTorch: params tables, data, model, trainer. Knows nothing of the HPO service.
 
-from basset.hooks import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
-from basset.params import JobParams, read_params, write_params
+This module is the seam: the HPO service (hpo/) uses exactly the names in `__all__`, imported as
+`from basset import ...` (tests/test_seam.py keeps it so). The names that need torch load on first
+use, so that `import basset` (params tables, errors) stays light for the scripts that need no torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
+from basset.cliutil import ArgParser, cli_entry, setup_logging
+from basset.errors import ArchitectureError, BassetError, ParamsError
+from basset.fileio import atomic_path, write_text_atomic
+from basset.params import (
+    CONV_LISTS,
+    HIDDEN_LISTS,
+    PADDINGS,
+    JobParams,
+    field_types,
+    parse_params,
+    pretrained_params,
+    read_params,
+    write_params,
+)
+
+if TYPE_CHECKING:
+    from basset.checkpoint import read_checkpoint
+    from basset.data import BassetData, load_data
+    from basset.demo import make_demo
+    from basset.device import cpu_cores
+    from basset.model import check_architecture, conv_lengths
+    from basset.trainer import TrainingDiverged, train
+
+_LAZY = {
+    "read_checkpoint": "basset.checkpoint",
+    "BassetData": "basset.data",
+    "load_data": "basset.data",
+    "make_demo": "basset.demo",
+    "cpu_cores": "basset.device",
+    "check_architecture": "basset.model",
+    "conv_lengths": "basset.model",
+    "TrainingDiverged": "basset.trainer",
+    "train": "basset.trainer",
+}
 
 __all__ = [
+    "CONV_LISTS",
+    "HIDDEN_LISTS",
+    "PADDINGS",
+    "ArchitectureError",
+    "ArgParser",
+    "BassetData",
+    "BassetError",
     "EpochMetrics",
     "JobParams",
+    "ParamsError",
     "StopTraining",
     "TrainHooks",
     "TrainOptions",
     "TrainResult",
+    "TrainingDiverged",
+    "atomic_path",
+    "check_architecture",
+    "cli_entry",
+    "conv_lengths",
+    "cpu_cores",
+    "field_types",
+    "load_data",
+    "make_demo",
+    "parse_params",
+    "pretrained_params",
+    "read_checkpoint",
     "read_params",
+    "setup_logging",
     "train",
     "write_params",
+    "write_text_atomic",
 ]
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
-    # `basset.train` is imported lazily so that `import basset` stays light.
-    if name == "train":
-        from basset.trainer import train
-
-        return train
-    raise AttributeError(name)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'basset' has no attribute {name!r}")

@@ -16,14 +16,14 @@ import torch
 from basset.errors import BassetError, DataError
 from basset.fileio import atomic_path
 from basset.model import BassetNet, build_model
-from basset.params import JobParams, parse_params
+from basset.params import CONV_LISTS, JobParams, parse_params
 
 FORMAT = "basset-hpo checkpoint"
 VERSION = 1
 
 # A seeded run takes its convolution layers from the seed model (as Basset did); the job gives
 # the rest, hidden layers included (Basset ignored the job's architecture altogether).
-CONV_KEYS = ("conv_filters", "conv_filter_sizes", "pool_width", "conv_dropouts", "padding")
+CONV_KEYS = (*CONV_LISTS, "padding")
 
 
 @dataclass

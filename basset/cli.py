@@ -18,12 +18,13 @@ from basset.fileio import atomic_path, write_text_atomic
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.data import load_data
 from basset.errors import DataError
-from basset.hooks import TrainOptions
+from basset.api import TrainOptions
 from basset.metrics import binary_metrics, nan_mean, r2_per_target
 from basset.onehot import encode_codes, read_fasta
 from basset.params import PADDINGS, JobParams, read_params
 from basset.predict import predict_proba
-from basset.trainer import resolve_device, train
+from basset.device import resolve_device
+from basset.trainer import train
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 from basset.errors import ParamsError
 from basset.fileio import write_text_atomic
@@ -21,6 +21,15 @@ PADDINGS = ("paper", "same")
 CONV_LISTS = ("conv_filters", "conv_filter_sizes", "pool_width", "conv_dropouts")
 HIDDEN_LISTS = ("hidden_units", "hidden_dropouts")
 BROADCAST = ("pool_width", "conv_dropouts", "hidden_dropouts")
+
+
+def field_types(cls: type) -> dict[str, tuple[type, bool]]:
+    """Each field of the dataclass `cls`: (its type, or its elements' for a list; is a list)."""
+    types = {}
+    for name, hint in get_type_hints(cls).items():
+        is_list = get_origin(hint) is list
+        types[name] = (get_args(hint)[0] if is_list else hint, is_list)
+    return types
 
 
 @dataclass
@@ -128,7 +137,7 @@ class JobParams:
         return dataclasses.asdict(self)
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(JobParams)}
+_FIELDS = field_types(JobParams)
 
 
 def _show(values: list[Any]) -> str:
@@ -144,16 +153,8 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def _element_type(name: str) -> type:
-    hint = str(_FIELDS[name].type)
-    for t in ("int", "float", "str", "bool"):
-        if hint == t or hint == f"list[{t}]":
-            return {"int": int, "float": float, "str": str, "bool": bool}[t]
-    raise AssertionError(f"unhandled type {hint}")
-
-
 def _convert(name: str, text: str, where: str) -> Any:
-    kind = _element_type(name)
+    kind = _FIELDS[name][0]
     try:
         if kind is int:
             number = float(text)
@@ -195,7 +196,7 @@ def parse_params(text: str, source: str = "<params>") -> JobParams:
         values.setdefault(key, []).append(_convert(key, text_value, where))
     kwargs: dict[str, Any] = {}
     for key, items in values.items():
-        if str(_FIELDS[key].type).startswith("list["):
+        if _FIELDS[key][1]:
             kwargs[key] = items
         elif len(items) > 1:
             raise ParamsError(f"{source}: {key} is given {len(items)} times but takes one value")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -24,6 +23,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from basset.cliutil import ArgParser, cli_entry, setup_logging
+from basset.device import cpu_cores
 from basset.errors import DataError
 from basset.fileio import atomic_path
 from basset.onehot import describe_lengths, encode_codes, onehot_from_codes, read_fasta
@@ -298,7 +298,7 @@ def write_basset_h5(
 
 
 def _workers() -> int:
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    return min(4, cpu_cores())
 
 
 def _deflated_chunk(codes: np.ndarray, start: int, rows: int, dtype: np.dtype) -> bytes:

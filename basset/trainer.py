@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import sys
 import time
 import weakref
@@ -42,10 +41,11 @@ from basset.checkpoint import (
     seeded_params,
 )
 from basset.data import BassetData, Split, codes_to_onehot
-from basset.errors import BassetError, DataError
+from basset.device import resolve_device, set_cpu_threads
+from basset.errors import DataError
 from basset.fast import GraphedSteps, set_capturable, train_autocast
 from basset.fileio import write_text_atomic
-from basset.hooks import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
+from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
 from basset.metrics import binary_metrics, nan_mean, r2_per_target, single_class_targets
 from basset.model import BassetNet, build_model, check_architecture, max_norm_, norm_constrained
 from basset.params import JobParams, parse_params
@@ -70,32 +70,6 @@ TSV_COLUMNS = (
 
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite (not a user error: the HPO trial fails)."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """torch.device for "cpu", "cuda" or "cuda:N"; BassetError when it is not there."""
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise BassetError(f"unknown device {name!r} (use cpu, cuda or cuda:N)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise BassetError(f"device {name} requested but CUDA is not available")
-        count = torch.cuda.device_count()
-        index = 0 if device.index is None else device.index
-        if index >= count:
-            raise BassetError(f"device {name} does not exist ({count} CUDA device(s))")
-        device = torch.device("cuda", index)
-    elif device.type != "cpu":
-        raise BassetError(f"unsupported device {name!r} (use cpu, cuda or cuda:N)")
-    return device
-
-
-def set_cpu_threads() -> None:
-    """Use the cores this process may run on (a worker pinned to a core subset uses that)."""
-    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if allowed and torch.get_num_threads() > allowed:
-        torch.set_num_threads(allowed)
 
 
 @dataclass

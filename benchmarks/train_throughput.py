@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from basset.data import BassetData, Split, codes_to_onehot
-from basset.hooks import TrainOptions
+from basset.api import TrainOptions
 from basset.params import pretrained_params
 from basset.trainer import _Trainer
 

@@ -12,20 +12,16 @@ import optuna
 from optuna.storages import RDBStorage
 from rich.console import Console
 
-from basset.cliutil import ArgParser, cli_entry, setup_logging
+from basset import ArgParser, cli_entry, setup_logging
 from hpo import dashboard, export, progress, report
-from hpo.config import ConfigError, HeartbeatConfig, find_study_file, load_study
+from hpo.config import HeartbeatConfig, find_study_file, load_study
+from hpo.devices import default_threads, plan_devices
+from hpo.errors import ConfigError, StorageError
 from hpo.packing import parse_trials_per_gpu
 from hpo.storage import ENV_STORAGE, make_storage, mask, parse_url, resolve_url, sqlite_path
-from hpo.workers import (
-    RunInterrupted,
-    RunPlan,
-    WorkerFailed,
-    default_threads,
-    ensure_data,
-    plan_devices,
-    run_study,
-)
+from hpo.study import ensure_data
+from hpo.supervisor import RunInterrupted, WorkerFailed, run_study
+from hpo.workers import RunPlan
 
 RUN_HELP = """\
 Run a study: worker processes train trials until the study holds --n-trials trials.
@@ -153,12 +149,12 @@ def _open_study(args: argparse.Namespace) -> tuple[str, str, RDBStorage]:
     parse_url(url)
     path = sqlite_path(url)
     if path is not None and not path.exists():
-        raise ConfigError(f"no study database at {path} (run basset-hpo run --study {name} first)")
+        raise StorageError(f"no study database at {path} (run basset-hpo run --study {name} first)")
     storage = make_storage(url, HeartbeatConfig(interval=0), create=False)  # a reader
     try:
         storage.get_study_id_from_name(name)
     except KeyError:
-        raise ConfigError(f"no study {name!r} in {mask(url)}") from None
+        raise StorageError(f"no study {name!r} in {mask(url)}") from None
     return name, url, storage
 
 

@@ -7,7 +7,6 @@ works.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import re
 import tomllib
@@ -15,41 +14,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from basset.errors import BassetError, ParamsError
-from basset.params import (
-    CONV_LISTS,
-    HIDDEN_LISTS,
-    PADDINGS,
-    JobParams,
-    parse_params,
-    pretrained_params,
-    read_params,
+from basset import PADDINGS, ParamsError, field_types, parse_params, pretrained_params, read_params
+from hpo.errors import ConfigError
+from hpo.space import (
+    LAYER_COUNTS,
+    PER_LAYER,
+    SPACE_KEYS,
+    ParamSpec,
+    Reference,
+    check_space,
+    value_type,
 )
 
-PACKAGED_STUDIES = Path(__file__).parent / "studies"
-LAYER_COUNTS = {"num_conv": CONV_LISTS, "num_hidden": HIDDEN_LISTS}
-PER_LAYER = {key: count for count, keys in LAYER_COUNTS.items() for key in keys}
-JOB_KEYS = {f.name: f for f in dataclasses.fields(JobParams)}
-SPACE_KEYS = sorted(set(JOB_KEYS) - {"padding"} | set(LAYER_COUNTS))
+
+def _packaged_studies() -> Path:
+    """The shipped study files: hpo/studies in an installed wheel (pyproject maps the top-level
+    studies/ there), else the source tree's studies/ beside hpo/ (a checkout, an editable
+    install)."""
+    here = Path(__file__).parent
+    inside = here / "studies"
+    return inside if inside.is_dir() else here.parent / "studies"
+
+
+PACKAGED_STUDIES = _packaged_studies()
 SAMPLERS = ("tpe", "random", "gp", "cmaes")
 PRUNERS = ("hyperband", "median", "none")
-
-
-class ConfigError(BassetError):
-    """A study file (or a flag overriding it) that cannot be used."""
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One searched key: an int/float range or a list of choices."""
-
-    name: str
-    kind: str  # "int", "float" or "categorical"
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,14 +71,6 @@ class HeartbeatConfig:
     max_retry: int = 1
 
 
-@dataclass(frozen=True)
-class Reference:
-    """A configuration enqueued before the sampler's own trials."""
-
-    label: str
-    params: JobParams
-
-
 @dataclass
 class StudyConfig:
     name: str
@@ -115,8 +96,6 @@ class StudyConfig:
 
 # --- generic table checking -------------------------------------------------------------------
 
-_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,),
-                                       "bool": (bool,)}
 
 
 def _hint(key: str, allowed: list[str]) -> str:
@@ -130,20 +109,21 @@ def _check_keys(table: dict[str, Any], allowed: list[str], where: str) -> None:
             raise ConfigError(f"{where}: unknown key {key!r}{_hint(key, allowed)}")
 
 
-def _typed(value: Any, kind: str, where: str) -> Any:
-    ok = isinstance(value, _TYPES[kind]) and not (kind != "bool" and isinstance(value, bool))
-    if not ok:
-        raise ConfigError(f"{where} must be {kind}, got {value!r}")
-    return float(value) if kind == "float" else value
+def _typed(value: Any, kind: type, where: str) -> Any:
+    """`value` as a `kind` (an int is a float too; a bool is not a number)."""
+    allowed = (int, float) if kind is float else (kind,)
+    if not isinstance(value, allowed) or (kind is not bool and isinstance(value, bool)):
+        raise ConfigError(f"{where} must be {kind.__name__}, got {value!r}")
+    return float(value) if kind is float else value
 
 
 def _section(table: dict[str, Any], cls: type, where: str) -> Any:
     """Build a frozen dataclass from a TOML table, checking keys and types."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    _check_keys(table, list(fields), where)
+    types = field_types(cls)
+    _check_keys(table, list(types), where)
     values = {}
     for key, value in table.items():
-        values[key] = _typed(value, str(fields[key].type), f"{where}.{key}")
+        values[key] = _typed(value, types[key][0], f"{where}.{key}")
     return cls(**values)
 
 
@@ -178,12 +158,12 @@ def _param_spec(name: str, raw: Any) -> ParamSpec:
     _check_keys(raw, ["low", "high", "log", "step"], where)
     if "low" not in raw or "high" not in raw:
         raise ConfigError(f"{where}: needs both low and high")
-    kind = "int" if name in LAYER_COUNTS else _element_kind(name)
-    if kind not in ("int", "float"):
+    kind = value_type(name)
+    if kind not in (int, float):
         raise ConfigError(f"{where}: {name} is not numeric; use {{choices=[...]}}")
     low = _typed(raw["low"], kind, f"{where}.low")
     high = _typed(raw["high"], kind, f"{where}.high")
-    log = _typed(raw.get("log", False), "bool", f"{where}.log")
+    log = _typed(raw.get("log", False), bool, f"{where}.log")
     step = raw.get("step")
     if low >= high:
         raise ConfigError(f"{where}: low must be < high, got [{low}, {high}]")
@@ -195,12 +175,7 @@ def _param_spec(name: str, raw: Any) -> ParamSpec:
             raise ConfigError(f"{where}.step must be > 0 and cannot be combined with log")
     if name in LAYER_COUNTS and low < (1 if name == "num_conv" else 0):
         raise ConfigError(f"{where}: low must be >= {1 if name == 'num_conv' else 0}, got {low}")
-    return ParamSpec(name, kind, low=low, high=high, log=log, step=step)
-
-
-def _element_kind(name: str) -> str:
-    hint = str(JOB_KEYS[name].type)
-    return hint[5:-1] if hint.startswith("list[") else hint
+    return ParamSpec(name, kind.__name__, low=low, high=high, log=log, step=step)
 
 
 def _fixed(table: dict[str, Any], space: dict[str, ParamSpec]) -> dict[str, Any]:
@@ -211,7 +186,7 @@ def _fixed(table: dict[str, Any], space: dict[str, ParamSpec]) -> dict[str, Any]
             raise ConfigError(f"fixed.{key}: also in [space]; a key is either searched or fixed")
         if key not in allowed:
             raise ConfigError(f"fixed: unknown key {key!r}{_hint(key, allowed)}")
-        kind = "int" if key in LAYER_COUNTS else _element_kind(key)
+        kind = value_type(key)
         per_layer = isinstance(value, list) and key in PER_LAYER  # else one value for all layers
         typed = [_typed(v, kind, f"fixed.{key}") for v in (value if per_layer else [value])]
         fixed[key] = typed if per_layer else typed[0]
@@ -243,10 +218,10 @@ def _reference(item: Any, index: int) -> Reference:
     raise ConfigError(f"{where}: give \"pretrained\", a params file path or a table, got {item!r}")
 
 
-_TOP = {
-    "name": "str", "storage": "str", "data": "str", "generate_demo_data": "bool",
-    "metric": "str", "direction": "str", "n_trials": "int", "max_epochs": "int",
-    "stagnant_t": "int", "seed": "int", "padding": "str", "cpu_workers": "int",
+_TOP: dict[str, type] = {
+    "name": str, "storage": str, "data": str, "generate_demo_data": bool,
+    "metric": str, "direction": str, "n_trials": int, "max_epochs": int,
+    "stagnant_t": int, "seed": int, "padding": str, "cpu_workers": int,
 }
 _TABLES = ("sampler", "pruner", "heartbeat", "space", "fixed", "enqueue")
 
@@ -285,9 +260,7 @@ def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
     if not isinstance(enqueue, list):
         raise ConfigError(f"enqueue must be a list, got {enqueue!r}")
     config.enqueue = [_reference(item, i) for i, item in enumerate(enqueue)]
-    from hpo.space import check_space  # space.py builds on this module
-
-    check_space(config)
+    check_space(config, config.enqueue)
     return config
 
 

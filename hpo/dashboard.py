@@ -17,7 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna
 import optuna_dashboard
 
-from hpo.config import ConfigError
+from hpo.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

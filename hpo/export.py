@@ -14,15 +14,17 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from basset.checkpoint import read_checkpoint
-from basset.errors import BassetError, ParamsError
-from basset.fileio import atomic_path, write_text_atomic
-from basset.params import JobParams, parse_params, write_params
+from basset import (
+    JobParams,
+    ParamsError,
+    atomic_path,
+    parse_params,
+    read_checkpoint,
+    write_params,
+    write_text_atomic,
+)
 from hpo import progress
-
-
-class ResultsError(BassetError):
-    """A result (export, report) that cannot be produced as asked."""
+from hpo.errors import ResultsError
 
 
 def check_output(path: Path) -> None:

@@ -31,13 +31,21 @@ import torch
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from basset.checkpoint import read_checkpoint
-from basset.data import BassetData
-from basset.errors import ArchitectureError, BassetError
-from basset.hooks import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
-from basset.model import check_architecture
-from basset.params import JobParams
-from basset.trainer import TrainingDiverged, train
+from basset import (
+    ArchitectureError,
+    BassetData,
+    BassetError,
+    EpochMetrics,
+    JobParams,
+    StopTraining,
+    TrainHooks,
+    TrainingDiverged,
+    TrainOptions,
+    TrainResult,
+    check_architecture,
+    read_checkpoint,
+    train,
+)
 from hpo import records
 from hpo.config import StudyConfig
 from hpo.space import suggest_params
@@ -65,7 +73,7 @@ class TrialContext:
     run_dir: Path  # trial_<n>/ folders with checkpoints go here
     engine: sa.Engine  # the study database, for epoch rows
     worker: str = "0"
-    train_fn: TrainFn | None = None  # None: basset.trainer.train; tests inject a fake
+    train_fn: TrainFn | None = None  # None: basset.train; tests inject a fake
     on_trial_start: Callable[[], None] | None = None  # e.g. release the study lock
     stop_requested: Callable[[], bool] | None = None  # SIGINT/SIGTERM: stop after this epoch
 

@@ -21,10 +21,9 @@ from typing import Any, Literal
 import h5py
 import torch
 
-from basset.model import conv_lengths
-from basset.params import JobParams
-from hpo.config import ParamSpec, StudyConfig
-from hpo.space import build_params
+from basset import JobParams, conv_lengths
+from hpo.config import StudyConfig
+from hpo.space import ParamSpec, build_params
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from basset.hooks import EpochMetrics
+from basset import EpochMetrics
 
 metadata = sa.MetaData()
 

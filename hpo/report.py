@@ -23,9 +23,10 @@ import sqlalchemy as sa
 from optuna.trial import FrozenTrial, TrialState
 from plotly.offline import get_plotlyjs
 
-from basset.fileio import write_text_atomic
+from basset import write_text_atomic
 from hpo import progress, records
-from hpo.export import ResultsError, check_output, trial_params
+from hpo.errors import ResultsError
+from hpo.export import check_output, trial_params
 from hpo.storage import make_engine, mask
 
 STATE_COLORS = {

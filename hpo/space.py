@@ -1,4 +1,5 @@
-"""Search space -> JobParams: layer counts first, then the per-layer keys they call for.
+"""The search-space model, and search space -> JobParams: layer counts first, then the
+per-layer keys they call for.
 
 Optuna parameter names: `num_conv`, `num_hidden`, per-layer keys as `<key>_<layer>` (0-based,
 e.g. `conv_filters_2`, which exists only in trials with three or more conv layers), and the
@@ -9,19 +10,59 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import optuna
 
-from basset.errors import ParamsError
-from basset.params import JobParams
-from hpo.config import LAYER_COUNTS, PER_LAYER, ConfigError, ParamSpec, Reference, StudyConfig
+from basset import CONV_LISTS, HIDDEN_LISTS, JobParams, ParamsError, field_types
+from hpo.errors import ConfigError
 
-Sample = Callable[[ParamSpec, str], Any]
+LAYER_COUNTS = {"num_conv": CONV_LISTS, "num_hidden": HIDDEN_LISTS}
+PER_LAYER = {key: count for count, keys in LAYER_COUNTS.items() for key in keys}
+JOB_TYPES = field_types(JobParams)
+SPACE_KEYS = sorted(set(JOB_TYPES) - {"padding"} | set(LAYER_COUNTS))
 REQUIRED_PER_LAYER = ("conv_filters", "conv_filter_sizes", "hidden_units")
 
 
-def build_params(config: StudyConfig, sample: Sample) -> JobParams:
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searched key: an int/float range or a list of choices."""
+
+    name: str
+    kind: str  # "int", "float" or "categorical"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A configuration enqueued before the sampler's own trials."""
+
+    label: str
+    params: JobParams
+
+
+class SearchSpace(Protocol):
+    """What the functions here read of a study (hpo.config.StudyConfig is one)."""
+
+    padding: str
+    space: dict[str, ParamSpec]
+    fixed: dict[str, Any]  # searchable keys held at one value (per-layer keys: or a list)
+
+
+Sample = Callable[[ParamSpec, str], Any]
+
+
+def value_type(key: str) -> type:
+    """The Python type of one value of a searchable key (a layer count is an int)."""
+    return int if key in LAYER_COUNTS else JOB_TYPES[key][0]
+
+
+def build_params(config: SearchSpace, sample: Sample) -> JobParams:
     """JobParams from the study's fixed keys plus `sample(spec, optuna_name)` for searched keys."""
     kwargs: dict[str, Any] = {"padding": config.padding}
     for count_key, keys in LAYER_COUNTS.items():
@@ -43,7 +84,7 @@ def build_params(config: StudyConfig, sample: Sample) -> JobParams:
     return JobParams(**kwargs)
 
 
-def _layer_count(config: StudyConfig, count_key: str, sample: Sample) -> int:
+def _layer_count(config: SearchSpace, count_key: str, sample: Sample) -> int:
     if count_key in config.space:
         return int(sample(config.space[count_key], count_key))
     if count_key in config.fixed:
@@ -65,12 +106,12 @@ def suggest(trial: optuna.Trial, spec: ParamSpec, name: str) -> Any:
     return trial.suggest_float(name, spec.low, spec.high, step=spec.step, log=spec.log)
 
 
-def suggest_params(trial: optuna.Trial, config: StudyConfig) -> JobParams:
+def suggest_params(trial: optuna.Trial, config: SearchSpace) -> JobParams:
     """The trial's JobParams (validated). ParamsError if the combination is invalid."""
     return build_params(config, lambda spec, name: suggest(trial, spec, name)).validate()
 
 
-def reference_values(config: StudyConfig, reference: Reference) -> dict[str, Any]:
+def reference_values(config: SearchSpace, reference: Reference) -> dict[str, Any]:
     """Optuna parameter values that make a trial reproduce `reference` exactly."""
     job = reference.params
     values: dict[str, Any] = {}
@@ -86,7 +127,7 @@ def reference_values(config: StudyConfig, reference: Reference) -> dict[str, Any
     return values
 
 
-def check_space(config: StudyConfig) -> None:
+def check_space(config: SearchSpace, references: list[Reference]) -> None:
     """Fail before anything starts if the space's extremes or a reference cannot be built."""
     for corner, pick in (("low", 0), ("high", -1)):
         def sample(spec: ParamSpec, name: str, pick: int = pick) -> Any:
@@ -98,11 +139,11 @@ def check_space(config: StudyConfig) -> None:
             build_params(config, sample).validate()
         except ParamsError as err:
             raise ConfigError(f"space ({corner} end of every range): {err}") from None
-    for index, ref in enumerate(config.enqueue):
+    for index, ref in enumerate(references):
         _check_reference(config, ref, f"enqueue[{index}] ({ref.label})")
 
 
-def _check_reference(config: StudyConfig, ref: Reference, where: str) -> None:
+def _check_reference(config: SearchSpace, ref: Reference, where: str) -> None:
     values = reference_values(config, ref)
     for name, value in values.items():
         spec = config.space[name.rsplit("_", 1)[0] if name not in config.space else name]

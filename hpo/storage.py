@@ -21,7 +21,8 @@ import optuna
 import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
-from hpo.config import ConfigError, HeartbeatConfig
+from hpo.config import HeartbeatConfig
+from hpo.errors import ConfigError, StorageError
 
 ENV_STORAGE = "BASSET_HPO_STORAGE"
 SQLITE_BUSY_TIMEOUT_S = 300
@@ -108,7 +109,7 @@ _PG_UNREACHABLE = (
 )
 
 
-def storage_error(url: str, err: BaseException) -> ConfigError:
+def storage_error(url: str, err: BaseException) -> StorageError:
     """One line for a storage that cannot be opened or used; names PostgreSQL's host:port,
     never the password."""
     parsed = make_url(url)
@@ -116,17 +117,17 @@ def storage_error(url: str, err: BaseException) -> ConfigError:
     if parsed.password:
         text = text.replace(str(parsed.password), "***")
     if parsed.get_backend_name() != "postgresql":
-        return ConfigError(f"cannot use storage {mask(url)}: {text.splitlines()[0]}")
+        return StorageError(f"cannot use storage {mask(url)}: {text.splitlines()[0]}")
     where = f"PostgreSQL at {parsed.host or 'localhost'}:{parsed.port or 5432}"
     lowered = text.lower()
     for clue, reason in _PG_UNREACHABLE:
         if clue in lowered:
-            return ConfigError(f"cannot reach {where} ({reason})")
+            return StorageError(f"cannot reach {where} ({reason})")
     first = text.splitlines()[0]
     if "connection failed" in lowered or "connection to server" in lowered:
         detail = re.sub(r"^(FATAL|ERROR):\s*", "", first.rsplit(" failed: ", 1)[-1]).strip()
-        return ConfigError(f"{where} refused the connection as user {parsed.username}: {detail}")
-    return ConfigError(f"storage error on {where} (database {parsed.database}): {first}")
+        return StorageError(f"{where} refused the connection as user {parsed.username}: {detail}")
+    return StorageError(f"storage error on {where} (database {parsed.database}): {first}")
 
 
 def make_storage(
@@ -167,7 +168,7 @@ def _check_study_tables(url: str) -> None:
     finally:
         engine.dispose()
     if not found:
-        raise ConfigError(f"{mask(url)} is not a study database (no Optuna tables)")
+        raise StorageError(f"{mask(url)} is not a study database (no Optuna tables)")
 
 
 def make_engine(url: str) -> sqlalchemy.Engine:

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 
 from basset.data import BassetData
-from basset.hooks import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
+from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
 from basset.params import JobParams
 from basset.trainer import TrainingDiverged
 from synth_data import make_data

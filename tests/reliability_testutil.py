@@ -16,7 +16,7 @@ import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from basset.data import BassetData
-from basset.hooks import EpochMetrics, TrainHooks, TrainOptions, TrainResult
+from basset.api import EpochMetrics, TrainHooks, TrainOptions, TrainResult
 from basset.params import JobParams
 from basset.trainer import train
 

@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from basset import cli as basset_cli
-from basset.hooks import TrainOptions
+from basset.api import TrainOptions
 from basset.interpret.motifs import main as motifs_main
 from basset.interpret.sat import main as sat_main
 from basset.params import JobParams
@@ -32,7 +32,8 @@ from basset.preprocess import main as preprocess_main
 from basset.trainer import train
 from hpo.cli import main as hpo_main
 from hpo.config import load_study
-from hpo.workers import RunPlan, prepare_study, run_trials
+from hpo.study import prepare_study
+from hpo.workers import RunPlan, run_trials
 from hpo_testutil import quick_train, study_toml, tiny_data, write_h5
 
 SCRIPTS: dict[str, Callable[[list[str]], int]] = {

@@ -13,7 +13,7 @@ import torch
 import basset.trainer
 from basset.checkpoint import load_model
 from basset.errors import DataError
-from basset.hooks import TrainOptions
+from basset.api import TrainOptions
 from basset.predict import predict_proba
 from basset.trainer import _Trainer, train
 from synth_data import make_data, one_thread

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from basset.data import BassetData, Split, codes_to_onehot
 from basset.fast import GraphedSteps, set_capturable
-from basset.hooks import TrainOptions, TrainResult
+from basset.api import TrainOptions, TrainResult
 from basset.model import build_model
 from basset.params import JobParams
 from basset.predict import reverse_complement

@@ -8,7 +8,8 @@ import pytest
 
 from basset.params import pretrained_params
 from hpo.cli import main
-from hpo.config import ConfigError, load_study
+from hpo.config import load_study
+from hpo.errors import ConfigError
 from hpo.space import reference_values
 from hpo.storage import ENV_STORAGE, mask, parse_url, resolve_url
 from hpo_testutil import TINY_SPACE, study_toml

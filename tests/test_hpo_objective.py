@@ -17,7 +17,8 @@ from hpo import records
 from hpo.config import load_study
 from hpo.objective import TrialContext, TrialFailed, make_objective
 from hpo.storage import make_engine
-from hpo.workers import RunPlan, prepare_study, run_trials
+from hpo.study import prepare_study
+from hpo.workers import RunPlan, run_trials
 from hpo_testutil import diverging_train, scripted_train, study_toml, tiny_data, write_h5
 
 REF = "conv_filter_sizes = [5], pool_width = [2], hidden_units = [16], batch_size = 32"

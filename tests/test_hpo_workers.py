@@ -15,9 +15,13 @@ from optuna.trial import TrialState
 from optuna.trial import FrozenTrial
 
 from hpo.cli import main
-from hpo.config import ConfigError, load_study
+from hpo.config import load_study
+from hpo.errors import ConfigError
 from hpo import progress
-from hpo.workers import RunPlan, plan_devices, prepare_study, run_study, run_trials
+from hpo.devices import plan_devices
+from hpo.study import prepare_study
+from hpo.supervisor import run_study
+from hpo.workers import RunPlan, run_trials
 from hpo_testutil import quick_train, study_toml, tiny_data, write_h5
 
 REF = ('{label = "ref", conv_filters = [8], conv_filter_sizes = [5], pool_width = [2], '

@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from basset.data import load_data
-from basset.hooks import TrainOptions
+from basset.api import TrainOptions
 from basset.interpret.motifs import main as motifs_main
 from basset.params import JobParams
 from basset.preprocess import preprocess

@@ -23,7 +23,7 @@ from hpo.packing import (
     parse_trials_per_gpu,
     trial_peak_bytes,
 )
-from hpo.workers import plan_devices
+from hpo.devices import plan_devices
 
 
 def paper(batch_size: int) -> JobParams:

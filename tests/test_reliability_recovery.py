@@ -18,7 +18,8 @@ from basset.checkpoint import read_checkpoint
 from hpo import progress, records
 from hpo.config import load_study
 from hpo.storage import make_engine
-from hpo.workers import RunPlan, WorkerFailed, run_study
+from hpo.supervisor import WorkerFailed, run_study
+from hpo.workers import RunPlan
 from hpo_testutil import tiny_data, write_h5
 from reliability_testutil import paced_train, running_after_epoch, study_file, wait_for
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from basset.hooks import EpochMetrics, StopTraining, TrainHooks, TrainOptions
+from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions
 from basset.model import norm_constrained
 from basset.params import JobParams
 from basset.trainer import TrainingDiverged, _Trainer, train

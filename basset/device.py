@@ -1,0 +1,51 @@
+"""Which device a run uses, and how many CPU cores this process may use.
+
+torch is imported only where a device is resolved, so the scripts that need no torch
+(basset-preprocess, basset-demo-data) can count cores without loading it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from basset.errors import BassetError
+
+if TYPE_CHECKING:
+    import torch
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (a worker pinned to a subset counts that subset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def resolve_device(name: str) -> torch.device:
+    """torch.device for "cpu", "cuda" or "cuda:N"; BassetError when it is not there."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise BassetError(f"unknown device {name!r} (use cpu, cuda or cuda:N)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BassetError(f"device {name} requested but CUDA is not available")
+        count = torch.cuda.device_count()
+        index = 0 if device.index is None else device.index
+        if index >= count:
+            raise BassetError(f"device {name} does not exist ({count} CUDA device(s))")
+        device = torch.device("cuda", index)
+    elif device.type != "cpu":
+        raise BassetError(f"unsupported device {name!r} (use cpu, cuda or cuda:N)")
+    return device
+
+
+def set_cpu_threads() -> None:
+    """Use no more torch threads than the cores this process may run on."""
+    import torch
+
+    if torch.get_num_threads() > cpu_cores():
+        torch.set_num_threads(cpu_cores())

@@ -1,0 +1,104 @@
+"""A study's Optuna objects: its sampler and pruner, its creation (once, before any worker),
+the data it trains on and the folder its trials write to."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import optuna
+
+from basset import load_data, make_demo
+from hpo import records
+from hpo.config import StudyConfig
+from hpo.errors import ConfigError
+from hpo.space import reference_values
+from hpo.storage import StudyLock, make_engine, make_storage, sqlite_path
+
+log = logging.getLogger(__name__)
+
+
+def make_sampler(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
+    """The study's sampler, every argument we rely on set explicitly (Optuna 4.9 and 5.x agree)."""
+    s = config.sampler
+    if s.type == "tpe":
+        with warnings.catch_warnings():  # group=True is experimental, and chosen knowingly
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                n_startup_trials=s.n_startup_trials,
+                multivariate=s.multivariate,
+                group=s.group and s.multivariate,
+                constant_liar=s.constant_liar,
+                seed=seed,
+            )
+    if s.type == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if s.type == "gp":
+        return optuna.samplers.GPSampler(
+            n_startup_trials=s.n_startup_trials, deterministic_objective=False, seed=seed
+        )
+    try:
+        import cmaes  # noqa: F401  (CmaEsSampler would only fail at the first trial)
+    except ImportError:
+        raise ConfigError("sampler.type = cmaes needs the cmaes package: pip install cmaes") from None
+    return optuna.samplers.CmaEsSampler(n_startup_trials=s.n_startup_trials, seed=seed)
+
+
+def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    p = config.pruner
+    if p.type == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=p.min_resource,
+            max_resource=config.max_epochs,
+            reduction_factor=p.reduction_factor,
+            bootstrap_count=p.bootstrap_count,
+        )
+    if p.type == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=p.n_startup_trials,
+            n_warmup_steps=p.n_warmup_steps,
+            interval_steps=1,
+            n_min_trials=p.n_min_trials,
+        )
+    return optuna.pruners.NopPruner()
+
+
+def prepare_study(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
+    """Create the study and the epoch table once, before any worker; a new study gets the
+    reference configurations enqueued. Re-running finds the study and continues it."""
+    make_sampler(config, config.seed)  # a sampler that cannot be built fails here, not in workers
+    engine = make_engine(url)
+    try:
+        # Database-wide, not per study: hosts starting together on a fresh PostgreSQL database
+        # would otherwise race to create Optuna's tables (duplicate key in pg_type).
+        with StudyLock(url, "", engine):
+            storage = make_storage(url, config.heartbeat)
+            records.create_tables(engine)
+            study = optuna.create_study(
+                study_name=config.name, storage=storage, direction=config.direction,
+                load_if_exists=True,
+            )
+            if not study.get_trials(deepcopy=False):
+                for ref in config.enqueue:
+                    study.enqueue_trial(
+                        reference_values(config, ref), user_attrs={"reference": ref.label}
+                    )
+    finally:
+        engine.dispose()
+    return storage
+
+
+def run_dir(config: StudyConfig, url: str) -> Path:
+    """Trial folders (checkpoints): beside an SQLite database, else under ./studies/."""
+    path = sqlite_path(url)
+    return (path.parent if path else Path("studies")) / config.name
+
+
+def ensure_data(config: StudyConfig) -> None:
+    """Before any worker: make the demo data if the study asks for it, else check the file."""
+    if not config.data.exists() and config.generate_demo_data:
+        log.info("generating the demo data set %s", config.data)
+        config.data.parent.mkdir(parents=True, exist_ok=True)
+        make_demo(config.data)
+    load_data(config.data, splits=("valid",))  # DataError now rather than in every worker

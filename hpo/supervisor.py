@@ -1,0 +1,115 @@
+"""`basset-hpo run`: create the study once, start one worker process per planned device, show
+progress until they end.
+
+Stopping: SIGINT or SIGTERM on `basset-hpo run` is forwarded to the workers; each ends its
+current epoch (checkpoint written), requeues its trial as a WAITING copy and exits, and the
+run exits 130. The next run resumes those trials first. A second signal (more than
+SAME_SIGNAL_S later: Ctrl-C reaches a worker both directly and through the parent) abandons
+the epoch; the trial is still requeued, from the previous epoch's checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+
+import optuna
+from rich.console import Console
+from rich.live import Live
+
+from hpo import progress
+from hpo.storage import mask
+from hpo.study import prepare_study
+from hpo.workers import POLL_SECONDS, STOP_SIGNALS, RunPlan, worker_main
+
+log = logging.getLogger(__name__)
+
+
+class WorkerFailed(Exception):
+    """A worker process ended with an error (its own message is on stderr)."""
+
+
+class RunInterrupted(Exception):
+    """SIGINT/SIGTERM stopped the run; the interrupted trials wait in the study to resume."""
+
+    def __init__(self, snapshot: progress.Snapshot) -> None:
+        super().__init__("interrupted")
+        self.snapshot = snapshot
+
+
+def run_study(plan: RunPlan) -> progress.Snapshot:
+    """Start the workers, show progress until they end, return the final state of the study."""
+    storage = prepare_study(plan.config, plan.url)
+    console = Console(stderr=True, quiet=plan.quiet, soft_wrap=True)
+    # After prepare_study: a storage that cannot be opened is the run's only line.
+    console.print(
+        f"study {plan.config.name} ({plan.config.source}) on {mask(plan.url)}: "
+        f"{len(plan.devices)} worker(s) on {', '.join(sorted(set(plan.devices)))}, "
+        f"{plan.n_trials} trials in total"
+    )
+    done = progress.snapshot(storage, plan.config.name)
+    if done.counted >= plan.n_trials:
+        log.info("%s already has %d trials (--n-trials %d)", plan.config.name, done.counted,
+                 plan.n_trials)
+        return done
+    context = mp.get_context("spawn")
+    procs = [
+        context.Process(target=worker_main, args=(plan, rank), name=f"basset-hpo-worker-{rank}")
+        for rank in range(len(plan.devices))
+    ]
+    received: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        received.append(signum)
+        for proc in procs:
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signum)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS} if main_thread else {}
+    try:
+        for proc in procs:
+            proc.start()
+        _watch(procs, storage, plan, console)
+    finally:
+        for proc in procs:
+            if proc.pid is not None:
+                proc.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise RunInterrupted(progress.snapshot(storage, plan.config.name))
+    failed = [f"worker {rank} exited with {proc.exitcode}" for rank, proc in enumerate(procs)
+              if proc.exitcode != 0]
+    if failed:
+        raise WorkerFailed("; ".join(failed) + " (see its messages above)")
+    return progress.snapshot(storage, plan.config.name)
+
+
+def _watch(
+    procs: list[mp.process.BaseProcess],
+    storage: optuna.storages.BaseStorage,
+    plan: RunPlan,
+    console: Console,
+) -> None:
+    """Show progress until the workers end: a live table on a terminal, else (a log file, a
+    batch job) one headline per finished trial."""
+    name, n_trials = plan.config.name, plan.n_trials
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=2) as live:
+            while any(proc.is_alive() for proc in procs):
+                snap = progress.snapshot(storage, name)
+                live.update(progress.render(snap, n_trials, plan.config.max_epochs))
+                time.sleep(POLL_SECONDS)
+        return
+    shown = progress.snapshot(storage, name).finished
+    while any(proc.is_alive() for proc in procs):
+        time.sleep(POLL_SECONDS)
+        snap = progress.snapshot(storage, name)
+        if snap.finished != shown:
+            shown = snap.finished
+            console.print(progress.headline(snap, n_trials))
