@@ -14,13 +14,14 @@ import h5py
 import numpy as np
 
 from basset.checkpoint import LoadedModel, load_model, seed_job
+from basset.fasta import read_fasta_all
 from basset.fileio import atomic_path, write_text_atomic
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.data import load_data
 from basset.errors import DataError
 from basset.api import TrainOptions
 from basset.metrics import binary_metrics, nan_mean, r2_per_target
-from basset.onehot import encode_codes, read_fasta
+from basset.onehot import encode_codes
 from basset.params import PADDINGS, JobParams, read_params
 from basset.predict import predict_proba
 from basset.device import resolve_device
@@ -203,12 +204,7 @@ def _sequences(path: Path, loaded: LoadedModel) -> tuple[list[str], np.ndarray]:
         _check_fit(loaded, test.seqs.shape[1], None, path)
         ids = test.headers or [str(i) for i in range(len(test))]
         return ids, test.seqs
-    ids, seqs = [], []
-    for name, seq in read_fasta(path):
-        ids.append(name)
-        seqs.append(seq)
-    if not ids:
-        raise DataError(f"{path}: no FASTA records")
+    ids, seqs = read_fasta_all(path)
     return ids, encode_codes(seqs, loaded.seq_len)
 
 

@@ -7,8 +7,7 @@ Basset's pre-2020 `dna_one_hot`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,32 +23,6 @@ for _code, _base in enumerate(BASES):
 
 # Byte of each code, for writing sequences back out.
 BASE_BYTES = np.frombuffer(b"ACGTN", dtype=np.uint8)
-
-
-def read_fasta(path: str | Path) -> Iterator[tuple[str, bytes]]:
-    """Stream (id, sequence) records; the id is the first word after '>'. Multi-line records ok."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"FASTA file not found: {path}")
-    header: str | None = None
-    parts: list[bytes] = []
-    with path.open("rb") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if line.startswith(b">"):
-                if header is not None:
-                    yield header, b"".join(parts)
-                words = line[1:].split()
-                if not words:
-                    raise DataError(f"{path}: line {lineno}: FASTA header without an id")
-                header = words[0].decode("utf-8", errors="replace")
-                parts = []
-            elif header is None:
-                if line.strip():
-                    raise DataError(f"{path}: line {lineno}: not FASTA (text before the first '>')")
-            else:
-                parts.append(line.strip())
-    if header is not None:
-        yield header, b"".join(parts)
 
 
 def _as_bytes(seq: bytes | str) -> bytes:

@@ -8,6 +8,7 @@ first, then valid, then test, as seq_hdf5.py), and written as chunked, compresse
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import sys
 import zlib
@@ -25,8 +26,9 @@ from rich.progress import Progress
 from basset.cliutil import ArgParser, cli_entry, setup_logging
 from basset.device import cpu_cores
 from basset.errors import DataError
-from basset.fileio import atomic_path
-from basset.onehot import describe_lengths, encode_codes, onehot_from_codes, read_fasta
+from basset.fasta import read_fasta
+from basset.fileio import atomic_path, open_input
+from basset.onehot import describe_lengths, encode_codes, onehot_from_codes
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +74,9 @@ def read_table(path: str | Path) -> ActivityTable:
     """Read Basset's activity table: a header line of target labels (optionally after an empty
     cell or an id-column name), then `id v1 v2 ...` rows split on whitespace."""
     path = Path(path)
-    _require_file(path, "activity table")
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        lines = [(no, line) for no, line in enumerate(handle, 1) if line.strip()]
+    with open_input(path, "activity table") as handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8", errors="replace")
+        lines = [(no, line) for no, line in enumerate(text, 1) if line.strip()]
     if not lines:
         raise DataError(f"{path}: the activity table is empty")
     header_no, header = lines[0]

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from basset.onehot import encode_codes, onehot_from_codes, read_fasta
+from basset.fasta import read_fasta
+from basset.onehot import encode_codes, onehot_from_codes
 from basset.preprocess import preprocess
 
 PROJECT_N = 2_000_000

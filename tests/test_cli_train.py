@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import sys
 from pathlib import Path
@@ -120,6 +121,12 @@ def test_train_test_predict(tmp_path: Path, tiny_h5: Path, job: Path,
     assert [r[0] for r in rows] == ["long", "short", "wrapped"]
     values = np.array([[float(v) for v in r[1:]] for r in rows])
     assert values.shape == (3, 2) and ((values > 0) & (values < 1)).all()
+
+    # The same records gzipped: the same predictions.
+    zipped = tmp_path / "new.fa.gz"
+    zipped.write_bytes(gzip.compress(fasta.read_bytes()))
+    assert predict_main(["-q", f"{prefix}_best.pt", str(zipped), str(tsv)]) == 0
+    assert [line.split("\t") for line in tsv.read_text().splitlines()[1:]] == rows
 
 
 def test_restart_and_seed_from_the_command_line(tmp_path: Path, tiny_h5: Path, job: Path) -> None:

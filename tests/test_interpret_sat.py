@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 import pytest
 
@@ -83,6 +85,11 @@ def test_cli_outputs(tmp_path, capsys) -> None:
     assert table[1][:2] == ["chr1:100-160", "MafK"]
     assert AT < int(table[1][4]) <= AT + len(MOTIF)  # the largest loss is a motif base (1-based)
     assert (out / "sat.html").read_text().count("<svg xmlns") == 2
+
+    zipped = tmp_path / "s.fa.gz"
+    zipped.write_bytes(gzip.compress(fasta.read_bytes()))
+    assert main([str(model), str(zipped), str(tmp_path / "gz"), "--center", "40", "--targets", "MafK", "-q"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "gz" / "sat_plain.npy"), np.load(out / "sat_plain.npy"))
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -11,7 +9,6 @@ from basset.onehot import (
     decode_codes,
     encode_codes,
     onehot_from_codes,
-    read_fasta,
 )
 
 
@@ -31,21 +28,6 @@ def test_encode_centre_trims_and_pads_as_basset() -> None:
 def test_encode_rejects_mixed_lengths_without_a_length() -> None:
     with pytest.raises(DataError, match=r"different lengths: 3 bp \(2 seqs\), 2 bp \(1 seqs\)"):
         encode_codes([b"ACG", b"AC", b"TTT"])
-
-
-def test_read_fasta_streams_multiline_records(tmp_path: Path) -> None:
-    fasta = tmp_path / "x.fa"
-    fasta.write_text(">s1 some description\nACGT\nacgt\n\n>s2\nNNA\n")
-    assert list(read_fasta(fasta)) == [("s1", b"ACGTacgt"), ("s2", b"NNA")]
-
-
-def test_read_fasta_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="FASTA file not found"):
-        list(read_fasta(tmp_path / "missing.fa"))
-    bad = tmp_path / "bad.fa"
-    bad.write_text("ACGT\n>s1\nACGT\n")
-    with pytest.raises(DataError, match="line 1: not FASTA"):
-        list(read_fasta(bad))
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.uint8, np.bool_])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 
 from basset.data import load_data
-from basset.onehot import encode_codes, onehot_from_codes, read_fasta
+from basset.fasta import read_fasta
+from basset.onehot import encode_codes, onehot_from_codes
 from basset.preprocess import main
 
 BASES = np.array(list("ACGT"))
@@ -216,3 +218,31 @@ def test_console_script_reports_without_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_gzipped_fasta_and_byte_order_marks_give_the_same_file(tmp_path: Path) -> None:
+    fasta, table = write_inputs(tmp_path)
+    plain = tmp_path / "plain.h5"
+    assert run([str(fasta), str(table), str(plain), "-q"]) == 0
+    zipped = tmp_path / "in.fa.gz"
+    with gzip.open(zipped, "wb") as handle:
+        handle.write(b"\xef\xbb\xbf" + fasta.read_bytes())
+    bom_table = tmp_path / "bom_act.txt"
+    bom_table.write_bytes(b"\xef\xbb\xbf" + table.read_bytes())
+    out = tmp_path / "gz.h5"
+    assert run([str(zipped), str(bom_table), str(out), "-q"]) == 0
+    with h5py.File(plain) as a, h5py.File(out) as b:
+        assert sorted(a) == sorted(b)
+        for name in a:
+            np.testing.assert_array_equal(a[name][()], b[name][()])
+
+
+def test_utf16_table_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fasta, table = write_inputs(tmp_path)
+    utf16 = tmp_path / "act16.txt"
+    utf16.write_text(table.read_text(), encoding="utf-16")
+    out = tmp_path / "out.h5"
+    assert run([str(fasta), str(utf16), str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "activity table is UTF-16 text" in err[0]
+    assert not out.exists()

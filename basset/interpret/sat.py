@@ -20,11 +20,12 @@ from rich.progress import Progress
 from torch import nn
 
 from basset.checkpoint import load_model
+from basset.fasta import read_fasta_all
 from basset.fileio import atomic_path, write_text_atomic
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.errors import DataError
 from basset.interpret.svg import BASES, heatmap_svg, html_page
-from basset.onehot import BASE_BYTES, encode_codes, read_fasta
+from basset.onehot import BASE_BYTES, encode_codes
 from basset.predict import predict_codes
 
 log = logging.getLogger(__name__)
@@ -130,12 +131,7 @@ def build_parser() -> ArgParser:
 
 
 def _read_sequences(path: Path) -> tuple[list[str], list[bytes]]:
-    ids, seqs = [], []
-    for seq_id, seq in read_fasta(path):
-        ids.append(seq_id)
-        seqs.append(seq)
-    if not ids:
-        raise DataError(f"{path}: no sequences")
+    ids, seqs = read_fasta_all(path)
     seen: set[str] = set()
     for seq_id in map(_file_id, ids):
         if seq_id in seen:
