@@ -20,7 +20,10 @@ from basset.onehot import N_CODE, codes_from_onehot  # noqa: F401 (N_CODE: re-ex
 SPLITS = ("train", "valid", "test")
 READ_BLOCK_BYTES = 32 << 20
 SCRAMBLE_SAMPLE_ROWS = 256
-SCRAMBLED = "scrambled one-hot (position-major data reshaped as channel-major?)"
+SCRAMBLED = (
+    "scrambled one-hot (position-major data reshaped as channel-major?); if this file comes from "
+    "Basset's 2020 seq_hdf5.py, repair it with: basset-preprocess --repair-scrambled IN OUT"
+)
 
 
 @dataclass
@@ -158,17 +161,20 @@ def _block_rows(onehot: h5py.Dataset) -> int:
     return max(chunk, READ_BLOCK_BYTES // row_bytes // chunk * chunk)
 
 
-def _check_onehot(sample: np.ndarray, where: str) -> None:
-    """Each position must be one-hot, all 0.25 (N, float) or all zeros (N, compact)."""
+def non_onehot_fraction(sample: np.ndarray) -> float:
+    """Share of the (N, 4, L) sample's positions that are neither one-hot nor N (all 0.25 for
+    float one-hot, all zeros for compact)."""
     values = sample.astype(np.float32)
     high, low, total = values.max(axis=1), values.min(axis=1), values.sum(axis=1)
     base = (np.abs(high - 1) < 1e-3) & (np.abs(total - 1) < 1e-3) & (np.abs(low) < 1e-3)
     unknown = (np.abs(high - low) < 1e-3) & ((np.abs(high - 0.25) < 1e-3) | (np.abs(high) < 1e-3))
-    bad = ~(base | unknown)
-    if bad.any():
-        raise DataError(
-            f"{where}: {SCRAMBLED}: {bad.mean():.0%} of sampled positions are not one-hot"
-        )
+    return float((~(base | unknown)).mean()) if values.size else 0.0
+
+
+def _check_onehot(sample: np.ndarray, where: str) -> None:
+    wrong = non_onehot_fraction(sample)
+    if wrong > 0:
+        raise DataError(f"{where}: {SCRAMBLED} ({wrong:.0%} of sampled positions are not one-hot)")
 
 
 def _decode(values: np.ndarray) -> list[str]:

@@ -29,6 +29,7 @@ from basset.errors import DataError
 from basset.fasta import read_fasta
 from basset.fileio import atomic_path, open_input
 from basset.onehot import describe_lengths, encode_codes, onehot_from_codes
+from basset.repair import LOST_N_WARNING, repair_scrambled
 
 log = logging.getLogger(__name__)
 
@@ -403,11 +404,21 @@ def build_parser() -> ArgParser:
         prog="basset-preprocess",
         description="FASTA + activity table -> Basset HDF5 (train/valid/test one-hot and targets).",
     )
-    parser.add_argument("fasta", type=Path, help="sequences; headers are the table's row ids")
     parser.add_argument(
-        "table", type=Path, help="activity table: header of target labels, then id v1 v2 ..."
+        "fasta", type=Path, nargs="?", help="sequences (plain or gzipped); headers are the table's row ids"
     )
-    parser.add_argument("out", type=Path, help="HDF5 file to write")
+    parser.add_argument(
+        "table", type=Path, nargs="?", help="activity table: header of target labels, then id v1 v2 ..."
+    )
+    parser.add_argument("out", type=Path, nargs="?", help="HDF5 file to write")
+    parser.add_argument(
+        "--repair-scrambled",
+        nargs=2,
+        type=Path,
+        metavar=("IN", "OUT"),
+        help="instead: write OUT, the HDF5 IN (from Basset's 2020 seq_hdf5.py) with its "
+        "scrambled one-hot restored",
+    )
     parser.add_argument(
         "-v",
         "--valid",
@@ -443,8 +454,23 @@ def build_parser() -> ArgParser:
 
 @cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     setup_logging(quiet=args.quiet)
+    paths = [args.fasta, args.table, args.out]
+    if args.repair_scrambled:
+        if any(paths):
+            parser.error("--repair-scrambled takes no other paths than IN and OUT")
+        source, out = args.repair_scrambled
+        with progress_bars(args.quiet) as progress:
+            counts = repair_scrambled(source, out, onehot_dtype=args.dtype, progress=progress)
+        log.warning("%s", LOST_N_WARNING)
+        if not args.quiet:
+            shown = ", ".join(f"{name} {n}" for name, n in counts.items())
+            print(f"repaired {shown} sequences into {out} ({args.dtype} one-hot)")
+        return 0
+    if not all(paths):
+        parser.error("the following arguments are required: fasta, table, out")
     summary = preprocess(
         args.fasta,
         args.table,
