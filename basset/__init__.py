@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
-from basset.cliutil import ArgParser, cli_entry, setup_logging
+from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.errors import ArchitectureError, BassetError, ParamsError
 from basset.fileio import atomic_path, write_text_atomic
 from basset.params import (
@@ -27,19 +27,25 @@ from basset.params import (
 )
 
 if TYPE_CHECKING:
-    from basset.checkpoint import read_checkpoint
-    from basset.data import BassetData, load_data
+    from basset.checkpoint import load_model, read_checkpoint
+    from basset.data import BassetData, Split, load_data
     from basset.demo import make_demo
     from basset.device import cpu_cores
+    from basset.metrics import nan_mean
     from basset.model import check_architecture, conv_lengths
+    from basset.predict import split_scores
     from basset.trainer import TrainingDiverged, train
 
 _LAZY = {
+    "load_model": "basset.checkpoint",
     "read_checkpoint": "basset.checkpoint",
+    "Split": "basset.data",
     "BassetData": "basset.data",
     "load_data": "basset.data",
     "make_demo": "basset.demo",
     "cpu_cores": "basset.device",
+    "nan_mean": "basset.metrics",
+    "split_scores": "basset.predict",
     "check_architecture": "basset.model",
     "conv_lengths": "basset.model",
     "TrainingDiverged": "basset.trainer",
@@ -57,6 +63,7 @@ __all__ = [
     "EpochMetrics",
     "JobParams",
     "ParamsError",
+    "Split",
     "StopTraining",
     "TrainHooks",
     "TrainOptions",
@@ -69,12 +76,16 @@ __all__ = [
     "cpu_cores",
     "field_types",
     "load_data",
+    "load_model",
     "make_demo",
+    "nan_mean",
     "parse_params",
+    "positive_int",
     "pretrained_params",
     "read_checkpoint",
     "read_params",
     "setup_logging",
+    "split_scores",
     "train",
     "write_params",
     "write_text_atomic",

@@ -20,10 +20,10 @@ from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.data import load_data
 from basset.errors import DataError
 from basset.api import TrainOptions
-from basset.metrics import binary_metrics, nan_mean, r2_per_target
+from basset.metrics import nan_mean, r2_per_target
 from basset.onehot import encode_codes
 from basset.params import PADDINGS, JobParams, read_params
-from basset.predict import predict_proba
+from basset.predict import predict_proba, split_scores
 from basset.device import resolve_device
 from basset.trainer import train
 
@@ -161,16 +161,18 @@ def test_main(argv: Sequence[str] | None = None) -> int:
     if test is None or len(test) == 0:
         raise DataError(f"{args.data}: no test sequences")
     _check_fit(loaded, test.seqs.shape[1], test.targets.shape[1], args.data)
-    preds = predict_proba(loaded.model, test.seqs, batch_size=args.batch_size, device=device, rc=args.rc)
     labels = loaded.target_labels
     args.out_dir.mkdir(parents=True, exist_ok=True)
     if loaded.params.target_type == "binary":
-        auroc, auprc = binary_metrics(test.targets, preds)
+        auroc, auprc = split_scores(loaded.model, test, batch_size=args.batch_size, device=device,
+                                    rc=args.rc)
         rows = [f"{i}\t{labels[i]}\t{auroc[i]:.6f}\t{auprc[i]:.6f}" for i in range(len(labels))]
         write_text_atomic(args.out_dir / "aucs.txt", "\n".join(rows) + "\n")
         print(f"mean AUROC {nan_mean(auroc):.4f}  mean AUPRC {nan_mean(auprc):.4f}  "
               f"({int(np.isfinite(auroc).sum())} of {len(labels)} targets)")
     else:
+        preds = predict_proba(loaded.model, test.seqs, batch_size=args.batch_size, device=device,
+                              rc=args.rc)
         r2 = r2_per_target(test.targets, preds)
         rows = [f"{i}\t{labels[i]}\t{r2[i]:.6f}" for i in range(len(labels))]
         write_text_atomic(args.out_dir / "r2.txt", "\n".join(rows) + "\n")

@@ -7,7 +7,8 @@ import contextlib
 import numpy as np
 import torch
 
-from basset.data import codes_to_onehot
+from basset.data import Split, codes_to_onehot
+from basset.metrics import binary_metrics
 from basset.model import BassetNet
 
 
@@ -63,3 +64,17 @@ def predict_proba(
     model.to(device)
     host = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.uint8))
     return predict_codes(model, host, batch_size=batch_size, rc=rc).cpu().numpy()
+
+
+def split_scores(
+    model: BassetNet,
+    split: Split,
+    *,
+    batch_size: int = 256,
+    device: str = "cpu",
+    rc: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-target (AUROC, AUPRC) of a binary-target model on a split (basset-test's numbers);
+    NaN for a target with one class in the split."""
+    preds = predict_proba(model, split.seqs, batch_size=batch_size, device=device, rc=rc)
+    return binary_metrics(split.targets, preds)

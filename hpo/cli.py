@@ -12,8 +12,8 @@ import optuna
 from optuna.storages import RDBStorage
 from rich.console import Console
 
-from basset import ArgParser, cli_entry, setup_logging
-from hpo import dashboard, export, progress, report
+from basset import ArgParser, BassetError, cli_entry, positive_int, setup_logging
+from hpo import dashboard, evaluate, export, progress, report
 from hpo.config import HeartbeatConfig, find_study_file, load_study
 from hpo.devices import default_threads, plan_devices
 from hpo.errors import ConfigError, StorageError
@@ -71,6 +71,18 @@ def build_parser() -> ArgParser:
     _add_study_flags(status)
     status.set_defaults(func=status_main)
 
+    evaluate_cmd = commands.add_parser(
+        "evaluate", help="test scores of the top trials' best checkpoints (and the references')"
+    )
+    _add_study_flags(evaluate_cmd)
+    evaluate_cmd.add_argument("--top", type=positive_int, default=1,
+                              help="score the K best completed trials (default 1)")
+    evaluate_cmd.add_argument("--split", choices=evaluate.SPLITS, default="test",
+                              help="the split to score (default test)")
+    evaluate_cmd.add_argument("--data", type=Path,
+                              help="HDF5 data set (default: the one the study ran on)")
+    evaluate_cmd.set_defaults(func=evaluate_main)
+
     export_cmd = commands.add_parser("export", help="a trial's params table (and model)")
     _add_study_flags(export_cmd)
     export_cmd.add_argument("-o", "--output", type=Path, required=True,
@@ -127,8 +139,20 @@ def run_main(args: argparse.Namespace) -> int:
               f"{snap.counts['WAITING']} waiting; the same command resumes the interrupted "
               "ones from their last epoch", file=sys.stderr)
         return 130
-    _print_result(snap)
+    storage = make_storage(url, HeartbeatConfig(interval=0), create=False)
+    _score_best(storage, plan)
+    _print_result(progress.snapshot(storage, config.name))
     return 0
+
+
+def _score_best(storage: RDBStorage, plan: RunPlan) -> None:
+    """The end of a run: test scores of the best and the reference trials, once each."""
+    try:
+        data = evaluate.load_split(plan.config.data, "test")
+        evaluate.evaluate_study(storage, plan.config.name, data, only_new=True,
+                                on=[plan.devices[0]])
+    except BassetError as err:  # the study itself is fine: say why its scores are missing
+        print(f"no test scores: {err}", file=sys.stderr)
 
 
 def _target(args: argparse.Namespace) -> tuple[str, str]:
@@ -168,6 +192,23 @@ def status_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate_main(args: argparse.Namespace) -> int:
+    name, _, storage = _open_study(args)
+    study_id = storage.get_study_id_from_name(name)
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    evaluate.top_trials(trials, args.top)  # bad --top or no completed trial: before any reading
+    data_path = args.data or storage.get_study_user_attrs(study_id).get("data_path")
+    if data_path is None:
+        raise ConfigError(f"study {name!r} stored no data path: give --data")
+    data = evaluate.load_split(data_path, args.split)
+    scored = evaluate.evaluate_study(storage, name, data, top=args.top, split=args.split)
+    print(f"trial\treference\tvalid_auroc\t{args.split}_auroc\t{args.split}_auprc")
+    for trial, scores in scored:
+        print(f"{trial.number}\t{trial.user_attrs.get('reference', '-')}"
+              f"\t{evaluate.valid_value(trial):.4f}\t{scores.auroc:.4f}\t{scores.auprc:.4f}")
+    return 0
+
+
 def export_main(args: argparse.Namespace) -> int:
     name, _, storage = _open_study(args)
     chosen = export.prepare(storage, name, number=args.trial, with_model=args.model is not None)
@@ -197,6 +238,8 @@ def dashboard_main(args: argparse.Namespace) -> int:
 def _print_result(snap: progress.Snapshot) -> None:
     """Plain stdout (no wrapping, tabs kept): the params table can be saved as a -job file."""
     print(progress.headline(snap))
+    for line in evaluate.score_lines(snap.best, snap.references):
+        print(line)
     if snap.best is not None:
         print(f"best trial {snap.best.number} (value {snap.best.value:.4f}), params table:")
         print(snap.best.user_attrs.get("params_table", snap.best.params), end="")

@@ -32,11 +32,7 @@ import sqlalchemy as sa
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from basset.checkpoint import load_model
-from basset.data import BassetData, Split, load_data
-from basset.errors import BassetError
-from basset.metrics import binary_metrics, nan_mean
-from basset.predict import predict_proba
+from basset import BassetData, BassetError, Split, load_data, load_model, nan_mean, split_scores
 
 SPLITS = ("test", "valid", "train")
 BATCH_SIZE = 256  # basset-test's default: the same batches, the same numbers
@@ -114,8 +110,7 @@ def score_checkpoint(checkpoint: str | Path, data: BassetData, *, split: str = "
     if loaded.params.target_type != "binary":
         raise EvaluationError(f"{checkpoint}: AUROC needs binary targets, "
                               f"not {loaded.params.target_type}")
-    preds = predict_proba(loaded.model, part.seqs, batch_size=BATCH_SIZE, device=device)
-    auroc, auprc = binary_metrics(part.targets, preds)
+    auroc, auprc = split_scores(loaded.model, part, batch_size=BATCH_SIZE, device=device)
     return Scores(split, [float(v) for v in auroc], [float(v) for v in auprc])
 
 
@@ -229,3 +224,26 @@ def evaluate_study(storage: optuna.storages.RDBStorage, study_name: str, data: B
         store_scores(storage.engine, study_id, number, result)
     return [(t, scores[t.number]) for t in chosen]
 
+
+
+def valid_value(trial: FrozenTrial) -> float:
+    """The trial's best mean validation AUROC (a pruned trial's: its best reported epoch)."""
+    if trial.value is not None:
+        return trial.value
+    return max(trial.intermediate_values.values(), default=math.nan)
+
+
+def score_lines(best: FrozenTrial | None, references: Sequence[FrozenTrial],
+                split: str = "test") -> list[str]:
+    """One line per scored trial, the best first: its validation value beside its held-out
+    scores (what status and the end of run print)."""
+    lines = []
+    for role, trial in [("best", best), *(("reference", r) for r in references)]:
+        if trial is None or (scores := stored_scores(trial, split)) is None:
+            continue
+        label = f" {trial.user_attrs['reference']}" if role == "reference" else ""
+        lines.append(
+            f"{role}{label} (trial {trial.number}): valid {valid_value(trial):.4f}, {split} AUROC "
+            f"{scores.auroc:.4f}, AUPRC {scores.auprc:.4f}"
+        )
+    return lines

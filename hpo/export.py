@@ -25,6 +25,7 @@ from basset import (
 )
 from hpo import progress
 from hpo.errors import ResultsError
+from hpo.evaluate import SPLITS, stored_scores
 
 
 def check_output(path: Path) -> None:
@@ -41,6 +42,7 @@ class Export:
     trial: FrozenTrial
     params: JobParams
     checkpoint: Path | None = None
+    target_labels: list[str] | None = None  # the study's, for per-target scores
 
 
 def select_trial(storage: optuna.storages.BaseStorage, study_name: str,
@@ -77,7 +79,9 @@ def prepare(storage: optuna.storages.BaseStorage, study_name: str, *, number: in
             with_model: bool = False) -> Export:
     """Pick the trial and check that everything asked for can be written."""
     trial = select_trial(storage, study_name, number)
-    export = Export(study_name, trial, trial_params(trial, study_name))
+    labels = storage.get_study_user_attrs(storage.get_study_id_from_name(study_name)).get(
+        "target_labels")
+    export = Export(study_name, trial, trial_params(trial, study_name), target_labels=labels)
     if with_model:
         path = trial.user_attrs.get("best_checkpoint")
         if not path:
@@ -88,15 +92,32 @@ def prepare(storage: optuna.storages.BaseStorage, study_name: str, *, number: in
 
 
 def as_json(export: Export) -> str:
-    return json.dumps(
-        {
-            "study": export.study_name,
-            "trial": export.trial.number,
-            "value": export.trial.value,
-            "params": export.params.to_dict(),
-        },
-        indent=2,
-    ) + "\n"
+    """Study, trial, value, params, and the held-out scores the trial has (hpo.evaluate) as
+    `"test": {"auroc", "auprc", "targets": {label: {"auroc", "auprc"}}}`."""
+    document = {
+        "study": export.study_name,
+        "trial": export.trial.number,
+        "value": export.trial.value,
+        "params": export.params.to_dict(),
+    }
+    for split in SPLITS:
+        scores = stored_scores(export.trial, split)
+        if scores is not None:
+            attrs = scores.user_attrs()
+            count = len(scores.target_auroc)
+            labels = export.target_labels
+            if not labels or len(labels) != count:
+                labels = [str(i) for i in range(count)]
+            document[split] = {
+                "auroc": attrs[f"{split}_auroc"],
+                "auprc": attrs[f"{split}_auprc"],
+                "targets": {
+                    label: {"auroc": auroc, "auprc": auprc} for label, auroc, auprc in zip(
+                        labels, attrs[f"{split}_target_auroc"], attrs[f"{split}_target_auprc"],
+                        strict=True)
+                },
+            }
+    return json.dumps(document, indent=2) + "\n"
 
 
 def write(export: Export, out: Path, *, json_format: bool = False,

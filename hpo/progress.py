@@ -37,6 +37,7 @@ class Snapshot:
     counted: int
     best: FrozenTrial | None
     running: list[FrozenTrial]
+    references: list[FrozenTrial]  # the enqueued reference trials (user attr `reference`)
 
     @property
     def finished(self) -> int:
@@ -55,6 +56,7 @@ def snapshot(storage: optuna.storages.BaseStorage, study_name: str) -> Snapshot:
         counted=counted(trials),
         best=max(complete, key=lambda t: t.value, default=None),
         running=[t for t in trials if t.state == TrialState.RUNNING],
+        references=[t for t in trials if t.user_attrs.get("reference")],
     )
 
 

@@ -1,9 +1,10 @@
 """`basset-hpo report`: one self-contained HTML page about a study (plotly, works offline).
 
 Sections (ids are stable: tests and bookmarks find them): history, learning-curves,
-importances, parallel-coordinate, timeline, target-auroc, top-trials. Each figure's div is
-`fig-<section id>`. A study that is still running is fine: RUNNING trials are drawn up to their
-last epoch, and a section without enough data says why instead of drawing nothing.
+importances, parallel-coordinate, timeline, target-auroc, test-scores, top-trials. Each
+figure's div is `fig-<section id>`. A study that is still running is fine: RUNNING trials are
+drawn up to their last epoch, and a section without enough data says why instead of drawing
+nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from optuna.trial import FrozenTrial, TrialState
 from plotly.offline import get_plotlyjs
 
 from basset import write_text_atomic
-from hpo import progress, records
+from hpo import evaluate, progress, records
 from hpo.errors import ResultsError
+from hpo.evaluate import stored_scores
 from hpo.export import check_output, trial_params
 from hpo.storage import make_engine, mask
 
@@ -212,6 +214,49 @@ def target_auroc_section(best: FrozenTrial | None, labels: list[str] | None) -> 
     return section
 
 
+def test_scores_section(best: FrozenTrial | None, references: list[FrozenTrial],
+                        labels: list[str] | None) -> Section:
+    """The best trial beside the reference trials on the test split, per target (hpo.evaluate
+    scores them at the end of a run and on `basset-hpo evaluate`)."""
+    section = Section("test-scores", "Test scores: best trial vs reference, per target")
+    chosen = [("best", best)] if best is not None else []
+    chosen += [(f"reference {r.user_attrs['reference']}", r) for r in references
+               if best is None or r.number != best.number]
+    scored = [(role, trial, s) for role, trial in chosen
+              if (s := stored_scores(trial, "test")) is not None]
+    if not scored:
+        section.body = note("no trial has test scores yet (basset-hpo evaluate computes them)")
+        return section
+    count = len(scored[0][2].target_auroc)
+    names = labels if labels and len(labels) == count else [f"target {i}" for i in range(count)]
+    figure = go.Figure()
+    for role, trial, scores in scored:
+        figure.add_trace(go.Bar(x=names, y=scores.target_auroc,
+                                name=f"{role} (trial {trial.number})",
+                                hovertemplate="%{x}: %{y:.4f}<extra></extra>"))
+    figure.update_layout(barmode="group", yaxis={"title": "test AUROC", "range": [0, 1]},
+                         xaxis_title="target")
+    section.figure = figure
+    head = ["target", *(f"{role} (trial {t.number}) {metric}" for role, t, _ in scored
+                        for metric in ("AUROC", "AUPRC"))]
+    rows = [["mean", *(f"{v:.4f}" for _, _, sc in scored for v in (sc.auroc, sc.auprc))]]
+    rows.append(["valid AUROC (selection)",
+                 *(f"{evaluate.valid_value(t):.4f}" if m == "AUROC" else ""
+                   for _, t, _ in scored for m in ("AUROC", "AUPRC"))])
+    for i, name in enumerate(names):
+        rows.append([name, *(f"{v:.4f}" if math.isfinite(v) else "-"
+                             for _, _, sc in scored
+                             for v in (sc.target_auroc[i], sc.target_auprc[i]))])
+    section.body = (
+        '<table id="test-scores-table"><thead><tr>'
+        + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
+        + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                  for row in rows)
+        + "</tbody></table>"
+    )
+    return section
+
+
 def _architecture(trial: FrozenTrial, study_name: str) -> list[str]:
     """conv layers as filters x width / pool, hidden units, learning rate, batch size."""
     try:
@@ -274,6 +319,7 @@ def build_report(storage: optuna.storages.BaseStorage, study_name: str, *,
         parallel_section(study, trials),
         timeline_section(trials),
         target_auroc_section(snap.best, study.user_attrs.get("target_labels")),
+        test_scores_section(snap.best, snap.references, study.user_attrs.get("target_labels")),
         top_trials_section(trials, study_name),
     ]
     stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")

@@ -119,6 +119,7 @@ def run_trials(
         sampler=make_sampler(config, config.seed + rank), pruner=make_pruner(config),
     )
     study.set_user_attr("target_labels", data.target_labels)
+    study.set_user_attr("data_path", str(config.data.resolve()))  # basset-hpo evaluate's default
     lock = StudyLock(plan.url, config.name, engine)
     ctx = TrialContext(
         config=config, data=data, device=device, run_dir=run_dir(config, plan.url),

@@ -96,6 +96,10 @@ CASES: dict[str, Case] = {
     "export-trial-that-does-not-exist": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "--trial", "99", "-o", "{ws}/best.txt"], "no trial 99", db="cat"),
     "export-into-missing-folder": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "-o", "{ws}/no/such/dir/best.txt"], "does not exist", db="cat"),
     "report-into-missing-folder": Case("basset-hpo", ["report", "--study", "{ws}/cat.toml", "-o", "{ws}/no/such/dir/r.html"], "does not exist", db="cat"),
+    "evaluate-study-not-in-database": Case("basset-hpo", ["evaluate", "--study", "other", "--storage", "sqlite:///{ws}/studies/cat.db"], "no study 'other'", db="cat"),
+    "evaluate-no-completed-trial": Case("basset-hpo", ["evaluate", "--study", "{ws}/empty.toml"], "no completed trial", db="empty", sub=True),
+    "evaluate-top-zero": Case("basset-hpo", ["evaluate", "--study", "{ws}/cat.toml", "--top", "0"], "--top", db="cat"),
+    "evaluate-trial-without-checkpoint": Case("basset-hpo", ["evaluate", "--study", "{ws}/cat.toml"], "saved no best checkpoint", db="cat"),
     "dashboard-port-in-use": Case("basset-hpo", ["dashboard", "--study", "{ws}/cat.toml", "--port", "{port}"], "in use", db="cat", sub=True),
     # --- interpretation
     "motifs-model-not-a-checkpoint": Case("basset-motifs", ["{ws}/acts.txt", "{ws}/tiny.h5", "{ws}/motifs"], "acts.txt"),
@@ -256,4 +260,4 @@ def test_the_catalogue_covers_every_command() -> None:
     assert len(CASES) >= 25
     assert {case.script for case in CASES.values()} == set(SCRIPTS)
     hpo_commands = {case.args[0] for case in CASES.values() if case.script == "basset-hpo"}
-    assert hpo_commands == {"run", "status", "export", "report", "dashboard"}
+    assert hpo_commands == {"run", "status", "evaluate", "export", "report", "dashboard"}
