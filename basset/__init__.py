@@ -27,8 +27,8 @@ from basset.params import (
 )
 
 if TYPE_CHECKING:
-    from basset.checkpoint import load_model, read_checkpoint
-    from basset.data import BassetData, Split, load_data
+    from basset.checkpoint import load_model, read_checkpoint, read_history
+    from basset.data import BassetData, ResidentData, Split, load_data
     from basset.demo import make_demo
     from basset.device import cpu_cores
     from basset.metrics import nan_mean
@@ -39,8 +39,10 @@ if TYPE_CHECKING:
 _LAZY = {
     "load_model": "basset.checkpoint",
     "read_checkpoint": "basset.checkpoint",
+    "read_history": "basset.checkpoint",
     "Split": "basset.data",
     "BassetData": "basset.data",
+    "ResidentData": "basset.data",
     "load_data": "basset.data",
     "make_demo": "basset.demo",
     "cpu_cores": "basset.device",
@@ -63,6 +65,7 @@ __all__ = [
     "EpochMetrics",
     "JobParams",
     "ParamsError",
+    "ResidentData",
     "Split",
     "StopTraining",
     "TrainHooks",
@@ -83,6 +86,7 @@ __all__ = [
     "positive_int",
     "pretrained_params",
     "read_checkpoint",
+    "read_history",
     "read_params",
     "setup_logging",
     "split_scores",

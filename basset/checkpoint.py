@@ -1,18 +1,23 @@
 """Checkpoints: PREFIX_check.pt every epoch, PREFIX_best.pt on a new best; restart; seed; load.
 
+The format is known here only: Checkpoint <-> the dict in the file (to_dict / from_dict).
+
 A checkpoint holds only plain types and tensors, so it loads with torch.load(weights_only=True):
 a file whose unpickling would run code is refused, not executed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from basset.api import EpochMetrics
 from basset.errors import BassetError, DataError
 from basset.fileio import atomic_path
 from basset.model import BassetNet, build_model
@@ -27,6 +32,112 @@ CONV_KEYS = (*CONV_LISTS, "padding")
 
 
 @dataclass
+class TrainingState:
+    """Where a run stands after an epoch: what a restart must get back besides the weights."""
+
+    epoch: int = 0  # last epoch completed
+    best_metric: float = -math.inf
+    best_epoch: int = 0
+    prev_train_loss: float | None = None
+    history: list[EpochMetrics] = field(default_factory=list)
+
+
+@dataclass
+class Checkpoint:
+    """What PREFIX_check.pt and PREFIX_best.pt hold: the network (params, weights, the data it
+    was trained for) and, for a restart, the optimiser, RNG and loop state. A model-only
+    checkpoint leaves the last three empty."""
+
+    model: dict[str, torch.Tensor]  # state_dict
+    params: JobParams
+    target_labels: list[str]
+    seq_len: int
+    optimizer: dict[str, Any] | None = None  # state_dict
+    rng: dict[str, Any] | None = None  # rng_state()
+    state: TrainingState = field(default_factory=TrainingState)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types and tensors only, so that torch.load(weights_only=True) reads it."""
+        s = self.state
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "epoch": s.epoch,
+            "best_metric": s.best_metric,
+            "best_epoch": s.best_epoch,
+            "prev_train_loss": s.prev_train_loss,
+            "rng": self.rng,
+            "params": self.params.to_table(),
+            "target_labels": list(self.target_labels),
+            "seq_len": self.seq_len,
+            "history": [dataclasses.asdict(m) for m in s.history],
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Any, source: str) -> Checkpoint:
+        """The checkpoint `raw` (as torch.load returns it) holds; DataError if it is not one."""
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise DataError(f"{source} is not a basset-hpo checkpoint")
+        if raw.get("version") != VERSION:
+            raise DataError(f"{source}: checkpoint version {raw.get('version')} is not supported")
+        try:
+            return cls(
+                model=raw["model"],
+                params=parse_params(raw["params"], f"{source} (params)"),
+                target_labels=list(raw["target_labels"]),
+                seq_len=int(raw["seq_len"]),
+                optimizer=raw.get("optimizer"),
+                rng=raw.get("rng"),
+                state=TrainingState(
+                    epoch=int(raw.get("epoch", 0)),
+                    best_metric=float(raw.get("best_metric", -math.inf)),
+                    best_epoch=int(raw.get("best_epoch", 0)),
+                    prev_train_loss=raw.get("prev_train_loss"),
+                    history=[EpochMetrics(**m) for m in raw.get("history", [])],
+                ),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise DataError(f"{source}: damaged checkpoint ({err})") from None
+
+    def save(self, path: Path) -> None:
+        """Write atomically (temp file, then rename)."""
+        with atomic_path(path) as tmp:
+            torch.save(self.to_dict(), tmp)
+
+    def build_model(self, source: str) -> BassetNet:
+        """The network this checkpoint describes, with its weights (in train mode, on the CPU)."""
+        try:
+            model = build_model(self.params, self.seq_len, len(self.target_labels))
+            model.load_state_dict(self.model)
+        except BassetError:
+            raise
+        except (KeyError, RuntimeError) as err:
+            raise DataError(f"{source}: damaged checkpoint ({err})") from None
+        return model
+
+
+def read_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Checkpoint:
+    """The checkpoint in `path`, tensors on `device`; DataError for a missing, unsafe or foreign
+    file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"model file not found: {path}")
+    try:
+        raw = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # a malformed file can fail anywhere in the unpickler
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path} is not a loadable basset-hpo model: {first}") from None
+    return Checkpoint.from_dict(raw, str(path))
+
+
+def read_history(path: str | os.PathLike[str]) -> list[EpochMetrics]:
+    """The epochs a checkpoint's run has completed, first to last."""
+    return read_checkpoint(path).state.history
+
+
+@dataclass
 class LoadedModel:
     model: BassetNet  # eval mode
     params: JobParams
@@ -34,51 +145,11 @@ class LoadedModel:
     seq_len: int
 
 
-def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
-
-
-def read_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, Any]:
-    """The checkpoint dict of `path`; DataError for a missing, unsafe or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"model file not found: {path}")
-    try:
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # a malformed file can fail anywhere in the unpickler
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{path} is not a loadable basset-hpo model: {first}") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise DataError(f"{path} is not a basset-hpo checkpoint")
-    if checkpoint.get("version") != VERSION:
-        raise DataError(f"{path}: checkpoint version {checkpoint.get('version')} is not supported")
-    return checkpoint
-
-
-def model_from_checkpoint(checkpoint: dict[str, Any], source: str) -> BassetNet:
-    """Rebuild the network a checkpoint describes and load its weights."""
-    try:
-        params = parse_params(checkpoint["params"], f"{source} (params)")
-        model = build_model(params, int(checkpoint["seq_len"]), len(checkpoint["target_labels"]))
-        model.load_state_dict(checkpoint["model"])
-    except BassetError:
-        raise
-    except (KeyError, RuntimeError) as err:
-        raise DataError(f"{source}: damaged checkpoint ({err})") from None
-    return model
-
-
 def load_model(path: str | os.PathLike[str], device: str = "cpu") -> LoadedModel:
     """A trained model (PREFIX_best.pt or PREFIX_check.pt), in eval mode on `device`."""
     checkpoint = read_checkpoint(path)
-    model = model_from_checkpoint(checkpoint, str(path)).to(device).eval()
-    return LoadedModel(
-        model=model,
-        params=model.params,
-        target_labels=list(checkpoint["target_labels"]),
-        seq_len=int(checkpoint["seq_len"]),
-    )
+    model = checkpoint.build_model(str(path)).to(device).eval()
+    return LoadedModel(model, checkpoint.params, checkpoint.target_labels, checkpoint.seq_len)
 
 
 def seeded_params(job: JobParams, seed: JobParams) -> JobParams:
@@ -91,7 +162,7 @@ def seeded_params(job: JobParams, seed: JobParams) -> JobParams:
 def seed_job(path: str | os.PathLike[str]) -> JobParams:
     """What a seeded run without a job trains (Basset's -seed alone): the seed's whole network,
     with the default optimiser settings."""
-    seed = parse_params(read_checkpoint(path)["params"], f"{path} (params)")
+    seed = read_checkpoint(path).params
     hidden = JobParams(hidden_units=seed.hidden_units, hidden_dropouts=seed.hidden_dropouts)
     return seeded_params(hidden, seed)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from basset.checkpoint import LoadedModel, load_model, seed_job
 from basset.fasta import read_fasta_all
-from basset.fileio import atomic_path, write_text_atomic
+from basset.fileio import atomic_path, output_folder, write_text_atomic
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.data import load_data
 from basset.errors import DataError
@@ -24,7 +24,7 @@ from basset.metrics import nan_mean, r2_per_target
 from basset.onehot import encode_codes
 from basset.params import PADDINGS, JobParams, read_params
 from basset.predict import predict_proba, split_scores
-from basset.device import resolve_device
+from basset.device import add_device_args, device_from_args
 from basset.trainer import train
 
 log = logging.getLogger(__name__)
@@ -41,18 +41,6 @@ def basset_default_params() -> JobParams:
     ).validate()
 
 
-def _device_args(parser: ArgParser) -> None:
-    parser.add_argument("-cuda", "--cuda", "-cudnn", action="store_true",
-                        help="run on the GPU (same as --device cuda)")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
-
-
-def _device(args: object) -> str:
-    device = getattr(args, "device", None) or ("cuda" if getattr(args, "cuda", False) else "cpu")
-    resolve_device(device)  # a missing GPU is a one-line error before any work
-    return device
-
-
 def build_train_parser() -> ArgParser:
     parser = ArgParser(
         prog="basset-train",
@@ -60,7 +48,7 @@ def build_train_parser() -> ArgParser:
         allow_abbrev=False,
     )
     parser.add_argument("data", type=Path, help="Basset HDF5 data file")
-    _device_args(parser)
+    add_device_args(parser)
     parser.add_argument("-job", "--job", type=Path, help="params table (default: Basset's small built-in net)")
     parser.add_argument("-stagnant_t", "--stagnant-t", dest="stagnant_t", type=int, default=10,
                         help="stop after this many epochs without a new best validation AUROC (default 10)")
@@ -93,7 +81,7 @@ def build_train_parser() -> ArgParser:
 def train_main(argv: Sequence[str] | None = None) -> int:
     args = build_train_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
-    device = _device(args)
+    device = device_from_args(args)
     if args.job:
         params = read_params(args.job)
     else:  # Basset's built-in net, or with -seed the seed's
@@ -143,7 +131,7 @@ def build_test_parser() -> ArgParser:
     parser.add_argument("model", type=Path, help="a PREFIX_best.pt")
     parser.add_argument("data", type=Path, help="Basset HDF5 with a test split")
     parser.add_argument("out_dir", type=Path, help="folder for aucs.txt")
-    _device_args(parser)
+    add_device_args(parser)
     parser.add_argument("-rc", "--rc", action="store_true", help="average both strands")
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("-q", "--quiet", action="store_true")
@@ -154,7 +142,7 @@ def build_test_parser() -> ArgParser:
 def test_main(argv: Sequence[str] | None = None) -> int:
     args = build_test_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
-    device = _device(args)
+    device = device_from_args(args)
     loaded = load_model(args.model, device)
     data = load_data(args.data, splits=("test",))
     test = data.test
@@ -162,7 +150,7 @@ def test_main(argv: Sequence[str] | None = None) -> int:
         raise DataError(f"{args.data}: no test sequences")
     _check_fit(loaded, test.seqs.shape[1], test.targets.shape[1], args.data)
     labels = loaded.target_labels
-    args.out_dir.mkdir(parents=True, exist_ok=True)
+    output_folder(args.out_dir)
     if loaded.params.target_type == "binary":
         auroc, auprc = split_scores(loaded.model, test, batch_size=args.batch_size, device=device,
                                     rc=args.rc)
@@ -191,7 +179,7 @@ def build_predict_parser() -> ArgParser:
     parser.add_argument("data", type=Path, help="FASTA (sequences centre-trimmed/padded to the "
                         "model's length) or Basset HDF5 (its test split)")
     parser.add_argument("out", type=Path, help="TSV to write")
-    _device_args(parser)
+    add_device_args(parser)
     parser.add_argument("-rc", "--rc", action="store_true", help="average both strands")
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("-q", "--quiet", action="store_true")
@@ -214,7 +202,7 @@ def _sequences(path: Path, loaded: LoadedModel) -> tuple[list[str], np.ndarray]:
 def predict_main(argv: Sequence[str] | None = None) -> int:
     args = build_predict_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
-    device = _device(args)
+    device = device_from_args(args)
     loaded = load_model(args.model, device)
     ids, codes = _sequences(args.data, loaded)
     preds = predict_proba(loaded.model, codes, batch_size=args.batch_size, device=device, rc=args.rc)

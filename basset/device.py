@@ -1,4 +1,5 @@
-"""Which device a run uses, and how many CPU cores this process may use.
+"""Which device a run uses (the scripts' --device/-cuda flags, autocast), and how many CPU cores
+this process may use.
 
 torch is imported only where a device is resolved, so the scripts that need no torch
 (basset-preprocess, basset-demo-data) can count cores without loading it.
@@ -6,6 +7,8 @@ torch is imported only where a device is resolved, so the scripts that need no t
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
 from typing import TYPE_CHECKING
 
@@ -20,6 +23,20 @@ def cpu_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def add_device_args(parser: argparse.ArgumentParser) -> None:
+    """The scripts' device flags: --device, and Basset's -cuda (-cudnn) for the GPU."""
+    parser.add_argument("-cuda", "--cuda", "-cudnn", action="store_true",
+                        help="run on the GPU (same as --device cuda)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
+
+
+def device_from_args(args: argparse.Namespace) -> str:
+    """The device the flags name, checked now: a missing GPU is a one-line error before any work."""
+    device: str = args.device or ("cuda" if args.cuda else "cpu")
+    resolve_device(device)
+    return device
 
 
 def resolve_device(name: str) -> torch.device:
@@ -49,3 +66,14 @@ def set_cpu_threads() -> None:
 
     if torch.get_num_threads() > cpu_cores():
         torch.set_num_threads(cpu_cores())
+
+
+def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[None]:
+    """bf16 autocast on CUDA when amp is on, nothing on the CPU. Its weight-cast cache is off, as
+    CUDA graph capture requires (training); prediction re-casts weights per batch, which costs
+    little."""
+    import torch
+
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
+    return contextlib.nullcontext()

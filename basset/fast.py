@@ -8,7 +8,6 @@ batch, copying only the batch's indices into a static buffer. The CPU never come
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -19,14 +18,6 @@ log = logging.getLogger(__name__)
 WARMUP_STEPS = 3  # eager steps (real ones) before the first capture: lazy inits, optimiser state
 
 Step = Callable[[torch.Tensor, bool], torch.Tensor]  # (batch indices, reverse-complement) -> loss
-
-
-def train_autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[None]:
-    """bf16 autocast on CUDA; its weight-cast cache off, as graph capture requires (the cache
-    only lives for one step anyway)."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
-    return contextlib.nullcontext()
 
 
 def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool) -> None:

@@ -1,5 +1,5 @@
-"""Atomic file writes (a reader, or a crash, never sees half a file) and inputs opened as users
-ship them (gzip, a byte-order mark)."""
+"""Output files and folders (atomic writes: a reader, or a crash, never sees half a file; the
+scripts' output folders) and inputs opened as users ship them (gzip, a byte-order mark)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from basset.errors import BassetError, DataError
+
+
+def output_folder(path: Path) -> Path:
+    """A script's output folder, made if missing; DataError if a file has that name."""
+    if path.exists() and not path.is_dir():
+        raise DataError(f"output folder {path} is a file")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @contextlib.contextmanager

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 
 from basset.data import Split, codes_to_onehot
+from basset.device import autocast
 from basset.metrics import binary_metrics
 from basset.model import BassetNet
 
@@ -15,13 +14,6 @@ from basset.model import BassetNet
 def reverse_complement(onehot: torch.Tensor) -> torch.Tensor:
     """(N,4,L) A,C,G,T one-hot -> its reverse complement (channels and positions reversed)."""
     return onehot.flip((1, 2))
-
-
-def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[None]:
-    """bf16 autocast on CUDA when amp is on; nothing on the CPU."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def predict_codes(

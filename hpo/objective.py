@@ -43,7 +43,8 @@ from basset import (
     TrainOptions,
     TrainResult,
     check_architecture,
-    read_checkpoint,
+    ResidentData,
+    read_history,
     train,
 )
 from hpo import records
@@ -73,6 +74,7 @@ class TrialContext:
     run_dir: Path  # trial_<n>/ folders with checkpoints go here
     engine: sa.Engine  # the study database, for epoch rows
     worker: str = "0"
+    resident: ResidentData | None = None  # `data` on `device`, copied once for all the trials
     train_fn: TrainFn | None = None  # None: basset.train; tests inject a fake
     on_trial_start: Callable[[], None] | None = None  # e.g. release the study lock
     stop_requested: Callable[[], bool] | None = None  # SIGINT/SIGTERM: stop after this epoch
@@ -136,7 +138,8 @@ def _train(trial: optuna.Trial, params: JobParams, ctx: TrialContext) -> TrainRe
 
     train_fn = ctx.train_fn or train
     try:
-        result = train_fn(params, ctx.data, options=options, hooks=TrainHooks(on_epoch_end))
+        result = train_fn(params, ctx.data, options=options, hooks=TrainHooks(on_epoch_end),
+                          resident=ctx.resident)
     except TrainingDiverged as err:
         reason = f"diverged: {err}"
     except torch.cuda.OutOfMemoryError as err:
@@ -172,9 +175,7 @@ def _catch_up(trial: optuna.Trial, frozen: FrozenTrial, restart: Path, ctx: Tria
     """Record the epochs the checkpoint holds but the replaced trial never reported (it died
     between writing the checkpoint and reporting), so no epoch is missing or trained twice."""
     reported = max(frozen.intermediate_values, default=0)
-    history = read_checkpoint(restart)["history"]
-    for row in history:
-        m = EpochMetrics(**row)
+    for m in read_history(restart):
         if m.epoch > reported:
             records.write_epoch(ctx.engine, trial.study.study_name, trial.number, m)
             if math.isfinite(m.valid_auroc):

@@ -31,7 +31,7 @@ import sqlalchemy
 import torch
 from optuna.trial import TrialState
 
-from basset import BassetError, load_data, setup_logging
+from basset import BassetError, ResidentData, load_data, setup_logging
 from hpo import packing, progress
 from hpo.config import StudyConfig
 from hpo.objective import TrainFn, TrialContext, TrialFailed, make_objective
@@ -122,7 +122,8 @@ def run_trials(
     study.set_user_attr("data_path", str(config.data.resolve()))  # basset-hpo evaluate's default
     lock = StudyLock(plan.url, config.name, engine)
     ctx = TrialContext(
-        config=config, data=data, device=device, run_dir=run_dir(config, plan.url),
+        config=config, data=data, resident=ResidentData(data, device), device=device,
+        run_dir=run_dir(config, plan.url),
         engine=engine, worker=f"{socket.gethostname()}/{rank}", train_fn=plan.train_fn,
         on_trial_start=lock.release, stop_requested=stop_requested,
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from basset.data import BassetData
+from basset.data import BassetData, ResidentData
 from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
 from basset.params import JobParams
 from basset.trainer import TrainingDiverged
@@ -82,7 +82,7 @@ def scripted_train(curves: dict[int, list[float]]):  # type: ignore[no-untyped-d
     with the real trainer's stop rules (max_epochs, stagnant_t, a hook's StopTraining)."""
 
     def train(params: JobParams, data: BassetData, *, options: TrainOptions,
-              hooks: TrainHooks) -> TrainResult:
+              hooks: TrainHooks, resident: ResidentData | None = None) -> TrainResult:
         curve = curves[params.conv_filters[0]]
         history: list[EpochMetrics] = []
         best, best_epoch, reason = -math.inf, 0, "max_epochs"
@@ -108,18 +108,18 @@ def scripted_train(curves: dict[int, list[float]]):  # type: ignore[no-untyped-d
 
 
 def diverging_train(params: JobParams, data: BassetData, *, options: TrainOptions,
-                    hooks: TrainHooks) -> TrainResult:
+                    hooks: TrainHooks, resident: ResidentData | None = None) -> TrainResult:
     """Fake trainer: a learning rate above 0.01 diverges after one epoch; others learn."""
     from basset.trainer import train
 
     if params.learning_rate > 0.01:
         hooks.on_epoch_end(metrics(1, 0.5))
         raise TrainingDiverged("the training loss is nan at epoch 2")
-    return train(params, data, options=options, hooks=hooks)
+    return train(params, data, options=options, hooks=hooks, resident=resident)
 
 
 def quick_train(params: JobParams, data: BassetData, *, options: TrainOptions,
-                hooks: TrainHooks) -> TrainResult:
+                hooks: TrainHooks, resident: ResidentData | None = None) -> TrainResult:
     """Fake trainer for worker tests: instant epochs whose AUROC grows with the learning rate,
     so trials hammer the database as fast as it goes."""
     curve = [min(0.99, 0.5 + 10 * params.learning_rate * epoch) for epoch in range(1, 4)]

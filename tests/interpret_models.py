@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from basset.checkpoint import FORMAT, VERSION, save_checkpoint
+from basset.checkpoint import Checkpoint
 from basset.model import BassetNet, build_model
 from basset.params import JobParams
 from basset.preprocess import SplitArrays, write_basset_h5
@@ -73,17 +73,7 @@ def run_cli(main: Callable[[list[str]], int], args: list[str]) -> int:
 
 def save_model(model: BassetNet, path: Path, labels: list[str]) -> Path:
     """A checkpoint that basset.checkpoint.load_model reads."""
-    save_checkpoint(
-        path,
-        {
-            "format": FORMAT,
-            "version": VERSION,
-            "model": model.state_dict(),
-            "params": model.params.to_table(),
-            "target_labels": labels,
-            "seq_len": model.seq_len,
-        },
-    )
+    Checkpoint(model.state_dict(), model.params, labels, model.seq_len).save(path)
     return path
 
 

@@ -15,7 +15,7 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
-from basset.data import BassetData
+from basset.data import BassetData, ResidentData
 from basset.api import EpochMetrics, TrainHooks, TrainOptions, TrainResult
 from basset.params import JobParams
 from basset.trainer import train
@@ -56,7 +56,7 @@ def study_file(folder: Path, name: str, data: Path, *, max_epochs: int, interval
 
 
 def paced_train(params: JobParams, data: BassetData, *, options: TrainOptions,
-                hooks: TrainHooks) -> TrainResult:
+                hooks: TrainHooks, resident: ResidentData | None = None) -> TrainResult:
     """basset.trainer.train (real checkpoints, real restart) with a pause after every epoch."""
     assert hooks.on_epoch_end is not None
     report = hooks.on_epoch_end
@@ -65,7 +65,7 @@ def paced_train(params: JobParams, data: BassetData, *, options: TrainOptions,
         report(m)
         time.sleep(PACE_S)
 
-    return train(params, data, options=options, hooks=TrainHooks(on_epoch_end))
+    return train(params, data, options=options, hooks=TrainHooks(on_epoch_end), resident=resident)
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 60.0, what: str = "") -> T:

@@ -12,10 +12,11 @@ import torch
 
 import basset.trainer
 from basset.checkpoint import load_model
+from basset.data import codes_to_onehot
 from basset.errors import DataError
 from basset.api import TrainOptions
 from basset.predict import predict_proba
-from basset.trainer import _Trainer, train
+from basset.trainer import train
 from synth_data import make_data, one_thread
 from test_trainer import small_params
 
@@ -63,16 +64,16 @@ def test_restart_on_other_data_is_refused(tmp_path: Path) -> None:
 
 
 def _start_spy(monkeypatch: pytest.MonkeyPatch) -> dict[str, torch.Tensor]:
-    """The model's state as its first epoch starts (filled in by train)."""
+    """The model's state once seeded, before any training (filled in by train)."""
     at_start: dict[str, torch.Tensor] = {}
-    original = _Trainer.train_epoch
+    original = basset.trainer.copy_seed_layers
 
-    def spy(self: _Trainer, epoch: int, progress: object) -> tuple[float, int]:
-        if not at_start:
-            at_start.update({k: v.clone() for k, v in self.model.state_dict().items()})
-        return original(self, epoch, progress)  # type: ignore[arg-type]
+    def spy(model: torch.nn.Module, seed: torch.nn.Module) -> bool:
+        copied = original(model, seed)  # type: ignore[arg-type]
+        at_start.update({k: v.clone() for k, v in model.state_dict().items()})
+        return copied
 
-    monkeypatch.setattr(_Trainer, "train_epoch", spy)
+    monkeypatch.setattr(basset.trainer, "copy_seed_layers", spy)
     return at_start
 
 
@@ -129,7 +130,7 @@ def test_load_model_round_trip(tmp_path: Path) -> None:
     probs = predict_proba(loaded.model, data.valid.seqs, batch_size=50)
     assert probs.shape == (len(data.valid), 2) and ((probs >= 0) & (probs <= 1)).all()
     with torch.no_grad():
-        x = basset.trainer.codes_to_onehot(torch.from_numpy(data.valid.seqs[:7]))
+        x = codes_to_onehot(torch.from_numpy(data.valid.seqs[:7]))
         direct = torch.sigmoid(loaded.model(x)).numpy()
     np.testing.assert_allclose(probs[:7], direct, rtol=1e-5, atol=1e-6)
 

@@ -4,21 +4,20 @@ plain eager fp32 path. (The basic RMSprop curve is test_trainer.test_matches_a_p
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from basset.data import BassetData, Split, codes_to_onehot
-from basset.fast import GraphedSteps, set_capturable
+from basset.checkpoint import read_checkpoint
+from basset.data import BassetData, ResidentData, codes_to_onehot
+from basset.fast import set_capturable
 from basset.api import TrainOptions, TrainResult
 from basset.model import build_model
 from basset.params import JobParams
 from basset.predict import reverse_complement
-from basset.trainer import _RESIDENT, _Resident, _Trainer, train
+from basset.trainer import train
 from synth_data import make_data, one_thread
 
 pytestmark = pytest.mark.usefixtures(one_thread.__name__)
@@ -98,10 +97,11 @@ def test_restart_from_graph_capturable_optimiser_state_on_the_cpu(tmp_path: Path
     full = train(params, data, options=options(rand=5, legacy_order=False))
     train(params, data, options=options(rand=5, legacy_order=False, max_epochs=1,
                                         save_prefix=prefix))
-    saved = torch.load(f"{prefix}_check.pt", weights_only=True)
-    for group in saved["optimizer"]["param_groups"]:
+    saved = read_checkpoint(f"{prefix}_check.pt")
+    assert saved.optimizer is not None
+    for group in saved.optimizer["param_groups"]:
         group["capturable"] = True
-    torch.save(saved, f"{prefix}_check.pt")
+    saved.save(Path(f"{prefix}_check.pt"))
     resumed = train(params, data, options=options(rand=5, legacy_order=False,
                                                   restart=Path(f"{prefix}_check.pt")))
     assert [m.train_loss for m in resumed.history] == [m.train_loss for m in full.history]
@@ -118,9 +118,11 @@ def test_set_capturable_moves_step_counters() -> None:
     assert float(optimizer.state[weight]["step"]) == 1.0
 
 
-def test_no_cuda_graphs_on_the_cpu() -> None:
-    run = _Trainer(small_params(), make_data(), options(cuda_graphs=True))
-    assert not isinstance(run.steps, GraphedSteps)
+def test_cuda_graphs_change_nothing_on_the_cpu() -> None:
+    data, params = make_data(), small_params()
+    graphed = train(params, data, options=options(cuda_graphs=True, max_epochs=2))
+    eager = train(params, data, options=options(cuda_graphs=False, max_epochs=2))
+    assert [m.train_loss for m in graphed.history] == [m.train_loss for m in eager.history]
 
 
 @pytest.mark.slow
@@ -172,22 +174,24 @@ def test_compiled_bf16_graphs_agree_with_plain_fp32() -> None:
 
 
 @pytest.mark.gpu
-def test_a_split_is_copied_to_the_gpu_once() -> None:
-    # An HPO worker trains many trials on one loaded data set: its device copy is reused,
-    # and dropped together with the host arrays.
-    split = Split(np.zeros((8, 20), np.uint8), np.zeros((8, 2), np.float32))
-    cuda = torch.device("cuda")
-    first = _Resident.of(split, cuda)
-    assert _Resident.of(split, cuda) is first
-    assert _Resident.of(Split(split.seqs.copy(), split.targets), cuda) is not first
-    entries = len(_RESIDENT)
-    del split, first
-    gc.collect()
-    assert len(_RESIDENT) == entries - 1
+def test_resident_data_live_on_the_gpu_and_serve_many_runs() -> None:
+    # An HPO worker builds ResidentData once and trains every trial on it.
+    data, params = make_data(), small_params()
+    resident = ResidentData(data, "cuda")
+    assert resident.train.codes.device.type == "cuda" and resident.valid.targets.is_cuda
+    first = train(params, data, options=options(device="cuda"), resident=resident)
+    again = train(params, data, options=options(device="cuda"), resident=resident)
+    assert [m.train_loss for m in first.history] == [m.train_loss for m in again.history]
 
 
-def test_cpu_data_is_shared_not_cached() -> None:
-    split = Split(np.ones((8, 20), np.uint8), np.zeros((8, 2), np.float32))
-    resident = _Resident.of(split, torch.device("cpu"))
-    assert resident.codes.data_ptr() == split.seqs.ctypes.data  # no copy on the CPU
-    assert not any(key[0] == id(split.seqs) for key in _RESIDENT)
+def test_cpu_resident_data_share_the_host_arrays() -> None:
+    data = make_data()
+    resident = ResidentData(data, "cpu")
+    assert resident.train.codes.data_ptr() == data.train.seqs.ctypes.data  # no copy on the CPU
+    assert resident.valid.targets.data_ptr() == data.valid.targets.ctypes.data
+
+
+def test_resident_data_of_other_data_are_refused() -> None:
+    data = make_data()
+    with pytest.raises(ValueError, match="other data"):
+        train(small_params(), data, options=options(), resident=ResidentData(make_data(), "cpu"))

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from basset.checkpoint import read_checkpoint
+from basset.checkpoint import read_checkpoint, read_history
 from hpo import progress, records
 from hpo.config import load_study
 from hpo.storage import make_engine
@@ -54,9 +54,9 @@ def _check_resumed(url: str, name: str, n_trials: int, max_epochs: int) -> tuple
     prefix = replaced.user_attrs["save_prefix"]
     assert copy.user_attrs["resumed_from"] == f"{prefix}_check.pt"
     assert copy.user_attrs["checkpoint"] == f"{prefix}_check.pt"
-    history = read_checkpoint(f"{prefix}_check.pt")["history"]
-    assert [m["epoch"] for m in history] == list(range(1, max_epochs + 1))
-    assert copy.value == max(m["valid_auroc"] for m in history)
+    history = read_history(f"{prefix}_check.pt")
+    assert [m.epoch for m in history] == list(range(1, max_epochs + 1))
+    assert copy.value == max(m.valid_auroc for m in history)
     return replaced, copy
 
 
@@ -121,7 +121,7 @@ def test_ctrl_c_requeues_the_trial_and_the_next_run_resumes_it(how: str, tmp_pat
     stopped_at = max(trials[0].intermediate_values)
     assert 2 <= stopped_at < MANY
     check = read_checkpoint(f"{trials[0].user_attrs['save_prefix']}_check.pt")  # not corrupt
-    assert check["epoch"] == stopped_at
+    assert check.state.epoch == stopped_at
 
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

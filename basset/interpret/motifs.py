@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from basset.checkpoint import load_model
-from basset.fileio import write_text_atomic
+from basset.device import add_device_args, device_from_args
+from basset.fileio import output_folder, write_text_atomic
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.data import codes_to_onehot, load_data
 from basset.errors import ArchitectureError, DataError
@@ -240,29 +241,22 @@ def build_parser() -> ArgParser:
     parser.add_argument("--max-seqs", type=positive_int, default=None, metavar="N", help="use the first N sequences only")
     parser.add_argument("--threshold", type=_threshold, default=THRESHOLD,
                         help="site = activation above this fraction of the filter's maximum (default 0.5)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_device_args(parser)
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     return parser
-
-
-def _out_dir(path: Path) -> Path:
-    if path.exists() and not path.is_dir():
-        raise DataError(f"output folder {path} is a file")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
-    loaded = load_model(args.model, device=args.device)
+    loaded = load_model(args.model, device=device_from_args(args))
     split = getattr(load_data(args.data, splits=(args.split,)), args.split)
     if split is None or len(split) == 0:
         raise DataError(f"{args.data}: the {args.split} split has no sequences")
     codes = split.seqs[: args.max_seqs]
-    out = _out_dir(args.out_dir)
+    out = output_folder(args.out_dir)
     log.info("first-layer activations of %d %s sequences", len(codes), args.split)
     motifs = filter_motifs(loaded.model, codes, threshold=args.threshold, batch_size=args.batch_size)
     log.info("comparing %d filters with JASPAR CORE vertebrates", sum(m.n_sites > 0 for m in motifs))

@@ -20,8 +20,9 @@ from rich.progress import Progress
 from torch import nn
 
 from basset.checkpoint import load_model
+from basset.device import add_device_args, device_from_args
 from basset.fasta import read_fasta_all
-from basset.fileio import atomic_path, write_text_atomic
+from basset.fileio import atomic_path, output_folder, write_text_atomic
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.errors import DataError
 from basset.interpret.svg import BASES, heatmap_svg, html_page
@@ -124,7 +125,7 @@ def build_parser() -> ArgParser:
     parser.add_argument("--targets", default=None, help="comma-separated target indices or labels (default all)")
     parser.add_argument("--center", type=positive_int, default=None, metavar="N",
                         help="mutate only the central N positions (default all)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_device_args(parser)
     parser.add_argument("--batch-size", type=positive_int, default=512)
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     return parser
@@ -144,7 +145,7 @@ def _read_sequences(path: Path) -> tuple[list[str], list[bytes]]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
-    loaded = load_model(args.model, device=args.device)
+    loaded = load_model(args.model, device=device_from_args(args))
     targets = select_targets(args.targets, loaded.target_labels)
     names = [loaded.target_labels[t] for t in targets]
     ids, seqs = _read_sequences(args.fasta)
@@ -156,9 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if width > length:
         raise DataError(f"--center {width} is longer than the model's {length} bp sequences")
     start = (length - width) // 2
-    if args.out_dir.exists() and not args.out_dir.is_dir():
-        raise DataError(f"output folder {args.out_dir} is a file")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
+    output_folder(args.out_dir)
 
     table = ["\t".join(TABLE_COLUMNS)]
     sections = []

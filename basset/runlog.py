@@ -1,0 +1,42 @@
+"""The run log: PREFIX_metrics.tsv (one row per epoch) and Basset's per-epoch line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from basset.api import EpochMetrics
+from basset.fileio import write_text_atomic
+
+TSV_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "valid_loss",
+    "valid_auroc",
+    "valid_auprc",
+    "seconds",
+    "learning_rate",
+)
+
+
+def write_metrics_tsv(path: Path, history: list[EpochMetrics]) -> None:
+    """Every epoch so far (a restarted run's too), rewritten atomically after each epoch."""
+    rows = ["\t".join(TSV_COLUMNS)]
+    for m in history:
+        rows.append("\t".join(str(getattr(m, column)) for column in TSV_COLUMNS))
+    write_text_atomic(path, "\n".join(rows) + "\n")
+
+
+def epoch_line(m: EpochMetrics, target_type: str, rate_drop: bool) -> str:
+    """basset_train.lua's line: losses, the validation metric (AUC, or R2 for regression
+    targets), time, and whether the epoch was a new best or dropped the learning rate."""
+    shown = f"{m.seconds / 60:3.0f}m" if m.seconds >= 600 else f"{m.seconds:3.0f}s"
+    metric = "AUC" if target_type == "binary" else "R2"
+    line = (
+        f"Epoch #{m.epoch:3d}   train loss = {m.train_loss:7.3f}, valid loss = {m.valid_loss:7.3f}, "
+        f"{metric} = {m.valid_auroc:.4f}, time = {shown}"
+    )
+    if m.is_best:
+        line += " best!"
+    if rate_drop:
+        line += ", rate drop"
+    return line
