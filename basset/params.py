@@ -60,6 +60,8 @@ class JobParams:
     padding: str = "same"
 
     def __post_init__(self) -> None:
+        if self.hidden_units == [0]:  # the table's spelling of "no hidden layer" (to_table)
+            self.hidden_units = []
         n_conv, n_hidden = len(self.conv_filters), len(self.hidden_units)
         if not self.pool_width:
             self.pool_width = [1] * n_conv
@@ -129,6 +131,8 @@ class JobParams:
         lines = []
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.name == "hidden_units" and not value:
+                value = [0]  # no line would read back as the default, 500 units
             for item in value if isinstance(value, list) else [value]:
                 lines.append(f"{f.name}\t{_format(item)}")
         return "\n".join(lines) + "\n"

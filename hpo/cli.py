@@ -13,7 +13,7 @@ from optuna.storages import RDBStorage
 from rich.console import Console
 
 from basset import ArgParser, BassetError, cli_entry, positive_int, setup_logging
-from hpo import dashboard, evaluate, export, progress, report
+from hpo import confirm, dashboard, evaluate, export, progress, report
 from hpo.config import HeartbeatConfig, find_study_file, load_study
 from hpo.devices import default_threads, plan_devices
 from hpo.errors import ConfigError, StorageError
@@ -35,6 +35,15 @@ given as a path to a .toml file. The database defaults to sqlite:///studies/NAME
 current directory ($BASSET_HPO_STORAGE or --storage override it).
 """
 
+CONFIRM_HELP = """\
+Retrain each of the --top best completed trials of a study with --seeds new training seeds
+(the same params, another -rand) to see how much of its validation AUROC survives (the winner's
+curse). The confirmations are the trials of the study NAME-confirm in the same storage, trained
+like `run`'s (workers, devices, heartbeats, Ctrl-C); re-running continues, and a larger --top or
+--seeds adds only the missing ones. Prints per configuration the mean +- sd over its seeds of the
+validation and test AUROC beside the original trial's, and the bias (original - confirmed).
+"""
+
 
 def _add_study_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", required=True, help="study name or path to a study .toml")
@@ -44,6 +53,16 @@ def _add_study_flags(parser: argparse.ArgumentParser) -> None:
         f"default ${ENV_STORAGE}, else the study file's, else sqlite:///studies/NAME.db",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress display, warnings only")
+
+
+def _add_worker_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gpus", help="all (default when CUDA is present), none, or a list like 0,2")
+    parser.add_argument("--trials-per-gpu", type=parse_trials_per_gpu, default="auto",
+                        help="workers per GPU, or auto (default): as many as the card's memory "
+                        "fits for the study's largest trial, at most 4 (8 with an MPS daemon running)")
+    parser.add_argument("--workers", type=int,
+                        help="CPU workers when there is no GPU (default: the study's cpu_workers, 1)")
+    parser.add_argument("--data", type=Path, help="HDF5 data set (overrides the study file's)")
 
 
 def build_parser() -> ArgParser:
@@ -56,16 +75,23 @@ def build_parser() -> ArgParser:
     )
     _add_study_flags(run)
     run.add_argument("--n-trials", type=int, help="study-wide total (default: the study file's)")
-    run.add_argument("--gpus", help="all (default when CUDA is present), none, or a list like 0,2")
-    run.add_argument("--trials-per-gpu", type=parse_trials_per_gpu, default="auto",
-                     help="workers per GPU, or auto (default): as many as the card's memory fits "
-                     "for the study's largest trial, at most 4 (8 with an MPS daemon running)")
-    run.add_argument("--workers", type=int, help="CPU workers when there is no GPU (default: the study's cpu_workers, 1)")
+    _add_worker_flags(run)
     run.add_argument("--timeout", type=float, help="start no new trial after S seconds")
-    run.add_argument("--data", type=Path, help="HDF5 data set (overrides the study file's)")
     run.add_argument("--seed", type=int, help="base sampler seed (worker k uses seed + k); "
                      "give each host its own")
     run.set_defaults(func=run_main)
+
+    confirm_cmd = commands.add_parser(
+        "confirm", help="retrain the top trials with new seeds (study NAME-confirm)",
+        description=CONFIRM_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_study_flags(confirm_cmd)
+    confirm_cmd.add_argument("--top", type=int, required=True,
+                             help="how many of the best completed trials to confirm")
+    confirm_cmd.add_argument("--seeds", type=int, required=True,
+                             help="new training seeds per configuration")
+    _add_worker_flags(confirm_cmd)
+    confirm_cmd.set_defaults(func=confirm_main)
 
     status = commands.add_parser("status", help="counts, best trial, running trials")
     _add_study_flags(status)
@@ -89,6 +115,9 @@ def build_parser() -> ArgParser:
                             help="params file (Basset's -job table; JSON with --json)")
     export_cmd.add_argument("--trial", type=int, help="trial number (default: the best trial)")
     export_cmd.add_argument("--model", type=Path, help="also copy the trial's best checkpoint here")
+    export_cmd.add_argument("--confirmed", action="store_true",
+                            help="the configuration with the best mean validation AUROC over its "
+                            "confirmation seeds (basset-hpo confirm), with its best seed's model")
     export_cmd.add_argument("--json", action="store_true", help="params, value and trial as JSON")
     export_cmd.set_defaults(func=export_main)
 
@@ -128,20 +157,51 @@ def run_main(args: argparse.Namespace) -> int:
         deadline=None if args.timeout is None else time.time() + args.timeout,
         quiet=args.quiet,
     )
+    snap = _launch(plan)
+    if isinstance(snap, int):
+        return snap
+    storage = make_storage(url, HeartbeatConfig(interval=0), create=False)
+    _score_best(storage, plan)
+    _print_result(progress.snapshot(storage, config.name))
+    return 0
+
+
+def _launch(plan: RunPlan) -> progress.Snapshot | int:
+    """Run the plan's workers: the study's final state, or the exit code of a failed or
+    interrupted run (its message printed)."""
     try:
-        snap = run_study(plan)
+        return run_study(plan)
     except WorkerFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except RunInterrupted as stop:
         snap = stop.snapshot
-        print(f"interrupted: {config.name} holds {snap.counted}/{n_trials} trials, "
+        print(f"interrupted: {plan.config.name} holds {snap.counted}/{plan.n_trials} trials, "
               f"{snap.counts['WAITING']} waiting; the same command resumes the interrupted "
               "ones from their last epoch", file=sys.stderr)
         return 130
-    storage = make_storage(url, HeartbeatConfig(interval=0), create=False)
-    _score_best(storage, plan)
-    _print_result(progress.snapshot(storage, config.name))
+
+
+def confirm_main(args: argparse.Namespace) -> int:
+    confirm.check_counts(args.top, args.seeds)
+    config = load_study(args.study)
+    if args.data is not None:
+        config = replace(config, data=args.data)
+    url = resolve_url(args.storage, config.name, config.storage)
+    _, _, storage = _open(config.name, url)
+    top = confirm.choose_top(storage.get_all_trials(storage.get_study_id_from_name(config.name)),
+                             config.name, args.top)
+    ensure_data(config)
+    devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers, config.cpu_workers,
+                           config=config)
+    linked, n_trials = confirm.prepare(config, url, top, args.seeds)
+    plan = RunPlan(config=linked, url=url, n_trials=n_trials, devices=devices,
+                   threads=default_threads(len(devices)), quiet=args.quiet)
+    snap = _launch(plan)
+    if isinstance(snap, int):
+        return snap
+    shown = confirm.results(config, url, top, device=devices[0])
+    print(f"{progress.headline(snap)}\n{confirm.table(shown)}\n{confirm.verdict(shown)}")
     return 0
 
 
@@ -169,7 +229,10 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
 
 def _open_study(args: argparse.Namespace) -> tuple[str, str, RDBStorage]:
     """(name, URL, storage) of an existing study, for commands that only read it."""
-    name, url = _target(args)
+    return _open(*_target(args))
+
+
+def _open(name: str, url: str) -> tuple[str, str, RDBStorage]:
     parse_url(url)
     path = sqlite_path(url)
     if path is not None and not path.exists():
@@ -211,11 +274,18 @@ def evaluate_main(args: argparse.Namespace) -> int:
 
 def export_main(args: argparse.Namespace) -> int:
     name, _, storage = _open_study(args)
-    chosen = export.prepare(storage, name, number=args.trial, with_model=args.model is not None)
+    if args.confirmed and args.trial is not None:
+        raise ConfigError("--confirmed picks the trial itself: give it or --trial, not both")
+    chosen = export.prepare(storage, name, number=args.trial, with_model=args.model is not None,
+                            confirmed=args.confirmed)
     export.write(chosen, args.output, json_format=args.json, model=args.model)
     model = f" and its model to {args.model}" if args.model else ""
-    print(f"trial {chosen.trial.number} (value {chosen.trial.value:.4f}): params to {args.output}"
-          f"{model}")
+    value = f"value {chosen.trial.value:.4f}"
+    if chosen.confirmed is not None:
+        s = chosen.confirmed
+        value += f", confirmed {s.valid_mean:.4f} over {len(s.valid)} seed(s)"
+        model = f" and its best seed's model to {args.model}" if args.model else ""
+    print(f"trial {chosen.trial.number} ({value}): params to {args.output}{model}")
     return 0
 
 

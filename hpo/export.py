@@ -23,7 +23,7 @@ from basset import (
     write_params,
     write_text_atomic,
 )
-from hpo import progress
+from hpo import confirm, progress
 from hpo.errors import ResultsError
 from hpo.evaluate import SPLITS, stored_scores
 
@@ -43,6 +43,7 @@ class Export:
     params: JobParams
     checkpoint: Path | None = None
     target_labels: list[str] | None = None  # the study's, for per-target scores
+    confirmed: confirm.ConfigSummary | None = None  # export --confirmed
 
 
 def select_trial(storage: optuna.storages.BaseStorage, study_name: str,
@@ -76,16 +77,31 @@ def trial_params(trial: FrozenTrial, study_name: str) -> JobParams:
 
 
 def prepare(storage: optuna.storages.BaseStorage, study_name: str, *, number: int | None = None,
-            with_model: bool = False) -> Export:
-    """Pick the trial and check that everything asked for can be written."""
+            with_model: bool = False, confirmed: bool = False) -> Export:
+    """Pick the trial and check that everything asked for can be written. `confirmed`: the
+    configuration with the best confirmed mean validation AUROC (hpo.confirm), with the model
+    of its best seed."""
+    summary = None
+    if confirmed:
+        summary = confirm.best_confirmed(confirm.load_summaries(storage, study_name))
+        if summary is None:
+            raise ResultsError(f"study {study_name!r} has no completed confirmation "
+                               f"(run basset-hpo confirm --study {study_name} first)")
+        number = summary.source_trial
     trial = select_trial(storage, study_name, number)
     labels = storage.get_study_user_attrs(storage.get_study_id_from_name(study_name)).get(
         "target_labels")
-    export = Export(study_name, trial, trial_params(trial, study_name), target_labels=labels)
+    export = Export(study_name, trial, trial_params(trial, study_name), target_labels=labels,
+                    confirmed=summary)
     if with_model:
-        path = trial.user_attrs.get("best_checkpoint")
+        owner, where = trial, study_name
+        if summary is not None:
+            where = confirm.confirm_name(study_name)
+            best_seed = summary.seed_trials[summary.valid.index(max(summary.valid))]
+            owner = select_trial(storage, where, best_seed)
+        path = owner.user_attrs.get("best_checkpoint")
         if not path:
-            raise ResultsError(f"trial {trial.number} of {study_name!r} saved no best checkpoint")
+            raise ResultsError(f"trial {owner.number} of {where!r} saved no best checkpoint")
         read_checkpoint(path)  # a missing or damaged file is a DataError now, before any write
         export.checkpoint = Path(path)
     return export
@@ -117,6 +133,8 @@ def as_json(export: Export) -> str:
                         strict=True)
                 },
             }
+    if export.confirmed is not None:
+        document["confirmed"] = export.confirmed.as_dict()
     return json.dumps(document, indent=2) + "\n"
 
 

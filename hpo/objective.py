@@ -8,6 +8,8 @@ How a trial ends:
 - FAIL: the loss diverged (NaN/inf), CUDA ran out of memory, or the trainer refused the params;
   the reason is the user attr `fail_reason` and the worker goes on with the next trial.
 
+Seeds: every trial stores the `-rand` it trains with as its user attr `seed`.
+
 Resuming: every trial trains under the prefix in its user attr `save_prefix` and writes
 PREFIX_check.pt after each epoch. A trial that was replaced by a WAITING copy (the heartbeat
 retry of a crashed worker's trial, or the requeue of an interrupted one: `requeue`) inherits
@@ -116,10 +118,15 @@ def _train(trial: optuna.Trial, params: JobParams, ctx: TrialContext) -> TrainRe
     else:
         trial.set_user_attr("resumed_from", str(restart))
         _catch_up(trial, frozen, restart, ctx)
+    # Trial n trains with seed + n; a retry keeps its original's seed; a confirmation
+    # (hpo.confirm) comes enqueued with its own.
+    first = trial.number if original is None else original
+    rand = int(frozen.user_attrs.get("seed", ctx.config.seed + first))
+    trial.set_user_attr("seed", rand)
     options = TrainOptions(
         max_epochs=ctx.config.max_epochs,
         stagnant_t=ctx.config.stagnant_t,
-        rand=ctx.config.seed + (trial.number if original is None else original),
+        rand=rand,
         device=ctx.device,
         save_prefix=Path(prefix),
         restart=restart,

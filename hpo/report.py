@@ -1,10 +1,10 @@
 """`basset-hpo report`: one self-contained HTML page about a study (plotly, works offline).
 
 Sections (ids are stable: tests and bookmarks find them): history, learning-curves,
-importances, parallel-coordinate, timeline, target-auroc, test-scores, top-trials. Each
-figure's div is `fig-<section id>`. A study that is still running is fine: RUNNING trials are
-drawn up to their last epoch, and a section without enough data says why instead of drawing
-nothing.
+importances, parallel-coordinate, timeline, target-auroc, test-scores, top-trials,
+confirmation. Each figure's div is `fig-<section id>`. A study that is still running is fine:
+RUNNING trials are drawn up to their last epoch, and a section without enough data says why
+instead of drawing nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from plotly.offline import get_plotlyjs
 
 from basset import write_text_atomic
-from hpo import evaluate, progress, records
+from hpo import confirm, evaluate, progress, records
 from hpo.errors import ResultsError
 from hpo.evaluate import stored_scores
 from hpo.export import check_output, trial_params
@@ -292,6 +292,36 @@ def top_trials_section(trials: list[FrozenTrial], study_name: str) -> Section:
     return section
 
 
+def confirmation_section(summaries: list[confirm.ConfigSummary], study_name: str) -> Section:
+    """Per confirmed configuration: a dot per seed's validation AUROC beside the original's."""
+    section = Section("confirmation", "Confirmation: the top trials retrained with new seeds")
+    if not any(s.valid for s in summaries):
+        section.body = note(f"no completed confirmation yet (basset-hpo confirm --study "
+                            f"{study_name} --top K --seeds S)")
+        return section
+    labels = [f"#{s.rank} trial {s.source_trial}" for s in summaries]
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(
+        x=[label for label, s in zip(labels, summaries) for _ in s.valid],
+        y=[v for s in summaries for v in s.valid], mode="markers", name="new seed",
+        marker={"size": 9, "color": STATE_COLORS["COMPLETE"], "opacity": 0.7},
+        customdata=[n for s in summaries for n in s.seed_trials],
+        hovertemplate="%{x}<br>AUROC %{y:.4f}<br>trial %{customdata} of "
+                      f"{html.escape(confirm.confirm_name(study_name))}<extra>new seed</extra>",
+    ))
+    figure.add_trace(go.Scatter(
+        x=labels, y=[s.original_valid for s in summaries], mode="markers", name="original",
+        marker={"size": 13, "symbol": "diamond-open", "color": "#222", "line": {"width": 2}},
+        hovertemplate="%{x}<br>original AUROC %{y:.4f}<extra>original</extra>",
+    ))
+    figure.update_layout(xaxis_title="configuration (rank in the study, source trial)",
+                         yaxis_title="mean valid AUROC (best epoch)")
+    section.figure = figure
+    section.body = (f"<p>{html.escape(confirm.verdict(summaries))}</p>"
+                    f"<pre>{html.escape(confirm.table(summaries))}</pre>")
+    return section
+
+
 def _render(section: Section) -> str:
     parts = [f'<section id="{section.id}">', f"<h2>{html.escape(section.title)}</h2>"]
     if section.figure is not None:
@@ -321,6 +351,7 @@ def build_report(storage: optuna.storages.BaseStorage, study_name: str, *,
         target_auroc_section(snap.best, study.user_attrs.get("target_labels")),
         test_scores_section(snap.best, snap.references, study.user_attrs.get("target_labels")),
         top_trials_section(trials, study_name),
+        confirmation_section(confirm.load_summaries(storage, study_name), study_name),
     ]
     stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     title = html.escape(f"basset-hpo study {study_name}")

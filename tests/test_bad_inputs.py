@@ -95,6 +95,12 @@ CASES: dict[str, Case] = {
     "export-empty-study": Case("basset-hpo", ["export", "--study", "{ws}/empty.toml", "-o", "{ws}/best.txt"], "no completed trial", db="empty", sub=True),
     "export-trial-that-does-not-exist": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "--trial", "99", "-o", "{ws}/best.txt"], "no trial 99", db="cat"),
     "export-into-missing-folder": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "-o", "{ws}/no/such/dir/best.txt"], "does not exist", db="cat"),
+    "export-confirmed-without-confirmation": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "--confirmed", "-o", "{ws}/best.txt"], "no completed confirmation", db="cat"),
+    # --- basset-hpo confirm: counts the study cannot give, checked before the confirm study exists
+    "confirm-top-zero": Case("basset-hpo", ["confirm", "--study", "{ws}/cat.toml", "--top", "0", "--seeds", "2"], "--top must be > 0, got 0", db="cat"),
+    "confirm-negative-seeds": Case("basset-hpo", ["confirm", "--study", "{ws}/cat.toml", "--top", "1", "--seeds", "-1"], "--seeds must be > 0, got -1", db="cat"),
+    "confirm-top-beyond-completed": Case("basset-hpo", ["confirm", "--study", "{ws}/cat.toml", "--top", "99", "--seeds", "2"], "--top 99: study 'cat' has only 3 completed trial(s)", db="cat", sub=True),
+    "confirm-no-completed-trial": Case("basset-hpo", ["confirm", "--study", "{ws}/empty.toml", "--top", "1", "--seeds", "2"], "no completed trial", db="empty"),
     "report-into-missing-folder": Case("basset-hpo", ["report", "--study", "{ws}/cat.toml", "-o", "{ws}/no/such/dir/r.html"], "does not exist", db="cat"),
     "evaluate-study-not-in-database": Case("basset-hpo", ["evaluate", "--study", "other", "--storage", "sqlite:///{ws}/studies/cat.db"], "no study 'other'", db="cat"),
     "evaluate-no-completed-trial": Case("basset-hpo", ["evaluate", "--study", "{ws}/empty.toml"], "no completed trial", db="empty", sub=True),
@@ -260,4 +266,5 @@ def test_the_catalogue_covers_every_command() -> None:
     assert len(CASES) >= 25
     assert {case.script for case in CASES.values()} == set(SCRIPTS)
     hpo_commands = {case.args[0] for case in CASES.values() if case.script == "basset-hpo"}
-    assert hpo_commands == {"run", "status", "evaluate", "export", "report", "dashboard"}
+    assert hpo_commands == {"run", "confirm", "status", "evaluate", "export", "report",
+                            "dashboard"}

@@ -47,6 +47,14 @@ def test_table_is_what_the_lua_parser_reads() -> None:
         assert key and value and " " not in value
 
 
+def test_no_hidden_layer_survives_the_table() -> None:
+    # No hidden_units line would read back as the default 500 units: the table says 0.
+    none = JobParams(conv_filters=[8], conv_filter_sizes=[5], hidden_units=[]).validate()
+    assert "hidden_units\t0\n" in none.to_table()
+    again = parse_params(none.to_table())
+    assert again == none and again.hidden_units == [] and again.hidden_dropouts == []
+
+
 def test_single_dropout_is_broadcast() -> None:
     p = parse_params("hidden_units 100\nhidden_units 50\nhidden_dropouts 0.5\n")
     assert p.hidden_dropouts == [0.5, 0.5]
