@@ -22,14 +22,19 @@ class StopTraining(Exception):
 
 @dataclass
 class EpochMetrics:
-    """What one epoch produced. AUROC/AUPRC means leave out single-class targets."""
+    """What one epoch produced.
+
+    The validation metric is AUROC for binary targets and R2 for continuous or positive ones (the
+    files and the study database call it valid_auroc, as Basset did). Means leave out the targets
+    with one class only in validation (NaN per target); AUPRC is NaN for non-binary targets.
+    """
 
     epoch: int  # 1-based, continues across restarts
     train_loss: float  # per sequence, summed over targets (Basset's printed loss)
     valid_loss: float
-    valid_auroc: float  # mean over targets with both classes in validation
+    valid_metric: float  # mean over targets: AUROC, or R2
     valid_auprc: float
-    target_auroc: list[float]  # NaN for single-class targets
+    target_metric: list[float]  # per target: AUROC, or R2
     target_auprc: list[float]
     seconds: float
     seqs_per_sec: float
@@ -70,11 +75,11 @@ class TrainOptions:
 class TrainResult:
     """How a run ended."""
 
-    best_metric: float  # best mean validation AUROC (R2 for regression targets)
+    best_metric: float  # best valid_metric: mean validation AUROC, or R2
     best_epoch: int
     epochs_run: int  # last epoch completed (counts epochs before a restart too)
     stop_reason: str  # "max_epochs", "stagnant", or the StopTraining reason
     history: list[EpochMetrics] = field(default_factory=list)
-    best_target_auroc: list[float] = field(default_factory=list)
+    best_target_metric: list[float] = field(default_factory=list)  # the best epoch's
     check_path: Path | None = None
     best_path: Path | None = None

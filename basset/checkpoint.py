@@ -25,6 +25,9 @@ from basset.params import CONV_LISTS, JobParams, parse_params
 
 FORMAT = "basset-hpo checkpoint"
 VERSION = 1
+# EpochMetrics fields under their names in the file (Basset's, also for R2).
+FILE_NAMES = {"valid_metric": "valid_auroc", "target_metric": "target_auroc"}
+NAMES_IN_FILE = {v: k for k, v in FILE_NAMES.items()}
 
 # A seeded run takes its convolution layers from the seed model (as Basset did); the job gives
 # the rest, hidden layers included (Basset ignored the job's architecture altogether).
@@ -72,7 +75,7 @@ class Checkpoint:
             "params": self.params.to_table(),
             "target_labels": list(self.target_labels),
             "seq_len": self.seq_len,
-            "history": [dataclasses.asdict(m) for m in s.history],
+            "history": [_file_names(dataclasses.asdict(m), FILE_NAMES) for m in s.history],
         }
 
     @classmethod
@@ -95,7 +98,8 @@ class Checkpoint:
                     best_metric=float(raw.get("best_metric", -math.inf)),
                     best_epoch=int(raw.get("best_epoch", 0)),
                     prev_train_loss=raw.get("prev_train_loss"),
-                    history=[EpochMetrics(**m) for m in raw.get("history", [])],
+                    history=[EpochMetrics(**_file_names(m, NAMES_IN_FILE))
+                             for m in raw.get("history", [])],
                 ),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
@@ -116,6 +120,10 @@ class Checkpoint:
         except (KeyError, RuntimeError) as err:
             raise DataError(f"{source}: damaged checkpoint ({err})") from None
         return model
+
+
+def _file_names(row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    return {names.get(key, key): value for key, value in row.items()}
 
 
 def read_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Checkpoint:

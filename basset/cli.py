@@ -28,6 +28,7 @@ from basset.device import add_device_args, device_from_args
 from basset.trainer import train
 
 log = logging.getLogger(__name__)
+DEFAULTS = TrainOptions()  # the flags' defaults are the trainer's
 
 
 def basset_default_params() -> JobParams:
@@ -50,17 +51,19 @@ def build_train_parser() -> ArgParser:
     parser.add_argument("data", type=Path, help="Basset HDF5 data file")
     add_device_args(parser)
     parser.add_argument("-job", "--job", type=Path, help="params table (default: Basset's small built-in net)")
-    parser.add_argument("-stagnant_t", "--stagnant-t", dest="stagnant_t", type=int, default=10,
-                        help="stop after this many epochs without a new best validation AUROC (default 10)")
-    parser.add_argument("-max_epochs", "--max-epochs", dest="max_epochs", type=int, default=1000,
-                        help="epoch cap (default 1000)")
+    parser.add_argument("-stagnant_t", "--stagnant-t", dest="stagnant_t", type=int,
+                        default=DEFAULTS.stagnant_t,
+                        help="stop after this many epochs without a new best validation AUROC (default %(default)s)")
+    parser.add_argument("-max_epochs", "--max-epochs", dest="max_epochs", type=int,
+                        default=DEFAULTS.max_epochs, help="epoch cap (default %(default)s)")
     parser.add_argument("-save", "--save", default="dnacnn",
-                        help="prefix of PREFIX_check.pt, PREFIX_best.pt, PREFIX_metrics.tsv (default dnacnn)")
+                        help="prefix of PREFIX_check.pt, PREFIX_best.pt, PREFIX_metrics.tsv (default %(default)s)")
     parser.add_argument("-restart", "--restart", type=Path, help="continue from a PREFIX_check.pt")
     parser.add_argument("-seed", "--seed", type=Path,
                         help="start from this model: its conv layers, and its hidden layers when the job's "
                         "hidden_units are the seed's (without -job: all but the output layer)")
-    parser.add_argument("-rand", "--rand", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("-rand", "--rand", type=int, default=DEFAULTS.rand,
+                        help="random seed (default %(default)s)")
     parser.add_argument("-rc", "--rc", action="store_true",
                         help="reverse-complement every other epoch; validate on both strands")
     parser.add_argument("-drop_rate", "--drop-rate", dest="drop_rate", action="store_true",

@@ -7,22 +7,23 @@ from pathlib import Path
 from basset.api import EpochMetrics
 from basset.fileio import write_text_atomic
 
+# (column, EpochMetrics field): valid_auroc, as Basset named it, holds R2 for regression targets.
 TSV_COLUMNS = (
-    "epoch",
-    "train_loss",
-    "valid_loss",
-    "valid_auroc",
-    "valid_auprc",
-    "seconds",
-    "learning_rate",
+    ("epoch", "epoch"),
+    ("train_loss", "train_loss"),
+    ("valid_loss", "valid_loss"),
+    ("valid_auroc", "valid_metric"),
+    ("valid_auprc", "valid_auprc"),
+    ("seconds", "seconds"),
+    ("learning_rate", "learning_rate"),
 )
 
 
 def write_metrics_tsv(path: Path, history: list[EpochMetrics]) -> None:
     """Every epoch so far (a restarted run's too), rewritten atomically after each epoch."""
-    rows = ["\t".join(TSV_COLUMNS)]
+    rows = ["\t".join(column for column, _ in TSV_COLUMNS)]
     for m in history:
-        rows.append("\t".join(str(getattr(m, column)) for column in TSV_COLUMNS))
+        rows.append("\t".join(str(getattr(m, name)) for _, name in TSV_COLUMNS))
     write_text_atomic(path, "\n".join(rows) + "\n")
 
 
@@ -33,7 +34,7 @@ def epoch_line(m: EpochMetrics, target_type: str, rate_drop: bool) -> str:
     metric = "AUC" if target_type == "binary" else "R2"
     line = (
         f"Epoch #{m.epoch:3d}   train loss = {m.train_loss:7.3f}, valid loss = {m.valid_loss:7.3f}, "
-        f"{metric} = {m.valid_auroc:.4f}, time = {shown}"
+        f"{metric} = {m.valid_metric:.4f}, time = {shown}"
     )
     if m.is_best:
         line += " best!"

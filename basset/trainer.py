@@ -268,8 +268,8 @@ class _Run:
         train_seconds = time.perf_counter() - start
         if not math.isfinite(train_loss):
             raise TrainingDiverged(f"the training loss is {train_loss} at epoch {epoch}")
-        valid_loss, target_auroc, target_auprc = self.evaluate()
-        metric = nan_mean(target_auroc)
+        valid_loss, target_metric, target_auprc = self.evaluate()
+        metric = nan_mean(target_metric)
         is_best = metric > state.best_metric  # False for NaN
         if is_best:
             state.best_metric, state.best_epoch = metric, epoch
@@ -283,9 +283,9 @@ class _Run:
             epoch=epoch,
             train_loss=train_loss,
             valid_loss=valid_loss,
-            valid_auroc=metric,
+            valid_metric=metric,
             valid_auprc=nan_mean(target_auprc),
-            target_auroc=[float(v) for v in target_auroc],
+            target_metric=[float(v) for v in target_metric],
             target_auprc=[float(v) for v in target_auprc],
             seconds=time.perf_counter() - start,
             seqs_per_sec=trained / train_seconds,
@@ -379,7 +379,7 @@ class _Run:
             epochs_run=state.epoch,
             stop_reason=stop,
             history=state.history,
-            best_target_auroc=best.target_auroc if best else [],
+            best_target_metric=best.target_metric if best else [],
             check_path=files.check if files else None,
             best_path=files.best if files and files.best.exists() else None,
         )

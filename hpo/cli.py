@@ -14,7 +14,7 @@ from rich.console import Console
 
 from basset import ArgParser, BassetError, cli_entry, positive_int, setup_logging
 from hpo import confirm, dashboard, evaluate, export, progress, report
-from hpo.config import HeartbeatConfig, find_study_file, load_study
+from hpo.config import HeartbeatConfig, StudyConfig, find_study_file, load_study
 from hpo.devices import default_threads, plan_devices
 from hpo.errors import ConfigError, StorageError
 from hpo.packing import parse_trials_per_gpu
@@ -61,7 +61,8 @@ def _add_worker_flags(parser: argparse.ArgumentParser) -> None:
                         help="workers per GPU, or auto (default): as many as the card's memory "
                         "fits for the study's largest trial, at most 4 (8 with an MPS daemon running)")
     parser.add_argument("--workers", type=int,
-                        help="CPU workers when there is no GPU (default: the study's cpu_workers, 1)")
+                        help="CPU workers when there is no GPU (default: the study's cpu_workers, "
+                        f"{StudyConfig.cpu_workers})")
     parser.add_argument("--data", type=Path, help="HDF5 data set (overrides the study file's)")
 
 
@@ -102,9 +103,9 @@ def build_parser() -> ArgParser:
     )
     _add_study_flags(evaluate_cmd)
     evaluate_cmd.add_argument("--top", type=positive_int, default=1,
-                              help="score the K best completed trials (default 1)")
+                              help="score the K best completed trials (default %(default)s)")
     evaluate_cmd.add_argument("--split", choices=evaluate.SPLITS, default="test",
-                              help="the split to score (default test)")
+                              help="the split to score (default %(default)s)")
     evaluate_cmd.add_argument("--data", type=Path,
                               help="HDF5 data set (default: the one the study ran on)")
     evaluate_cmd.set_defaults(func=evaluate_main)
@@ -129,8 +130,8 @@ def build_parser() -> ArgParser:
     dashboard_cmd = commands.add_parser("dashboard", help="optuna-dashboard on the study's storage")
     _add_study_flags(dashboard_cmd)
     dashboard_cmd.add_argument("--host", default="127.0.0.1",
-                               help="address to listen on (default 127.0.0.1: this machine only)")
-    dashboard_cmd.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+                               help="address to listen on (default %(default)s: this machine only)")
+    dashboard_cmd.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
     dashboard_cmd.set_defaults(func=dashboard_main)
     return parser
 

@@ -136,8 +136,8 @@ def _train(trial: optuna.Trial, params: JobParams, ctx: TrialContext) -> TrainRe
 
     def on_epoch_end(m: EpochMetrics) -> None:
         records.write_epoch(ctx.engine, study_name, trial.number, m)
-        if math.isfinite(m.valid_auroc):
-            trial.report(m.valid_auroc, m.epoch)
+        if math.isfinite(m.valid_metric):
+            trial.report(m.valid_metric, m.epoch)
             if trial.should_prune():
                 raise StopTraining(PRUNED)
         if ctx.stop_requested is not None and ctx.stop_requested():
@@ -185,8 +185,8 @@ def _catch_up(trial: optuna.Trial, frozen: FrozenTrial, restart: Path, ctx: Tria
     for m in read_history(restart):
         if m.epoch > reported:
             records.write_epoch(ctx.engine, trial.study.study_name, trial.number, m)
-            if math.isfinite(m.valid_auroc):
-                trial.report(m.valid_auroc, m.epoch)
+            if math.isfinite(m.valid_metric):
+                trial.report(m.valid_metric, m.epoch)
 
 
 def requeue(trial: optuna.Trial) -> None:
@@ -207,7 +207,7 @@ def _finish(trial: optuna.Trial, result: TrainResult) -> float:
     trial.set_user_attr("checkpoint", str(result.check_path) if result.check_path else None)
     trial.set_user_attr("best_checkpoint", str(result.best_path) if result.best_path else None)
     trial.set_user_attr(
-        "best_target_auroc", [v if math.isfinite(v) else None for v in result.best_target_auroc]
+        "best_target_auroc", [v if math.isfinite(v) else None for v in result.best_target_metric]
     )
     if result.stop_reason == PRUNED:
         trial.set_user_attr("pruned_at_epoch", result.epochs_run)

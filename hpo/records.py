@@ -51,7 +51,7 @@ def write_epoch(engine: sa.Engine, study_name: str, trial_number: int, m: EpochM
         "epoch": m.epoch,
         "train_loss": m.train_loss,
         "valid_loss": m.valid_loss,
-        "valid_auroc": m.valid_auroc,
+        "valid_auroc": m.valid_metric,
         "valid_auprc": m.valid_auprc,
         "seconds": m.seconds,
         "seqs_per_sec": m.seqs_per_sec,

@@ -71,8 +71,8 @@ def study_toml(folder: Path, top: str = "", *, name: str = "tiny", data: Path | 
 
 def metrics(epoch: int, auroc: float, loss: float = 1.0) -> EpochMetrics:
     return EpochMetrics(
-        epoch=epoch, train_loss=loss, valid_loss=loss, valid_auroc=auroc, valid_auprc=auroc,
-        target_auroc=[auroc, math.nan, auroc], target_auprc=[auroc] * 3, seconds=0.01,
+        epoch=epoch, train_loss=loss, valid_loss=loss, valid_metric=auroc, valid_auprc=auroc,
+        target_metric=[auroc, math.nan, auroc], target_auprc=[auroc] * 3, seconds=0.01,
         seqs_per_sec=1000.0, learning_rate=0.01, is_best=True,
     )
 
@@ -102,7 +102,7 @@ def scripted_train(curves: dict[int, list[float]]):  # type: ignore[no-untyped-d
                 break
         return TrainResult(best_metric=best, best_epoch=best_epoch, epochs_run=len(history),
                            stop_reason=reason, history=history,
-                           best_target_auroc=history[best_epoch - 1].target_auroc)
+                           best_target_metric=history[best_epoch - 1].target_metric)
 
     return train
 

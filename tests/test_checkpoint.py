@@ -42,8 +42,8 @@ def test_restart_continues_exactly(tmp_path: Path) -> None:
     )
     assert resumed.epochs_run == 4 and len(resumed.history) == 4
     for a, b in zip(straight.history, resumed.history):
-        assert (a.train_loss, a.valid_loss, a.valid_auroc, a.learning_rate, a.is_best) == (
-            b.train_loss, b.valid_loss, b.valid_auroc, b.learning_rate, b.is_best
+        assert (a.train_loss, a.valid_loss, a.valid_metric, a.learning_rate, a.is_best) == (
+            b.train_loss, b.valid_loss, b.valid_metric, b.learning_rate, b.is_best
         )
     assert (straight.best_metric, straight.best_epoch) == (resumed.best_metric, resumed.best_epoch)
     a_state = torch.load(tmp_path / "a_check.pt", weights_only=True)

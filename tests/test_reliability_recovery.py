@@ -56,7 +56,7 @@ def _check_resumed(url: str, name: str, n_trials: int, max_epochs: int) -> tuple
     assert copy.user_attrs["checkpoint"] == f"{prefix}_check.pt"
     history = read_history(f"{prefix}_check.pt")
     assert [m.epoch for m in history] == list(range(1, max_epochs + 1))
-    assert copy.value == max(m.valid_auroc for m in history)
+    assert copy.value == max(m.valid_metric for m in history)
     return replaced, copy
 
 

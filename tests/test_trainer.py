@@ -110,7 +110,7 @@ def test_hook_stop_ends_cleanly_with_checkpoint(tmp_path: Path) -> None:
         "learning_rate",
     ]
     assert [row.split("\t")[0] for row in tsv[1:]] == ["1", "2"]
-    assert float(tsv[2].split("\t")[3]) == pytest.approx(seen[1].valid_auroc)
+    assert float(tsv[2].split("\t")[3]) == pytest.approx(seen[1].valid_metric)
 
 
 def test_deterministic_for_a_given_rand() -> None:
@@ -132,8 +132,8 @@ def test_single_class_targets_are_left_out_and_reported_once(
     warnings = [r for r in caplog.records if "one class" in r.getMessage()]
     assert len(warnings) == 1 and "t1" in warnings[0].getMessage()
     for m in result.history:
-        assert math.isnan(m.target_auroc[1]) and math.isnan(m.target_auprc[1])
-        assert m.valid_auroc == pytest.approx(np.mean([m.target_auroc[0], m.target_auroc[2]]))
+        assert math.isnan(m.target_metric[1]) and math.isnan(m.target_auprc[1])
+        assert m.valid_metric == pytest.approx(np.mean([m.target_metric[0], m.target_metric[2]]))
 
 
 def test_nan_loss_raises_training_diverged() -> None:
@@ -189,4 +189,4 @@ def test_bf16_autocast_agrees_with_fp32_on_cuda() -> None:
     plain = train(params, data, options=options(device="cuda", amp=False, rand=3, legacy_order=True))
     for a, b in zip(fast.history, plain.history):
         assert a.train_loss == pytest.approx(b.train_loss, rel=0.05)
-        assert a.valid_auroc == pytest.approx(b.valid_auroc, abs=0.03)
+        assert a.valid_metric == pytest.approx(b.valid_metric, abs=0.03)
