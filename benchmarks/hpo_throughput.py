@@ -17,7 +17,6 @@ Prints finished trials per hour, the ratio, and the best validation AUROC each r
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,7 +57,7 @@ def study_file(folder: Path, name: str, data: Path, pruned: bool) -> Path:
         changes.append(('[pruner]\ntype = "hyperband"', '[pruner]\ntype = "none"'))
     for old, new in changes:
         if old not in text:
-            raise SystemExit(f"demo.toml changed: cannot find {old!r}")
+            raise RuntimeError(f"demo.toml changed: cannot find {old!r}")
         text = text.replace(old, new)
     path = folder / f"{name}.toml"
     path.write_text(text)
@@ -68,10 +67,12 @@ def study_file(folder: Path, name: str, data: Path, pruned: bool) -> Path:
 def run(folder: Path, name: str, data: Path, budget: float, pruned: bool, extra: list[str]) -> Outcome:
     study = study_file(folder, name, data, pruned)
     url = f"sqlite:///{folder / name}.db"
-    command = [shutil.which("basset-hpo") or str(Path(sys.executable).parent / "basset-hpo"),
-               "run", "--study", str(study), "--storage", url, "--n-trials", "100000",
-               "--timeout", str(budget), "-q", *extra]
-    print("$", " ".join(command[1:]), flush=True)
+    arguments = ["run", "--study", str(study), "--storage", url, "--n-trials", "100000",
+                 "--timeout", str(budget), "-q", *extra]
+    print("$ basset-hpo", " ".join(arguments), flush=True)
+    # basset-hpo's own main, run by this interpreter (not whichever basset-hpo is on the PATH)
+    command = [sys.executable, "-c", "import sys; from hpo.cli import main; sys.exit(main())",
+               *arguments]
     start = time.perf_counter()
     subprocess.run(command, check=True, cwd=folder, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
@@ -82,6 +83,17 @@ def run(folder: Path, name: str, data: Path, budget: float, pruned: bool, extra:
                    count[TrialState.FAIL], max(values, default=float("nan")))
 
 
+def compare(folder: Path, data: Path, budget: float, gpus: str = "none") -> tuple[Outcome, Outcome]:
+    """(one at a time without pruning, the service's defaults), their studies and databases in
+    `folder`, on the CPU (gpus "none") or on one GPU (its id)."""
+    cpu = gpus == "none"
+    base_flags = ["--gpus", "none", "--workers", "1"] if cpu else ["--gpus", gpus,
+                                                                  "--trials-per-gpu", "1"]
+    service_flags = ["--gpus", gpus]  # the study's CPU workers, or --trials-per-gpu auto
+    return (run(folder, "baseline", data, budget, False, base_flags),
+            run(folder, "service", data, budget, True, service_flags))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=150.0, help="seconds per run (--timeout)")
@@ -90,17 +102,11 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=200)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    cpu = args.gpus == "none"
-    base_flags = ["--gpus", "none", "--workers", "1"] if cpu else ["--gpus", args.gpus,
-                                                                  "--trials-per-gpu", "1"]
-    service_flags = ["--gpus", "none"] if cpu else ["--gpus", args.gpus]
     with tempfile.TemporaryDirectory(prefix="hpo-bench-") as tmp:
-        folder = Path(tmp)
-        data = make_demo(folder / "demo.h5", n_seqs=args.n_seqs, seq_len=args.seq_len)
-        base = run(folder, "baseline", data, args.budget, False, base_flags)
-        ours = run(folder, "service", data, args.budget, True, service_flags)
+        data = make_demo(Path(tmp) / "demo.h5", n_seqs=args.n_seqs, seq_len=args.seq_len)
+        base, ours = compare(Path(tmp), data, args.budget, args.gpus)
     print(f"budget {args.budget:.0f} s per run, demo data {args.n_seqs} x {args.seq_len} bp, "
-          f"device {'cpu' if cpu else 'cuda:' + args.gpus}")
+          f"device {'cpu' if args.gpus == 'none' else 'cuda:' + args.gpus}")
     print(f"{'run':<34} {'wall s':>7} {'complete':>8} {'pruned':>7} {'failed':>7} "
           f"{'trials/h':>9} {'best AUROC':>10}")
     for label, o in (("one at a time, no pruning", base), ("service defaults", ours)):
