@@ -25,6 +25,7 @@ import torch
 
 from basset import cli as basset_cli
 from basset.api import TrainOptions
+from basset.features import main as features_main
 from basset.interpret.motifs import main as motifs_main
 from basset.interpret.sat import main as sat_main
 from basset.params import JobParams
@@ -39,7 +40,7 @@ from hpo_testutil import quick_train, study_toml, tiny_data, write_h5
 SCRIPTS: dict[str, Callable[[list[str]], int]] = {
     "basset-preprocess": preprocess_main, "basset-train": basset_cli.train_main,
     "basset-test": basset_cli.test_main, "basset-predict": basset_cli.predict_main, "basset-hpo": hpo_main, "basset-motifs": motifs_main,
-    "basset-sat": sat_main,
+    "basset-sat": sat_main, "basset-features": features_main,
 }
 PG_PASSWORD = "hunter2-secret"
 HAS_CUDA = torch.cuda.is_available()
@@ -59,6 +60,10 @@ CASES: dict[str, Case] = {
     "preprocess-missing-fasta": Case("basset-preprocess", ["{ws}/nope.fa", "{ws}/acts.txt", "{ws}/o.h5"], "not found"),
     "preprocess-id-mismatch": Case("basset-preprocess", ["{ws}/other_ids.fa", "{ws}/acts.txt", "{ws}/o.h5"], "not in the activity table", sub=True),
     "preprocess-non-numeric-table": Case("basset-preprocess", ["{ws}/seqs.fa", "{ws}/bad_acts.txt", "{ws}/o.h5"], "bad_acts.txt"),
+    "preprocess-repair-not-scrambled": Case("basset-preprocess", ["--repair-scrambled", "{ws}/tiny.h5", "{ws}/fixed.h5"], "not scrambled"),
+    # --- basset-features: sample table + peaks + genome
+    "features-missing-bed": Case("basset-features", ["{ws}/samples.txt", "{ws}/seqs.fa", "-o", "{ws}/er"], "nowhere.bed", sub=True),
+    "features-bed-of-two-columns": Case("basset-features", ["{ws}/samples2.txt", "{ws}/seqs.fa", "-o", "{ws}/er"], "fewer than three columns"),
     # --- basset-train: data, params, devices
     "train-missing-data": Case("basset-train", ["{ws}/missing.h5"], "missing.h5"),
     "train-not-hdf5": Case("basset-train", ["{ws}/acts.txt"], "acts.txt", sub=True),
@@ -132,6 +137,9 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (ws / "acts.txt").write_text("a\tb\n" + "".join(f"s{i}\t{i % 2}\t1\n" for i in range(6)))
     (ws / "bad_acts.txt").write_text("a\tb\n" + "".join(f"s{i}\tyes\t1\n" for i in range(6)))
     (ws / "empty.txt").write_text("")
+    (ws / "samples.txt").write_text("a nowhere.bed\n")
+    (ws / "two.bed").write_text("s0\t5\n")
+    (ws / "samples2.txt").write_text("a two.bed\n")
     (ws / "small.txt").write_text("batch_size 32\n")
     (ws / "unknown_key.txt").write_text("conv_filterz 10\nbatch_size 32\n")
     (ws / "bad_value.txt").write_text("learning_rate fast\nbatch_size 32\n")

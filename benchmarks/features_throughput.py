@@ -1,0 +1,246 @@
+"""basset-features throughput: peaks -> merged features + activity table, and sequence extraction.
+
+    python benchmarks/features_throughput.py [--samples 164] [--peaks 100000] [--features 2000000]
+
+Writes synthetic inputs to a temporary folder (removed afterwards): a universe of DNase-like sites
+on hg19's chromosome sizes, each sample's BED drawing `--peaks` of them (common sites more often)
+with 150 bp peaks jittered around the site. Measured in one run:
+
+1. the project, in a child process (so that its peak memory is its own): every BED read, merged,
+   and PREFIX.bed + PREFIX_act.txt written;
+2. the baseline on a subset (chr21 and chr22 of every sample: the same peak density): BED lines
+   parsed in Python and merged one Peak object at a time (tests/features_reference.py, Basset's
+   procedure as written), scaled per peak; and the project's merge on the same subset;
+3. extraction: a genome FASTA of hg19's sizes (60 bp lines), indexed first (timed apart), then
+   `--features` windows of 600 bp cut from it, and the FASTA written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from features_reference import reference_merge  # noqa: E402
+
+from basset.features import (  # noqa: E402
+    Intervals,
+    collect_intervals,
+    merge_intervals,
+    read_sample_table,
+    write_activity,
+    write_bed,
+    write_fasta,
+)
+from basset.genome import Genome  # noqa: E402
+
+HG19 = {
+    "chr1": 249250621, "chr2": 243199373, "chr3": 198022430, "chr4": 191154276,
+    "chr5": 180915260, "chr6": 171115067, "chr7": 159138663, "chr8": 146364022,
+    "chr9": 141213431, "chr10": 135534747, "chr11": 135006516, "chr12": 133851895,
+    "chr13": 115169878, "chr14": 107349540, "chr15": 102531392, "chr16": 90354753,
+    "chr17": 81195210, "chr18": 78077248, "chr19": 59128983, "chr20": 63025520,
+    "chr21": 48129895, "chr22": 51304566, "chrX": 155270560, "chrY": 59373566,
+}
+SUBSET = ("chr21", "chr22")
+
+
+def write_peaks(folder: Path, n_samples: int, n_peaks: int, n_sites: int) -> Path:
+    rng = np.random.default_rng(0)
+    names = list(HG19)
+    sizes = np.array(list(HG19.values()))
+    site_chrom = rng.choice(len(names), n_sites, p=sizes / sizes.sum())
+    site_pos = (rng.random(n_sites) * (sizes[site_chrom] - 2000) + 1000).astype(np.int64)
+    log_weight = rng.normal(0, 1.5, n_sites)  # a few sites in most samples, most in a few
+    lines = []
+    for s in range(n_samples):
+        keys = log_weight + rng.gumbel(size=n_sites)  # top-k of Gumbel keys: weighted draw
+        chosen = np.sort(np.argpartition(-keys, n_peaks)[:n_peaks])
+        centre = site_pos[chosen] + rng.normal(0, 25, n_peaks).astype(np.int64)
+        bed = folder / f"sample{s}.bed"
+        with bed.open("wb") as out:
+            out.write(b"".join(
+                b"%s\t%d\t%d\n" % (names[c].encode(), p - 75, p + 75)
+                for c, p in zip(site_chrom[chosen].tolist(), centre.tolist())
+            ))
+        lines.append(f"s{s}\t{bed}")
+    table = folder / "samples.txt"
+    table.write_text("\n".join(lines) + "\n")
+    return table
+
+
+def project_child(table: Path, out_prefix: Path) -> None:
+    """The timed project run: read, merge, write the BED and the activity table."""
+    samples = read_sample_table(table)
+    intervals = collect_intervals(samples)
+    lengths = np.array([HG19[name] for name in intervals.chroms], dtype=np.int64)
+    n_peaks = len(intervals.point)
+    features = merge_intervals(intervals, lengths, len(samples))
+    del intervals
+    ids = features.ids()
+    with open(f"{out_prefix}.bed", "wb") as bed, open(f"{out_prefix}_act.txt", "wb") as act:
+        write_bed(bed, features)
+        write_activity(act, features, [s.label for s in samples], ids)
+    print(n_peaks, len(features))
+
+
+def run_project(table: Path, folder: Path) -> dict[str, float]:
+    start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(table), str(folder / "out")],
+        check=True, capture_output=True, text=True,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    n_peaks, n_features = (int(v) for v in done.stdout.split())
+    return {
+        "wall": time.perf_counter() - start,
+        "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "rss_gb": after.ru_maxrss / 2**20,
+        "peaks": n_peaks,
+        "features": n_features,
+        "act_mb": (folder / "out_act.txt").stat().st_size / 2**20,
+    }
+
+
+def baseline(lines: list[bytes], labels: dict[str, int]) -> tuple[float, float, int]:
+    """Per-line parse + Basset's per-peak merge; lines carry their sample index as a prefix."""
+    start, cpu = time.perf_counter(), time.process_time()
+    points = []
+    for line in lines:
+        sample, chrom, first, last = line.split(b"\t")[:4]
+        points.append((chrom.decode(), "+", (int(first) + int(last)) // 2, labels[sample.decode()]))
+    features = reference_merge(points, HG19, 600, 200)
+    return time.perf_counter() - start, time.process_time() - cpu, len(features)
+
+
+def project_subset(lines: list[bytes], labels: dict[str, int]) -> tuple[float, float, int]:
+    names = list(SUBSET)
+    rows = [line.split(b"\t") for line in lines]
+    intervals = Intervals(
+        names,
+        np.array([names.index(r[1].decode()) for r in rows], np.int32),
+        np.zeros(len(rows), bool),
+        np.array([(int(r[2]) + int(r[3])) // 2 for r in rows], np.int64),
+        np.array([labels[r[0].decode()] for r in rows], np.int32),
+    )
+    lengths = np.array([HG19[n] for n in names])
+    start, cpu = time.perf_counter(), time.process_time()
+    features = merge_intervals(intervals, lengths, len(labels))
+    return time.perf_counter() - start, time.process_time() - cpu, len(features)
+
+
+def write_genome(path: Path, sizes: dict[str, int]) -> None:
+    rng = np.random.default_rng(1)
+    letters = np.frombuffer(b"ACGTacgtN", np.uint8)
+    with path.open("wb") as out:
+        for name, size in sizes.items():
+            out.write(b">%s\n" % name.encode())
+            for begin in range(0, size, 60 * 500_000):  # 30 Mb at a time
+                block = letters[rng.integers(0, 9, min(size - begin, 60 * 500_000), dtype=np.uint8)]
+                full = len(block) // 60 * 60
+                lines = np.empty((full // 60, 61), np.uint8)
+                lines[:, :60] = block[:full].reshape(-1, 60)
+                lines[:, 60] = ord("\n")
+                out.write(lines.tobytes())
+                if full < len(block):
+                    out.write(block[full:].tobytes() + b"\n")
+
+
+def extraction(folder: Path, n_features: int, shrink: int) -> dict[str, float]:
+    genome_path = folder / "genome.fa"
+    chromosomes = {name: size // shrink for name, size in HG19.items()}
+    write_genome(genome_path, chromosomes)
+    t = time.perf_counter()
+    Genome(genome_path).close()  # builds genome.fa.fai
+    index_s = time.perf_counter() - t
+    rng = np.random.default_rng(2)
+    names = list(chromosomes)
+    sizes = np.array(list(chromosomes.values()))
+    chrom = np.sort(rng.choice(len(names), n_features, p=sizes / sizes.sum())).astype(np.int32)
+    start = (rng.random(n_features) * (sizes[chrom] - 600)).astype(np.int64)
+    minus = np.zeros(n_features, bool)
+    genome = Genome(genome_path)
+    t, cpu = time.perf_counter(), time.process_time()
+    seqs = genome.windows(names, chrom, start, minus, 600)
+    extract_s, extract_cpu = time.perf_counter() - t, time.process_time() - cpu
+    genome.close()
+    ids = [f"{names[c]}:{s}-{s + 600}(+)" for c, s in zip(chrom.tolist(), start.tolist())]
+    t = time.perf_counter()
+    with (folder / "features.fa").open("wb") as out:
+        write_fasta(out, ids, seqs)
+    fasta_s = time.perf_counter() - t
+    return {"index": index_s, "extract": extract_s, "extract_cpu": extract_cpu, "fasta": fasta_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=164)
+    parser.add_argument("--peaks", type=int, default=100_000)
+    parser.add_argument("--sites", type=int, default=2_500_000)
+    parser.add_argument("--features", type=int, default=2_000_000)
+    parser.add_argument("--shrink-genome", type=int, default=1, help="divide chromosome sizes "
+                        "of the extraction genome by this (a quick trial)")
+    parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        project_child(*args.child)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="features_bench_"))
+    try:
+        print(f"load average before: {os.getloadavg()[0]:.1f}; writing {args.samples} BEDs ...", flush=True)
+        table = write_peaks(folder, args.samples, args.peaks, args.sites)
+        project = run_project(table, folder)
+        labels = {f"s{i}": i for i in range(args.samples)}
+        lines = [
+            b"s%d\t" % labels[s.label] + line
+            for s in read_sample_table(table)
+            for line in subset_lines_of(s.bed)
+        ]
+        base_wall, base_cpu, base_n = baseline(lines, labels)
+        sub_wall, sub_cpu, sub_n = project_subset(lines, labels)
+        assert base_n == sub_n, (base_n, sub_n)
+        per_peak_base = base_cpu / len(lines)
+        scaled = per_peak_base * project["peaks"]
+        print(f"\n{project['peaks']:,} peaks of {args.samples} samples -> {project['features']:,} "
+              f"features; activity table {project['act_mb']:.0f} MiB")
+        print("| method | peaks | wall s | CPU s | peak RSS GiB | x baseline (CPU) |")
+        print("|---|---:|---:|---:|---:|---:|")
+        print(f"| baseline: per-line parse + per-peak Python merge ({'+'.join(SUBSET)}) | {len(lines):,} "
+              f"| {base_wall:.1f} | {base_cpu:.1f} | | 1.0 |")
+        print(f"| baseline scaled to all peaks | {project['peaks']:,} | | {scaled:.0f} | | 1.0 |")
+        print(f"| project merge only, same subset | {len(lines):,} | {sub_wall:.2f} | {sub_cpu:.2f} | | "
+              f"{base_cpu / sub_cpu:.0f} (parse excluded) |")
+        print(f"| project: read + merge + BED + activity table | {project['peaks']:,} | {project['wall']:.1f} "
+              f"| {project['cpu']:.1f} | {project['rss_gb']:.2f} | {scaled / project['cpu']:.0f} |")
+        ext = extraction(folder, args.features, args.shrink_genome)
+        print(f"\nextraction of {args.features:,} x 600 bp from a "
+              f"{sum(HG19.values()) / args.shrink_genome / 1e9:.2f} Gb genome: "
+              f"index built in {ext['index']:.1f} s (once); windows {ext['extract']:.1f} s wall, "
+              f"{ext['extract_cpu']:.1f} s CPU = {args.features / ext['extract']:,.0f} seqs/s; "
+              f"FASTA written in {ext['fasta']:.1f} s "
+              f"({args.features / (ext['extract'] + ext['fasta']):,.0f} seqs/s with it)")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def subset_lines_of(bed: Path) -> list[bytes]:
+    wanted = tuple(name.encode() + b"\t" for name in SUBSET)
+    with bed.open("rb") as handle:
+        return [line for line in handle if line.startswith(wanted)]
+
+
+if __name__ == "__main__":
+    main()
