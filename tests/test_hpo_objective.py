@@ -12,6 +12,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
+from basset import TrainResult, train
 from basset.checkpoint import load_model
 from hpo import records
 from hpo.config import load_study
@@ -19,7 +20,15 @@ from hpo.objective import TrialContext, TrialFailed, make_objective
 from hpo.storage import make_engine
 from hpo.study import prepare_study
 from hpo.workers import RunPlan, run_trials
-from hpo_testutil import diverging_train, scripted_train, study_toml, tiny_data, write_h5
+from hpo_testutil import (
+    TINY_SPACE,
+    diverging_train,
+    scripted_train,
+    study_toml,
+    tiny_data,
+    write_h5,
+)
+from synth_data import make_data
 
 REF = "conv_filter_sizes = [5], pool_width = [2], hidden_units = [16], batch_size = 32"
 
@@ -29,11 +38,11 @@ def tiny_h5(tmp_path: Path) -> Path:
     return write_h5(tmp_path / "tiny.h5", tiny_data())
 
 
-def _run(tmp_path: Path, top: str, n_trials: int, train_fn=None, **parts: str):  # type: ignore[no-untyped-def]
+def _run(tmp_path: Path, top: str, n_trials: int, train_fn=None, device: str = "cpu", **parts):  # type: ignore[no-untyped-def]
     config = load_study(str(study_toml(tmp_path, top, **parts)))
     url = f"sqlite:///{tmp_path}/studies/tiny.db"
     prepare_study(config, url)
-    plan = RunPlan(config=config, url=url, n_trials=n_trials, devices=["cpu"], threads=1,
+    plan = RunPlan(config=config, url=url, n_trials=n_trials, devices=[device], threads=1,
                    train_fn=train_fn)
     ran = run_trials(plan, 0)
     study = optuna.load_study(study_name="tiny", storage=url)
@@ -89,6 +98,39 @@ def test_a_diverging_trial_fails_alone_and_the_worker_goes_on(tmp_path: Path, ti
     assert len(rows) == sum(len(t.intermediate_values) for t in study.trials)
     assert {r["device"] for r in rows} == {"cpu"}
     assert sum(r["trial_number"] == 1 for r in rows) == trained.user_attrs["epochs_run"]
+
+
+@pytest.mark.gpu
+def test_a_real_cuda_out_of_memory_fails_its_trial_and_the_worker_goes_on(tmp_path: Path) -> None:
+    trained: list[int] = []
+
+    def first_without_memory(*args: object, **kwargs: object) -> TrainResult:
+        # The first trial may not add a byte to what the process holds (a 1e-6 share of the
+        # card), so its first batch's activations (batch 512 x 600 bp: megabytes) cannot be
+        # allocated; the second one trains normally.
+        trained.append(1)
+        if len(trained) == 1:
+            torch.cuda.empty_cache()
+            torch.cuda.set_per_process_memory_fraction(1e-6)
+        try:
+            return train(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            torch.cuda.set_per_process_memory_fraction(1.0)
+
+    data = write_h5(tmp_path / "wide.h5", make_data(n_train=1024, n_valid=64, seq_len=600,
+                                                    num_targets=3))
+    ref = ("conv_filter_sizes = [5], pool_width = [2], hidden_units = [16], learning_rate = 0.005, "
+           "batch_size = 512")
+    enqueue = ", ".join(f"{{conv_filters = [{f}], {ref}}}" for f in (12, 8))
+    ran, study, _ = _run(tmp_path, f"max_epochs = 2\nenqueue = [{enqueue}]", 2,
+                         first_without_memory, device="cuda:0", data=data,
+                         space=TINY_SPACE.replace("batch_size = 32", "batch_size = 512"))
+    assert ran == 2
+    starved, fine = study.trials
+    assert starved.state == TrialState.FAIL
+    assert starved.user_attrs["fail_reason"].startswith(
+        "CUDA out of memory on cuda:0: CUDA out of memory.")
+    assert fine.state == TrialState.COMPLETE and fine.user_attrs["epochs_run"] == 2
 
 
 def test_cuda_out_of_memory_fails_the_trial_with_its_reason(tmp_path: Path) -> None:

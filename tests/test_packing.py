@@ -109,3 +109,18 @@ def test_trials_per_gpu_flag_parsing(capsys: pytest.CaptureFixture[str]) -> None
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--trials-per-gpu: expected a number or auto, got 'many'" in err[0]
+
+
+@pytest.mark.gpu
+def test_a_packed_worker_cannot_allocate_beyond_its_share() -> None:
+    device = torch.device("cuda", 0)
+    total = torch.cuda.get_device_properties(device).total_memory
+    try:
+        packing.cap_memory(device, 4)  # 0.9 / 4 of the card
+        within = torch.empty(int(0.1 * total), dtype=torch.uint8, device=device)
+        del within
+        with pytest.raises(torch.cuda.OutOfMemoryError):
+            torch.empty(int(0.3 * total), dtype=torch.uint8, device=device)
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0, device)
+        torch.cuda.empty_cache()
