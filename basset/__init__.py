@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any
 from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.errors import ArchitectureError, BassetError, ParamsError
-from basset.fileio import atomic_path, write_text_atomic
+from basset.fileio import (
+    atomic_path,
+    check_output_file,
+    output_folder,
+    write_text_atomic,
+)
 from basset.params import (
     CONV_LISTS,
     HIDDEN_LISTS,
@@ -28,11 +33,11 @@ from basset.params import (
 
 if TYPE_CHECKING:
     from basset.checkpoint import load_model, read_checkpoint, read_history
-    from basset.data import BassetData, ResidentData, Split, load_data
+    from basset.data import BassetData, ResidentData, Split, check_data, load_data
     from basset.demo import make_demo
     from basset.device import cpu_cores
     from basset.metrics import nan_mean
-    from basset.model import check_architecture, conv_lengths
+    from basset.model import check_architecture, training_bytes
     from basset.predict import split_scores
     from basset.trainer import TrainingDiverged, train
 
@@ -44,12 +49,13 @@ _LAZY = {
     "BassetData": "basset.data",
     "ResidentData": "basset.data",
     "load_data": "basset.data",
+    "check_data": "basset.data",
     "make_demo": "basset.demo",
     "cpu_cores": "basset.device",
     "nan_mean": "basset.metrics",
     "split_scores": "basset.predict",
     "check_architecture": "basset.model",
-    "conv_lengths": "basset.model",
+    "training_bytes": "basset.model",
     "TrainingDiverged": "basset.trainer",
     "train": "basset.trainer",
 }
@@ -74,14 +80,16 @@ __all__ = [
     "TrainingDiverged",
     "atomic_path",
     "check_architecture",
+    "check_data",
+    "check_output_file",
     "cli_entry",
-    "conv_lengths",
     "cpu_cores",
     "field_types",
     "load_data",
     "load_model",
     "make_demo",
     "nan_mean",
+    "output_folder",
     "parse_params",
     "positive_int",
     "pretrained_params",
@@ -91,6 +99,7 @@ __all__ = [
     "setup_logging",
     "split_scores",
     "train",
+    "training_bytes",
     "write_params",
     "write_text_atomic",
 ]

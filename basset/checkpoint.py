@@ -9,6 +9,7 @@ a file whose unpickling would run code is refused, not executed.
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import os
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import torch
 
 from basset.api import EpochMetrics
 from basset.errors import BassetError, DataError
-from basset.fileio import atomic_path
+from basset.fileio import write_bytes_atomic
 from basset.model import BassetNet, build_model
 from basset.params import CONV_LISTS, JobParams, parse_params
 
@@ -106,9 +107,11 @@ class Checkpoint:
             raise DataError(f"{source}: damaged checkpoint ({err})") from None
 
     def save(self, path: Path) -> None:
-        """Write atomically (temp file, then rename)."""
-        with atomic_path(path) as tmp:
-            torch.save(self.to_dict(), tmp)
+        """Write atomically (temp file, then rename). Serialised in memory first: torch.save's
+        own writer reports a full disk as an opaque RuntimeError, a plain write as ENOSPC."""
+        buffer = io.BytesIO()
+        torch.save(self.to_dict(), buffer)
+        write_bytes_atomic(path, buffer.getbuffer())
 
     def build_model(self, source: str) -> BassetNet:
         """The network this checkpoint describes, with its weights (in train mode, on the CPU)."""

@@ -13,18 +13,30 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from basset.checkpoint import LoadedModel, load_model, seed_job
-from basset.fasta import read_fasta_all
-from basset.fileio import atomic_path, output_folder, write_text_atomic
-from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
-from basset.data import load_data
-from basset.errors import DataError
 from basset.api import TrainOptions
+from basset.checkpoint import LoadedModel, load_model, seed_job
+from basset.cliutil import (
+    ArgParser,
+    cli_entry,
+    non_negative_int,
+    positive_int,
+    setup_logging,
+)
+from basset.data import load_data
+from basset.device import add_device_args, device_from_args
+from basset.errors import DataError
+from basset.fasta import read_fasta_all
+from basset.fileio import (
+    atomic_path,
+    check_output_file,
+    check_output_folder,
+    output_folder,
+    write_text_atomic,
+)
 from basset.metrics import nan_mean, r2_per_target
 from basset.onehot import encode_codes
 from basset.params import PADDINGS, JobParams, read_params
 from basset.predict import predict_proba, split_scores
-from basset.device import add_device_args, device_from_args
 from basset.trainer import train
 
 log = logging.getLogger(__name__)
@@ -51,10 +63,10 @@ def build_train_parser() -> ArgParser:
     parser.add_argument("data", type=Path, help="Basset HDF5 data file")
     add_device_args(parser)
     parser.add_argument("-job", "--job", type=Path, help="params table (default: Basset's small built-in net)")
-    parser.add_argument("-stagnant_t", "--stagnant-t", dest="stagnant_t", type=int,
+    parser.add_argument("-stagnant_t", "--stagnant-t", dest="stagnant_t", type=non_negative_int,
                         default=DEFAULTS.stagnant_t,
                         help="stop after this many epochs without a new best validation AUROC (default %(default)s)")
-    parser.add_argument("-max_epochs", "--max-epochs", dest="max_epochs", type=int,
+    parser.add_argument("-max_epochs", "--max-epochs", dest="max_epochs", type=positive_int,
                         default=DEFAULTS.max_epochs, help="epoch cap (default %(default)s)")
     parser.add_argument("-save", "--save", default="dnacnn",
                         help="prefix of PREFIX_check.pt, PREFIX_best.pt, PREFIX_metrics.tsv (default %(default)s)")
@@ -93,6 +105,10 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         params.padding = args.padding
     if args.freeze_conv and not args.seed:
         log.warning("--freeze-conv has no effect without -seed")
+    # Outputs are checked before the data are read and the first epoch runs.
+    check_output_folder(Path(args.save).parent)
+    if args.result:
+        check_output_file(args.result)
     data = load_data(args.data, splits=("train", "valid"))
     options = TrainOptions(
         max_epochs=args.max_epochs,
@@ -146,6 +162,7 @@ def test_main(argv: Sequence[str] | None = None) -> int:
     args = build_test_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
     device = device_from_args(args)
+    check_output_folder(args.out_dir)
     loaded = load_model(args.model, device)
     data = load_data(args.data, splits=("test",))
     test = data.test
@@ -206,6 +223,7 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
     args = build_predict_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
     device = device_from_args(args)
+    check_output_file(args.out)
     loaded = load_model(args.model, device)
     ids, codes = _sequences(args.data, loaded)
     preds = predict_proba(loaded.model, codes, batch_size=args.batch_size, device=device, rc=args.rc)

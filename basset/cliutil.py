@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 from basset.errors import BassetError
+from basset.fileio import describe_os_error, is_user_os_error
 
 EXIT_USAGE = 2
 
@@ -24,19 +25,32 @@ class ArgParser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number > 0."""
+def _whole(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, not {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {'> 0' if low else '>= 0'}, not {value}")
     return value
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number > 0."""
+    return _whole(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    return _whole(text, 0)
+
+
 def cli_entry(main: F) -> F:
-    """Wrap a console-script main: user errors become one stderr line and exit code 2."""
+    """Wrap a console-script main: user errors become one stderr line and exit code 2.
+
+    User errors are BassetErrors and the OSErrors only a user's environment causes (disk full,
+    read-only, no permission, a file in the way: fileio.USER_ERRNOS); any other exception is
+    our bug and keeps its traceback."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -44,6 +58,11 @@ def cli_entry(main: F) -> F:
             code = main(*args, **kwargs)
         except BassetError as err:
             print(f"error: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        except OSError as err:
+            if not is_user_os_error(err):
+                raise
+            print(f"error: {describe_os_error(err)}", file=sys.stderr)
             return EXIT_USAGE
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)

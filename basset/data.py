@@ -7,6 +7,7 @@ expanded to one-hot on the device, batch by batch (N becomes 0.25 in every chann
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,18 +112,29 @@ def load_data(path: str | Path, *, splits: Sequence[str] = SPLITS) -> BassetData
     unknown = [name for name in splits if name not in SPLITS]
     if unknown or not splits:
         raise ValueError(f"splits must be among {SPLITS}, got {tuple(splits)}")
+    return _open_and_load(path, splits, decode=True)
+
+
+def check_data(path: str | Path, target_type: str = "binary") -> None:
+    """Everything load_data checks on every split (and check_targets), without decoding the
+    one-hot of every sequence (a sample is checked): cheap, before workers start."""
+    data = _open_and_load(Path(path), SPLITS, decode=False)
+    check_targets(data, target_type)
+
+
+def _open_and_load(path: Path, splits: Sequence[str], decode: bool) -> BassetData:
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     if not h5py.is_hdf5(path):
         raise DataError(f"{path}: not an HDF5 file")
     try:
         with h5py.File(path, "r") as h5:
-            return _load(h5, path, splits)
+            return _load(h5, path, splits, decode)
     except OSError as err:  # a truncated or corrupt file fails inside HDF5
         raise DataError(f"{path}: cannot read HDF5 data ({err})") from None
 
 
-def _load(h5: h5py.File, path: Path, splits: Sequence[str]) -> BassetData:
+def _load(h5: h5py.File, path: Path, splits: Sequence[str], decode: bool) -> BassetData:
     wanted = [
         name
         for name in splits
@@ -133,14 +145,14 @@ def _load(h5: h5py.File, path: Path, splits: Sequence[str]) -> BassetData:
     ]
     if missing:
         raise DataError(f"{path}: missing datasets: {', '.join(missing)}")
-    loaded = {name: _read_split(h5, path, name) for name in wanted}
+    loaded = {name: _read_split(h5, path, name, decode) for name in wanted}
     seq_lens = {name: split.seqs.shape[1] for name, split in loaded.items()}
     widths = {name: split.targets.shape[1] for name, split in loaded.items()}
     for what, sizes in (("sequence length", seq_lens), ("target width", widths)):
         if len(set(sizes.values())) > 1:
             shown = ", ".join(f"{name} {size}" for name, size in sizes.items())
             raise DataError(f"{path}: {what} differs across splits ({shown})")
-    if "train" in loaded and len(loaded["train"]) == 0:
+    if "train" in loaded and len(loaded["train"].targets) == 0:
         raise DataError(f"{path}: the train split is empty")
     seq_len, width = next(iter(seq_lens.values())), next(iter(widths.values()))
     labels = _target_labels(h5, path, width)
@@ -153,8 +165,35 @@ def _load(h5: h5py.File, path: Path, splits: Sequence[str]) -> BassetData:
     )
 
 
-def _read_split(h5: h5py.File, path: Path, name: str) -> Split:
-    onehot, targets = h5[f"{name}_in"], h5[f"{name}_out"]
+def check_targets(data: BassetData, target_type: str) -> None:
+    """Binary targets (BCE) must lie in [0, 1]: a 2 or a -1 would train, silently wrong."""
+    if target_type != "binary":
+        return
+    for name in SPLITS:
+        split = getattr(data, name)
+        if split is None or not split.targets.size:
+            continue
+        outside = (split.targets < 0) | (split.targets > 1)
+        if outside.any():
+            row, col = (int(i[0]) for i in np.nonzero(outside))
+            raise DataError(
+                f"{name}_out: binary targets must be in [0, 1], found {split.targets[row, col]:g}"
+                f" (row {row}, target {data.target_labels[col]}); for other values use "
+                "target_type continuous"
+            )
+
+
+def _dataset(h5: h5py.File, path: Path, name: str) -> h5py.Dataset:
+    found = h5[name]
+    if not isinstance(found, h5py.Dataset):
+        raise DataError(f"{path}: {name} is an HDF5 {type(found).__name__.lower()}, not a dataset")
+    return found
+
+
+def _read_split(h5: h5py.File, path: Path, name: str, decode: bool = True) -> Split:
+    """The split, checked; decode=False (check_data) checks a sample of the one-hot and leaves
+    `seqs` with no rows."""
+    onehot, targets = _dataset(h5, path, f"{name}_in"), _dataset(h5, path, f"{name}_out")
     where = f"{path}: {name}_in"
     if onehot.dtype.kind not in "fiub":
         raise DataError(
@@ -181,17 +220,22 @@ def _read_split(h5: h5py.File, path: Path, name: str) -> Split:
     n, length = onehot.shape[0], onehot.shape[-1]
     if targets.shape[0] != n:
         raise DataError(f"{path}: {name}_in has {n} rows but {name}_out has {targets.shape[0]}")
-    codes = np.empty((n, length), dtype=np.uint8)
-    block = _block_rows(onehot)
-    for start in range(0, n, block):
-        chunk = onehot[start : start + block].reshape(-1, 4, length)
-        if start == 0:
-            _check_onehot(chunk[:SCRAMBLE_SAMPLE_ROWS], where)
-        codes[start : start + len(chunk)] = codes_from_onehot(chunk)
+    if length == 0:
+        raise DataError(f"{where}: the sequences have length 0")
+    if targets.shape[1] == 0:
+        raise DataError(f"{path}: {name}_out has no targets (shape {targets.shape})")
+    if targets.dtype.kind not in "fiub":
+        raise DataError(f"{path}: {name}_out: targets of dtype {targets.dtype} (expected numbers)")
     values = targets[()].astype(np.float32)
-    if np.isnan(values).any():
-        rows = int(np.isnan(values).any(axis=1).sum())
-        raise DataError(f"{path}: {name}_out has NaN targets in {rows} rows")
+    if not np.isfinite(values).all():
+        rows = int((~np.isfinite(values)).any(axis=1).sum())
+        raise DataError(f"{path}: {name}_out has NaN or infinite targets in {rows} rows")
+    _check_onehot(onehot[:SCRAMBLE_SAMPLE_ROWS].reshape(-1, 4, length), where)
+    codes = np.empty((n if decode else 0, length), dtype=np.uint8)
+    block = _block_rows(onehot)
+    for start in range(0, len(codes), block):
+        chunk = onehot[start : start + block].reshape(-1, 4, length)
+        codes[start : start + len(chunk)] = codes_from_onehot(chunk)
     return Split(seqs=codes, targets=values, headers=_headers(h5, path, name, n))
 
 
@@ -225,7 +269,7 @@ def _decode(values: np.ndarray) -> list[str]:
 def _headers(h5: h5py.File, path: Path, name: str, n: int) -> list[str] | None:
     if f"{name}_headers" not in h5:
         return None
-    headers = _decode(h5[f"{name}_headers"][()])
+    headers = _decode(_dataset(h5, path, f"{name}_headers")[()])
     if len(headers) != n:
         raise DataError(f"{path}: {name}_headers has {len(headers)} entries for {n} sequences")
     return headers
@@ -234,9 +278,12 @@ def _headers(h5: h5py.File, path: Path, name: str, n: int) -> list[str] | None:
 def _target_labels(h5: h5py.File, path: Path, width: int) -> list[str]:
     if "target_labels" not in h5:
         return [f"t{i}" for i in range(width)]
-    labels = _decode(np.atleast_1d(h5["target_labels"][()]))
+    labels = _decode(np.atleast_1d(_dataset(h5, path, "target_labels")[()]))
     if len(labels) != width:
         raise DataError(
             f"{path}: target_labels names {len(labels)} targets but the data has {width}"
         )
+    repeated = sorted(label for label, n in Counter(labels).items() if n > 1)
+    if repeated:
+        raise DataError(f"{path}: target_labels repeats {', '.join(repeated[:3])}")
     return labels

@@ -29,6 +29,7 @@ from rich.progress import Progress
 
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.errors import DataError
+from basset.fileio import check_output_file
 from basset.preprocess import (
     ONEHOT_DTYPES,
     SplitArrays,
@@ -275,7 +276,7 @@ def make_demo(
     """Write a demo HDF5 in Basset's layout (train, valid, test in that order; the sequences are
     independent draws, so the splits are consecutive blocks). `preset`: a DEMO_SETS key, whose
     sizes fill in those not given; `valid`/`test`: fraction or count."""
-    path = Path(path)
+    path = check_output_file(path)
     if preset not in DEMO_SETS:
         raise DataError(f"unknown demo set {preset!r} (use {', '.join(DEMO_SETS)})")
     kind = DEMO_SETS[preset]

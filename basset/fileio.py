@@ -1,11 +1,21 @@
-"""Output files and folders (atomic writes: a reader, or a crash, never sees half a file; the
-scripts' output folders) and inputs opened as users ship them (gzip, a byte-order mark)."""
+"""Writing files safely, reading them as users ship them.
+
+Writes: a reader (or a crash) never sees half a file, and a disk that is full, read-only or in
+the way is one clear error, not a traceback. Temp files are named `.NAME.HOST~PID.XXXXXXXX.tmp`
+beside their target: the next write to the same target removes those of processes on this host
+that no longer run (a SIGKILL leaves its temp file behind), and never one whose process is alive.
+
+Reads: gzip and a UTF-8 byte-order mark are handled (open_input).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import os
+import re
+import socket
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -14,22 +24,128 @@ from typing import BinaryIO
 
 from basset.errors import BassetError, DataError
 
+# OSErrors that a user's environment causes (as opposed to our bugs): reported in one line.
+USER_ERRNOS = frozenset({
+    errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR,
+    errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EFBIG, errno.ELOOP,
+})
 
-def output_folder(path: Path) -> Path:
-    """A script's output folder, made if missing; DataError if a file has that name."""
-    if path.exists() and not path.is_dir():
-        raise DataError(f"output folder {path} is a file")
-    path.mkdir(parents=True, exist_ok=True)
+
+class OutputError(BassetError):
+    """A file or folder that cannot be written (disk full, read-only, a file in the way)."""
+
+
+def is_user_os_error(err: BaseException) -> bool:
+    return isinstance(err, OSError) and err.errno in USER_ERRNOS
+
+
+def describe_os_error(err: OSError) -> str:
+    """`PATH: reason` in words (no errno numbers, no Python reprs)."""
+    reason = os.strerror(err.errno) if err.errno else str(err)
+    where = err.filename if err.filename is not None else None
+    return f"{where}: {reason}" if where else reason
+
+
+def check_output_file(path: str | os.PathLike[str]) -> Path:
+    """Fail now (before any work) if `path` cannot become a file: no such folder, a file where the
+    folder should be, or a folder where the file should be."""
+    path = Path(path)
+    parent = path.parent
+    if not parent.is_dir():
+        above = next((p for p in parent.parents if p.exists()), None)
+        if parent.exists() or (above is not None and not above.is_dir()):
+            raise OutputError(f"cannot write {path}: {_blocker(parent)} is a file, not a folder")
+        raise OutputError(f"output folder does not exist: {parent}")
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder")
+    _check_writable(parent)
     return path
+
+
+def check_output_folder(path: str | os.PathLike[str]) -> Path:
+    """Fail now if `path` cannot become (or be) a folder: a file is in the way."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise OutputError(f"cannot use {path} as a folder: {p} is a file")
+            _check_writable(p)
+            break
+    return path
+
+
+def _check_writable(folder: Path) -> None:
+    if not os.access(folder, os.W_OK | os.X_OK):
+        read_only = os.statvfs(folder).f_flag & os.ST_RDONLY
+        reason = os.strerror(errno.EROFS if read_only else errno.EACCES)
+        raise OutputError(f"cannot write into {folder}: {reason}")
+
+
+def output_folder(path: str | os.PathLike[str]) -> Path:
+    """A script's output folder, made if missing (mkdir -p); a file in the way, a read-only disk
+    or no permission is an OutputError."""
+    path = check_output_folder(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        if not is_user_os_error(err):
+            raise
+        raise OutputError(f"cannot create folder {path}: {os.strerror(err.errno or 0)}") from None
+    return path
+
+
+def _blocker(folder: Path) -> Path:
+    return next(p for p in (folder, *folder.parents) if p.exists())
+
+
+_HOST = socket.gethostname().replace("~", "_")
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{_HOST}~{os.getpid()}."
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Remove the temp files of `path` left by dead processes of this host; return them."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.{re.escape(_HOST)}~(\d+)\.[^.]+\.tmp")
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = pattern.fullmatch(entry.name)
+        if found and not _alive(int(found.group(1))):
+            with contextlib.suppress(FileNotFoundError):  # another writer removed it first
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """A temporary path beside `path`, renamed onto it on success and removed on any failure."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise BassetError(f"output folder does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """A temporary path beside `path`, renamed onto it on success and removed on any failure.
+    A full or read-only disk (or no permission) is an OutputError naming `path`."""
+    path = check_output_file(path)
+    remove_stale_temps(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
+    except OSError as err:
+        if not is_user_os_error(err):
+            raise
+        raise _output_error(path, err) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -37,9 +153,17 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if is_user_os_error(err):
+            raise _output_error(path, err, tmp) from None  # type: ignore[arg-type]
         raise
+
+
+def _output_error(path: Path, err: OSError, tmp: str | None = None) -> OutputError:
+    if err.filename not in (None, tmp, str(path), str(path.parent)):
+        return OutputError(describe_os_error(err))  # about another file (e.g. a copy's source)
+    return OutputError(f"cannot write {path}: {os.strerror(err.errno or 0)}")
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
@@ -82,3 +206,6 @@ def open_input(path: str | os.PathLike[str], what: str) -> Iterator[BinaryIO]:
             yield handle
         except (OSError, EOFError, zlib.error) as err:  # truncated or corrupt gzip
             raise DataError(f"{failure} ({err})") from None
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)

@@ -48,6 +48,64 @@ def check_architecture(params: JobParams, seq_len: int) -> int:
     return params.conv_filters[-1] * conv_lengths(params, seq_len)[-1][1]
 
 
+SAFETY = 1.5  # allocator fragmentation, temporaries of the backward pass
+
+
+def parameter_count(params: JobParams, seq_len: int, num_targets: int) -> int:
+    """Trained values of the network (weights, biases, batch-norm scales and shifts)."""
+    return _sizes(params, seq_len, num_targets)[0]
+
+
+def training_bytes(params: JobParams, seq_len: int, num_targets: int) -> int:
+    """Rough peak memory of one training step of `params` (fp32 counted, bf16 halves some):
+    weights, gradients and two optimiser states, plus the batch's saved activations."""
+    weights, activations = _sizes(params, seq_len, num_targets)
+    return int(SAFETY * (4 * 4 * weights + activations))
+
+
+def _sizes(params: JobParams, seq_len: int, num_targets: int) -> tuple[int, int]:
+    """(parameter count, activation bytes of one batch) in exact integer arithmetic, so that an
+    absurd layer size is measured, never allocated."""
+    weights = 0
+    activations = params.batch_size * 4 * seq_len * 4  # the one-hot batch
+    channels = [4, *params.conv_filters]
+    lengths = conv_lengths(params, seq_len)
+    for i, (after_conv, after_pool) in enumerate(lengths):
+        after_conv, after_pool = max(after_conv, 1), max(after_pool, 1)
+        weights += channels[i] * channels[i + 1] * params.conv_filter_sizes[i] + 3 * channels[i + 1]
+        # conv, batch-norm and ReLU outputs at full length; pool output, its int64 indices and
+        # the dropout mask at the pooled length.
+        activations += params.batch_size * channels[i + 1] * (3 * 4 * after_conv + 16 * after_pool)
+    units = [channels[-1] * max(lengths[-1][1], 1), *params.hidden_units]
+    for i in range(len(params.hidden_units)):
+        weights += units[i] * units[i + 1] + 3 * units[i + 1]
+        activations += params.batch_size * units[i + 1] * 4 * 4
+    weights += units[-1] * num_targets + num_targets
+    activations += params.batch_size * num_targets * 4 * 3
+    return weights, activations
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_fits(params: JobParams, seq_len: int, num_targets: int, memory_bytes: int,
+               where: str) -> None:
+    """Refuse, before anything is allocated, a network whose training needs more than
+    `memory_bytes` (the memory of `where`), naming both sizes."""
+    needed = training_bytes(params, seq_len, num_targets)
+    if needed > memory_bytes:
+        raise ArchitectureError(
+            f"the network is too large: about {human_bytes(needed)} to train "
+            f"({parameter_count(params, seq_len, num_targets):.3g} parameters at batch size "
+            f"{params.batch_size}), {where} has {human_bytes(memory_bytes)}"
+        )
+
+
 def _conv_block(in_ch: int, out_ch: int, size: int, pool: int, dropout: float, same: bool) -> nn.Sequential:
     layers: list[nn.Module] = []
     padding = 0

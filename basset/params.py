@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,8 +108,12 @@ class JobParams:
             "weight_norm": [self.weight_norm],
         }
         for name, values in positive.items():
-            if any(v <= 0 for v in values):
-                raise ParamsError(f"{name} must be > 0, got {_show(values)}")
+            if any(not v > 0 or not math.isfinite(v) for v in values):
+                raise ParamsError(f"{name} must be a finite number > 0, got {_show(values)}")
+        for name in ("coef_l2", "coef_l1"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ParamsError(f"{name} must be a finite number >= 0, got {value}")
         for name in ("conv_dropouts", "hidden_dropouts"):
             if any(not 0 <= v < 1 for v in getattr(self, name)):
                 raise ParamsError(f"{name} must be in [0, 1), got {_show(getattr(self, name))}")
@@ -164,7 +169,7 @@ def _convert(name: str, text: str, where: str) -> Any:
             number = float(text)
             if number != int(number):
                 raise ValueError
-            return int(number)
+            return int(number)  # OverflowError for inf
         if kind is float:
             return float(text)
         if kind is bool:
@@ -175,7 +180,7 @@ def _convert(name: str, text: str, where: str) -> Any:
                 return True
             raise ValueError
         return text
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ParamsError(
             f"{where}: {name} needs {kind.__name__} value(s), got {text!r}"
         ) from None

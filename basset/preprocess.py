@@ -27,7 +27,7 @@ from basset.cliutil import ArgParser, cli_entry, setup_logging
 from basset.device import cpu_cores
 from basset.errors import DataError
 from basset.fasta import read_fasta
-from basset.fileio import atomic_path, open_input
+from basset.fileio import atomic_path, check_output_file, open_input
 from basset.onehot import describe_lengths, encode_codes, onehot_from_codes
 from basset.repair import LOST_N_WARNING, repair_scrambled
 
@@ -102,6 +102,9 @@ def read_table(path: str | Path) -> ActivityTable:
             f"{path}: line {header_no}: the header names {len(labels)} targets "
             f"but rows have {width - 1} values"
         )
+    dups = _duplicates(labels)
+    if dups:
+        raise DataError(f"{path}: line {header_no}: repeated target labels ({_examples(dups)})")
     ids: list[str] = []
     tokens: list[str] = []
     for no, line in rows:
@@ -353,6 +356,7 @@ def preprocess(
     """FASTA + activity table -> Basset HDF5; raises DataError (and writes nothing) on bad input."""
     fasta, table, out = Path(fasta), Path(table), Path(out)
     _require_file(fasta, "FASTA file")
+    check_output_file(out)
     if extend is not None and extend <= 0:
         raise DataError(f"-e/--extend must be a positive length, not {extend}")
     if onehot_dtype not in ONEHOT_DTYPES:

@@ -23,7 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
 from basset.checkpoint import (
@@ -37,12 +43,20 @@ from basset.checkpoint import (
     rng_state,
     seeded_params,
 )
-from basset.data import BassetData, ResidentData, codes_to_onehot
-from basset.device import autocast, resolve_device, set_cpu_threads
+from basset.data import BassetData, ResidentData, check_targets, codes_to_onehot
+from basset.device import autocast, device_memory, resolve_device, set_cpu_threads
 from basset.errors import DataError
 from basset.fast import GraphedSteps, set_capturable
+from basset.fileio import output_folder
 from basset.metrics import binary_metrics, nan_mean, r2_per_target, single_class_targets
-from basset.model import BassetNet, build_model, check_architecture, max_norm_, norm_constrained
+from basset.model import (
+    BassetNet,
+    build_model,
+    check_architecture,
+    check_fits,
+    max_norm_,
+    norm_constrained,
+)
 from basset.params import JobParams
 from basset.predict import predict_codes, reverse_complement
 from basset.runlog import epoch_line, write_metrics_tsv
@@ -124,7 +138,7 @@ class _RunFiles:
     """PREFIX_check.pt (every epoch), PREFIX_best.pt (on a new best), PREFIX_metrics.tsv."""
 
     def __init__(self, prefix: Path) -> None:
-        prefix.parent.mkdir(parents=True, exist_ok=True)
+        output_folder(prefix.parent)
         self.check = Path(f"{prefix}_check.pt")
         self.best = Path(f"{prefix}_best.pt")
         self.tsv = Path(f"{prefix}_metrics.tsv")
@@ -390,6 +404,7 @@ def _check_fit(params: JobParams, data: BassetData) -> None:
     if len(data.valid) == 0:
         raise DataError("the data set has no validation sequences")
     params.validate()
+    check_targets(data, params.target_type)
     if params.batch_size > len(data.train):
         raise DataError(
             f"batch_size {params.batch_size} is larger than the {len(data.train)} training "
@@ -414,15 +429,18 @@ def _run_params(params: JobParams, seed: LoadedModel | None, restart: Checkpoint
     if seed is not None:
         params = seeded_params(params, seed.params)
     if restart is not None:
-        if restart.params != params:
-            log.warning("restart: using the params saved in %s", options.restart)
         if restart.seq_len != data.seq_len or restart.target_labels != list(data.target_labels):
             raise DataError(
                 f"{options.restart} was trained on other data "
                 "(sequence length or target labels differ)"
             )
+        if restart.params != params:
+            log.warning("restart: using the params saved in %s", options.restart)
         params = restart.params
     check_architecture(params, data.seq_len)
+    device = resolve_device(options.device)
+    check_fits(params, data.seq_len, data.num_targets, device_memory(device),
+               f"the device ({device})")
     return params
 
 

@@ -12,13 +12,27 @@ import optuna
 from optuna.storages import RDBStorage
 from rich.console import Console
 
-from basset import ArgParser, BassetError, cli_entry, positive_int, setup_logging
+from basset import (
+    ArgParser,
+    BassetError,
+    check_output_file,
+    cli_entry,
+    positive_int,
+    setup_logging,
+)
 from hpo import confirm, dashboard, evaluate, export, progress, report
 from hpo.config import HeartbeatConfig, StudyConfig, find_study_file, load_study
 from hpo.devices import default_threads, plan_devices
 from hpo.errors import ConfigError, StorageError
 from hpo.packing import parse_trials_per_gpu
-from hpo.storage import ENV_STORAGE, make_storage, mask, parse_url, resolve_url, sqlite_path
+from hpo.storage import (
+    ENV_STORAGE,
+    make_storage,
+    mask,
+    parse_url,
+    resolve_url,
+    sqlite_path,
+)
 from hpo.study import ensure_data
 from hpo.supervisor import RunInterrupted, WorkerFailed, run_study
 from hpo.workers import RunPlan
@@ -145,7 +159,7 @@ def run_main(args: argparse.Namespace) -> int:
     n_trials = config.n_trials if args.n_trials is None else args.n_trials
     if n_trials < 1:
         raise ConfigError(f"--n-trials must be >= 1, got {n_trials}")
-    if args.timeout is not None and args.timeout <= 0:
+    if args.timeout is not None and not args.timeout > 0:  # nan too
         raise ConfigError(f"--timeout must be > 0, got {args.timeout}")
     url = resolve_url(args.storage, config.name, config.storage)
     parse_url(url)
@@ -277,6 +291,9 @@ def export_main(args: argparse.Namespace) -> int:
     name, _, storage = _open_study(args)
     if args.confirmed and args.trial is not None:
         raise ConfigError("--confirmed picks the trial itself: give it or --trial, not both")
+    for path in (args.output, args.model):
+        if path is not None:
+            check_output_file(path)  # before the trial is looked up: outputs first
     chosen = export.prepare(storage, name, number=args.trial, with_model=args.model is not None,
                             confirmed=args.confirmed)
     export.write(chosen, args.output, json_format=args.json, model=args.model)

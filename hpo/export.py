@@ -18,6 +18,7 @@ from basset import (
     JobParams,
     ParamsError,
     atomic_path,
+    check_output_file,
     parse_params,
     read_checkpoint,
     write_params,
@@ -26,12 +27,6 @@ from basset import (
 from hpo import confirm, progress
 from hpo.errors import ResultsError
 from hpo.evaluate import SPLITS, stored_scores
-
-
-def check_output(path: Path) -> None:
-    """An output file's folder must exist (checked before anything is written)."""
-    if not path.parent.is_dir():
-        raise ResultsError(f"cannot write {path}: folder {path.parent} does not exist")
 
 
 @dataclass
@@ -143,7 +138,7 @@ def write(export: Export, out: Path, *, json_format: bool = False,
     """Write the params (table or JSON) to `out`, and the checkpoint copy to `model`."""
     for path in (out, model):
         if path is not None:
-            check_output(path)
+            check_output_file(path)
     if model is not None:
         assert export.checkpoint is not None, "prepare(with_model=True) checks the checkpoint"
         with atomic_path(model) as tmp:

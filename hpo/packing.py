@@ -21,7 +21,7 @@ from typing import Any, Literal
 import h5py
 import torch
 
-from basset import JobParams, conv_lengths
+from basset import JobParams, training_bytes
 from hpo.config import StudyConfig
 from hpo.space import ParamSpec, build_params
 
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 GIB = 1 << 30
 CONTEXT_BYTES = 600 << 20  # CUDA context + cuDNN/cuBLAS handles and workspaces, per process
 HEADROOM = 0.9  # share of the free memory the packed workers may plan to use
-SAFETY = 1.5  # allocator fragmentation, temporaries of the backward pass
 MAX_PACKED = 4
 MAX_PACKED_MPS = 8
 MPS_DEFAULT_PIPE = "/tmp/nvidia-mps"
@@ -49,27 +48,6 @@ def parse_trials_per_gpu(text: str) -> TrialsPerGpu:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1 or auto, got {value}")
     return value
-
-
-def trial_peak_bytes(params: JobParams, seq_len: int, num_targets: int) -> int:
-    """Rough peak GPU memory of one training step of `params` (fp32 counted, bf16 halves some)."""
-    weights = 0
-    activations = params.batch_size * 4 * seq_len * 4  # the one-hot batch
-    channels = [4, *params.conv_filters]
-    for i, (after_conv, after_pool) in enumerate(conv_lengths(params, seq_len)):
-        after_conv, after_pool = max(after_conv, 1), max(after_pool, 1)
-        weights += channels[i] * channels[i + 1] * params.conv_filter_sizes[i] + 3 * channels[i + 1]
-        # conv, batch-norm and ReLU outputs at full length; pool output, its int64 indices and
-        # the dropout mask at the pooled length.
-        activations += params.batch_size * channels[i + 1] * (3 * 4 * after_conv + 16 * after_pool)
-    units = [channels[-1] * max(conv_lengths(params, seq_len)[-1][1], 1), *params.hidden_units]
-    for i in range(len(params.hidden_units)):
-        weights += units[i] * units[i + 1] + 3 * units[i + 1]
-        activations += params.batch_size * units[i + 1] * 4 * 4
-    weights += units[-1] * num_targets + num_targets
-    activations += params.batch_size * num_targets * 4 * 3
-    # weights, gradients and two optimiser states (Adam) in fp32
-    return int(SAFETY * (4 * 4 * weights + activations))
 
 
 def data_bytes(rows: int, seq_len: int, num_targets: int) -> int:
@@ -128,7 +106,7 @@ def auto_trials_per_gpu(config: StudyConfig, index: int) -> int:
     """`--trials-per-gpu auto` for GPU `index`: from its free memory and the study's size."""
     shape = data_shape(config.data)
     biggest = largest_params(config)
-    per_trial = trial_peak_bytes(biggest, shape.seq_len, shape.num_targets) + data_bytes(
+    per_trial = training_bytes(biggest, shape.seq_len, shape.num_targets) + data_bytes(
         shape.rows, shape.seq_len, shape.num_targets
     )
     free, _ = torch.cuda.mem_get_info(index)

@@ -24,11 +24,11 @@ import sqlalchemy as sa
 from optuna.trial import FrozenTrial, TrialState
 from plotly.offline import get_plotlyjs
 
-from basset import write_text_atomic
+from basset import check_output_file, write_text_atomic
 from hpo import confirm, evaluate, progress, records
 from hpo.errors import ResultsError
 from hpo.evaluate import stored_scores
-from hpo.export import check_output, trial_params
+from hpo.export import trial_params
 from hpo.storage import make_engine, mask
 
 STATE_COLORS = {
@@ -371,7 +371,7 @@ def build_report(storage: optuna.storages.BaseStorage, study_name: str, *,
 
 def write_report(storage: optuna.storages.BaseStorage, url: str, study_name: str,
                  out: Path) -> None:
-    check_output(out)
+    check_output_file(out)
     page = build_report(storage, study_name, epochs=read_study_epochs(url, study_name),
                         source=mask(url))
     write_text_atomic(out, page)

@@ -21,6 +21,7 @@ import optuna
 import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
+from basset import output_folder
 from hpo.config import HeartbeatConfig
 from hpo.errors import ConfigError, StorageError
 
@@ -83,7 +84,7 @@ def engine_kwargs(url: str) -> dict[str, Any]:
     """SQLAlchemy engine options for the study database (Optuna's engine and ours)."""
     path = sqlite_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        output_folder(path.parent)
         return {"creator": _sqlite_connect(path)}
     # Each worker process has two engines (Optuna's, shared with its heartbeat thread, and ours
     # for epoch rows and the study lock) and needs at most two connections per engine at once

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import optuna
 
-from basset import load_data, make_demo
+from basset import check_data, make_demo
 from hpo import records
 from hpo.config import StudyConfig
 from hpo.errors import ConfigError
@@ -101,4 +101,5 @@ def ensure_data(config: StudyConfig) -> None:
         log.info("generating the demo data set %s", config.data)
         config.data.parent.mkdir(parents=True, exist_ok=True)
         make_demo(config.data)
-    load_data(config.data, splits=("valid",))  # DataError now rather than in every worker
+    # DataError now rather than in every worker (every split, targets included; cheap)
+    check_data(config.data, target_type=config.fixed.get("target_type", "binary"))

@@ -135,7 +135,7 @@ def _case(name: str) -> dict[str, np.ndarray]:
         ("channels", "6 channels in shape (3, 6, 1, 4), expected 4 (A,C,G,T) (position-major"),
         ("width", "target width differs across splits (train 2, valid 3)"),
         ("length", "sequence length differs across splits (train 6, valid 5)"),
-        ("nan", "valid_out has NaN targets in 1 rows"),
+        ("nan", "valid_out has NaN or infinite targets in 1 rows"),
         ("labels", "target_labels names 1 targets but the data has 2"),
         ("empty train", "the train split is empty"),
     ],

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from basset.model import parameter_count, training_bytes
 from basset.params import JobParams, pretrained_params
 from hpo import packing
 from hpo.cli import main
@@ -21,7 +22,6 @@ from hpo.packing import (
     memory_fraction,
     mps_running,
     parse_trials_per_gpu,
-    trial_peak_bytes,
 )
 from hpo.devices import plan_devices
 
@@ -33,11 +33,12 @@ def paper(batch_size: int) -> JobParams:
 
 
 def test_peak_estimate_scales_with_batch_and_matches_the_paper_nets_size() -> None:
-    small, large = trial_peak_bytes(paper(128), 600, 164), trial_peak_bytes(paper(1024), 600, 164)
+    small, large = training_bytes(paper(128), 600, 164), training_bytes(paper(1024), 600, 164)
     assert large > 6 * small  # activations dominate at batch 1024
     # 4.1M parameters: weights, gradients and two optimiser states are 66 MB before the margin;
     # a batch-1024 step of the paper net peaks at a few GiB in fp32.
-    assert 0.066e9 * 1.5 < trial_peak_bytes(paper(1), 600, 164) < 0.2e9
+    assert 0.066e9 * 1.5 < training_bytes(paper(1), 600, 164) < 0.2e9
+    assert 4.0e6 < parameter_count(paper(1), 600, 164) < 4.3e6
     assert 2 * GIB < large < 8 * GIB
 
 

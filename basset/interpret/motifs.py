@@ -23,11 +23,11 @@ import torch
 from torch import nn
 
 from basset.checkpoint import load_model
-from basset.device import add_device_args, device_from_args
-from basset.fileio import output_folder, write_text_atomic
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.data import codes_to_onehot, load_data
+from basset.device import add_device_args, device_from_args
 from basset.errors import ArchitectureError, DataError
+from basset.fileio import check_output_folder, output_folder, write_text_atomic
 from basset.interpret.jaspar import Match, Motif, best_matches, jaspar_vertebrates
 from basset.interpret.svg import BASES, html_page, information, logo_svg
 
@@ -251,16 +251,17 @@ def build_parser() -> ArgParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
+    out = check_output_folder(args.out_dir)
     loaded = load_model(args.model, device=device_from_args(args))
     split = getattr(load_data(args.data, splits=(args.split,)), args.split)
     if split is None or len(split) == 0:
         raise DataError(f"{args.data}: the {args.split} split has no sequences")
     codes = split.seqs[: args.max_seqs]
-    out = output_folder(args.out_dir)
     log.info("first-layer activations of %d %s sequences", len(codes), args.split)
     motifs = filter_motifs(loaded.model, codes, threshold=args.threshold, batch_size=args.batch_size)
     log.info("comparing %d filters with JASPAR CORE vertebrates", sum(m.n_sites > 0 for m in motifs))
     matches = match_filters(motifs, jaspar_vertebrates())
+    output_folder(out)
     write_text_atomic(out / "filters_meme.txt", meme_text(motifs))
     write_text_atomic(out / "table.tsv", table_text(motifs, matches))
     write_text_atomic(out / "logos.html", logos_html(motifs, matches, f"Filters of {args.model.name}"))

@@ -20,11 +20,16 @@ from rich.progress import Progress
 from torch import nn
 
 from basset.checkpoint import load_model
-from basset.device import add_device_args, device_from_args
-from basset.fasta import read_fasta_all
-from basset.fileio import atomic_path, output_folder, write_text_atomic
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
+from basset.device import add_device_args, device_from_args
 from basset.errors import DataError
+from basset.fasta import read_fasta_all
+from basset.fileio import (
+    atomic_path,
+    check_output_folder,
+    output_folder,
+    write_text_atomic,
+)
 from basset.interpret.svg import BASES, heatmap_svg, html_page
 from basset.onehot import BASE_BYTES, encode_codes
 from basset.predict import predict_codes
@@ -145,6 +150,7 @@ def _read_sequences(path: Path) -> tuple[list[str], list[bytes]]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
+    check_output_folder(args.out_dir)
     loaded = load_model(args.model, device=device_from_args(args))
     targets = select_targets(args.targets, loaded.target_labels)
     names = [loaded.target_labels[t] for t in targets]
