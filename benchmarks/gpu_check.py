@@ -60,6 +60,7 @@ from basset import (
     TrainOptions,
     make_demo,
     train,
+    training_bytes,
     write_text_atomic,
 )
 from hpo import packing
@@ -248,7 +249,7 @@ def memory(ctx: Context, figures: dict[str, Any]) -> None:
             "batch_size": batch, "conv_filters": params.conv_filters,
             "conv_filter_sizes": params.conv_filter_sizes, "hidden_units": params.hidden_units,
             "seq_len": seq_len, "targets": num_targets,
-            "estimate_bytes": packing.trial_peak_bytes(params, seq_len, num_targets)
+            "estimate_bytes": training_bytes(params, seq_len, num_targets)
             + packing.data_bytes(rows, seq_len, num_targets),
         }
         figures[study] = entry
