@@ -11,6 +11,7 @@ from pathlib import Path
 import optuna
 from optuna.storages import RDBStorage
 from rich.console import Console
+from rich.table import Table
 
 from basset import (
     ArgParser,
@@ -20,7 +21,7 @@ from basset import (
     positive_int,
     setup_logging,
 )
-from hpo import confirm, dashboard, evaluate, export, progress, report
+from hpo import confirm, dashboard, evaluate, export, progress, report, slurm
 from hpo.config import HeartbeatConfig, StudyConfig, find_study_file, load_study
 from hpo.devices import default_threads, plan_devices
 from hpo.errors import ConfigError, StorageError
@@ -56,6 +57,16 @@ curse). The confirmations are the trials of the study NAME-confirm in the same s
 like `run`'s (workers, devices, heartbeats, Ctrl-C); re-running continues, and a larger --top or
 --seeds adds only the missing ones. Prints per configuration the mean +- sd over its seeds of the
 validation and test AUROC beside the original trial's, and the bias (original - confirmed).
+"""
+
+
+SLURM_HELP = """\
+Submit a SLURM job array of --tasks tasks, each running the same `basset-hpo run` (its own
+sampler seed) against the study's storage: --n-trials is the total of all tasks together, and
+submitting again continues the study. The storage must be one every node reaches (PostgreSQL;
+SQLite or loopback only when the partition's nodes are this host) and carry no password (use
+~/.pgpass or $PGPASSWORD: jobs inherit the environment). --dry-run prints the sbatch script;
+a submitted one is kept beside the task logs, ./studies/NAME/slurm/JOB_TASK.log.
 """
 
 
@@ -107,6 +118,25 @@ def build_parser() -> ArgParser:
                              help="new training seeds per configuration")
     _add_worker_flags(confirm_cmd)
     confirm_cmd.set_defaults(func=confirm_main)
+
+    slurm_cmd = commands.add_parser(
+        "slurm", help="submit a SLURM job array of basset-hpo run", description=SLURM_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_study_flags(slurm_cmd)
+    slurm_cmd.add_argument("--n-trials", type=positive_int, required=True,
+                           help="study-wide total of all tasks")
+    slurm_cmd.add_argument("--tasks", type=positive_int, required=True, help="array tasks")
+    slurm_cmd.add_argument("--gpus-per-task", type=int, default=1,
+                           help="GPUs of each task (--gres=gpu:G; 0: CPU workers), default 1")
+    slurm_cmd.add_argument("--time", help="time limit of each task, HH:MM:SS or D-HH:MM:SS")
+    slurm_cmd.add_argument("--partition", help="SLURM partition (default: the cluster's)")
+    slurm_cmd.add_argument("--account", help="SLURM account to charge")
+    slurm_cmd.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
+                           help="one more #SBATCH option, e.g. --sbatch-arg=--mem=32G (repeatable)")
+    slurm_cmd.add_argument("--dry-run", action="store_true",
+                           help="print the script, submit nothing")
+    slurm_cmd.set_defaults(func=slurm_main)
 
     status = commands.add_parser("status", help="counts, best trial, running trials")
     _add_study_flags(status)
@@ -230,6 +260,30 @@ def _score_best(storage: RDBStorage, plan: RunPlan) -> None:
         print(f"no test scores: {err}", file=sys.stderr)
 
 
+def slurm_main(args: argparse.Namespace) -> int:
+    config = load_study(args.study)
+    if args.gpus_per_task < 0:
+        raise ConfigError(f"--gpus-per-task must be >= 0, got {args.gpus_per_task}")
+    if args.time is not None:
+        slurm.time_limit_seconds(args.time)
+    url = resolve_url(args.storage, config.name, config.storage)
+    slurm.check_storage(url, args.tasks, slurm.partition_nodes(args.partition))
+    job = slurm.ArrayJob(
+        study=args.study, name=config.name, url=url, n_trials=args.n_trials, tasks=args.tasks,
+        seed=config.seed, workdir=Path.cwd(), basset_hpo=slurm.console_script(),
+        gpus_per_task=args.gpus_per_task, time_limit=args.time, partition=args.partition,
+        account=args.account, sbatch_args=args.sbatch_arg,
+    )
+    if args.dry_run:
+        print(slurm.script(job), end="")
+        return 0
+    slurm.check_connection(url)
+    job_id = slurm.submit(job)
+    print(f"submitted job {job_id}: {args.tasks} task(s) of study {config.name}, "
+          f"{args.n_trials} trials in total; logs {job.log_dir}/{job_id}_TASK.log")
+    return 0
+
+
 def _target(args: argparse.Namespace) -> tuple[str, str]:
     """(study name, storage URL) for commands that read a study."""
     try:
@@ -267,7 +321,20 @@ def status_main(args: argparse.Namespace) -> int:
     if snap.running:
         print("running:")
         Console(soft_wrap=True).print(progress.running_table(snap))
+    jobs = slurm.queued_jobs(name)
+    if jobs:
+        print("slurm jobs:")
+        Console(soft_wrap=True).print(_jobs_table(jobs))
     return 0
+
+
+def _jobs_table(jobs: list[tuple[str, str, str, str]]) -> Table:
+    table = Table(box=None, pad_edge=False)
+    for column in ("job", "state", "time", "nodes (reason)"):
+        table.add_column(column)
+    for row in jobs:
+        table.add_row(*row)
+    return table
 
 
 def evaluate_main(args: argparse.Namespace) -> int:

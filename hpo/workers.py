@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gc
 import signal
-import socket
 import sys
 import time
 import warnings
@@ -32,7 +31,7 @@ import torch
 from optuna.trial import TrialState
 
 from basset import BassetError, ResidentData, load_data, setup_logging
-from hpo import packing, progress
+from hpo import packing, progress, slurm
 from hpo.config import StudyConfig
 from hpo.objective import TrainFn, TrialContext, TrialFailed, make_objective
 from hpo.storage import StudyLock, make_engine, make_storage, storage_error
@@ -124,7 +123,7 @@ def run_trials(
     ctx = TrialContext(
         config=config, data=data, resident=ResidentData(data, device), device=device,
         run_dir=run_dir(config, plan.url),
-        engine=engine, worker=f"{socket.gethostname()}/{rank}", train_fn=plan.train_fn,
+        engine=engine, worker=slurm.worker_name(rank), train_fn=plan.train_fn,
         on_trial_start=lock.release, stop_requested=stop_requested,
     )
     objective = make_objective(ctx)

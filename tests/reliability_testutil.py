@@ -68,14 +68,15 @@ def paced_train(params: JobParams, data: BassetData, *, options: TrainOptions,
     return train(params, data, options=options, hooks=TrainHooks(on_epoch_end), resident=resident)
 
 
-def wait_for(probe: Callable[[], T | None], timeout: float = 60.0, what: str = "") -> T:
-    """Poll until probe() returns something truthy."""
+def wait_for(probe: Callable[[], T | None], timeout: float = 60.0, what: str = "",
+             every: float = 0.1) -> T:
+    """Poll (every `every` s) until probe() returns something truthy."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         found = probe()
         if found:
             return found
-        time.sleep(0.1)
+        time.sleep(every)
     raise AssertionError(f"timed out waiting for {what or probe}")
 
 
