@@ -33,6 +33,7 @@ JOB_PREFIX = "basset-hpo-"
 SEED_STRIDE = 1000  # task i seeds with seed + 1000 i; its workers k add k (fewer than 1000)
 STOP_LEAD_S = 300  # SIGTERM this long before the time limit (at most half the limit)
 COMMAND_TIMEOUT_S = 60
+SQUEUE_TIMEOUT_S = 15  # status waits no longer for a controller that does not answer
 LOOPBACK_HOSTS = ("", "localhost", "::1")
 
 
@@ -252,19 +253,20 @@ def _one_line(stderr: str) -> str:
 
 def queued_jobs(study_name: str) -> list[tuple[str, str, str, str]] | None:
     """The study's jobs (this user's) still queued or running, as (job, state, time, nodes or
-    reason) from squeue; None when there is no squeue or it fails."""
+    reason) from squeue; None when there is no squeue or it does not answer (a machine with
+    SLURM's clients but no cluster: status stays quiet about it)."""
     squeue = shutil.which("squeue")
     if squeue is None:
         return None
     command = [squeue, "--me", "-h", "--name", job_name(study_name), "-o", "%i|%T|%M|%R"]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
+        done = subprocess.run(command, capture_output=True, text=True, timeout=SQUEUE_TIMEOUT_S,
                               check=False)
     except subprocess.TimeoutExpired:
-        log.warning("squeue gave no answer within %d s", COMMAND_TIMEOUT_S)
+        log.debug("squeue gave no answer within %d s", SQUEUE_TIMEOUT_S)
         return None
     if done.returncode != 0:
-        log.warning("squeue failed: %s", _one_line(done.stderr))
+        log.debug("squeue failed: %s", _one_line(done.stderr))
         return None
     rows = [line.split("|", 3) for line in done.stdout.splitlines() if line.count("|") == 3]
     return [(r[0], r[1], r[2], r[3]) for r in rows]
