@@ -30,15 +30,31 @@ slurm_daemon() {
     slurm_pids+=($!)
 }
 
-# Wait up to $1 seconds for the command after it to succeed.
+# Wait up to $1 seconds for the command after it to succeed; its status 3 gives up at once.
 slurm_wait() {
-    local seconds=$1; shift
-    for _ in $(seq $((seconds * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+    local seconds=$1 status; shift
+    for _ in $(seq $((seconds * 5))); do
+        status=0; "$@" >/dev/null 2>&1 || status=$?
+        [ "$status" = 0 ] && return 0
+        [ "$status" = 3 ] && return 1
+        sleep 0.2
+    done
     return 1
 }
 
+# The node $1 is idle (status 3 when a daemon has died: no point waiting).
+slurm_node_idle() {
+    local pid
+    for pid in "${slurm_pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 3; done
+    sinfo -h -n "$1" -o %T | grep -qx idle
+}
+
 slurm_start() {
-    if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    local tool missing=""
+    for tool in munged slurmctld slurmd sbatch squeue sinfo scancel; do
+        command -v "$tool" >/dev/null || missing=yes
+    done
+    if [ -n "$missing" ]; then
         export DEBIAN_FRONTEND=noninteractive
         { apt-get update -qq && apt-get install -y -qq slurmctld slurmd slurm-client munge >/dev/null; } \
             || { echo "apt-get could not install slurm-wlm and munge"; return 1; }
@@ -88,7 +104,7 @@ EOF
     export SLURM_CONF=$slurm_dir/slurm.conf
     slurm_daemon slurmctld -D -i -f "$SLURM_CONF"
     slurm_daemon slurmd -D -f "$SLURM_CONF"
-    if ! slurm_wait 30 bash -c 'sinfo -h -n "$0" -o %T | grep -qx idle' "$host"; then
+    if ! slurm_wait 30 slurm_node_idle "$host"; then
         echo "the SLURM node did not become idle: $(sinfo -h -o '%N %T %E' 2>&1 | head -n 1);" \
             "$(tail -n 2 "$slurm_dir/slurmctld.log" "$slurm_dir/slurmd.log" "$slurm_dir"/*.out 2>&1 | tr '\n' ' ')"
         return 1
