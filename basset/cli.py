@@ -229,7 +229,7 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
     preds = predict_proba(loaded.model, codes, batch_size=args.batch_size, device=device, rc=args.rc)
     with atomic_path(args.out) as tmp, tmp.open("w") as out:
         out.write("\t".join(["id", *loaded.target_labels]) + "\n")
-        for name, row in zip(ids, preds):
+        for name, row in zip(ids, preds, strict=True):
             out.write(name + "\t" + "\t".join(f"{v:.6g}" for v in row) + "\n")
     log.info("wrote %d predictions x %d targets to %s", len(ids), preds.shape[1], args.out)
     return 0

@@ -53,7 +53,7 @@ def cli_entry(main: F) -> F:
     our bug and keeps its traceback."""
 
     @functools.wraps(main)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args, **kwargs):
         try:
             code = main(*args, **kwargs)
         except BassetError as err:

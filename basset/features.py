@@ -93,7 +93,7 @@ class Features:
         names = self.chroms
         return [
             f"{names[c]}:{s}-{s + self.size}({'-' if m else '+'})"
-            for c, s, m in zip(self.chrom.tolist(), self.start.tolist(), self.minus.tolist())
+            for c, s, m in zip(self.chrom.tolist(), self.start.tolist(), self.minus.tolist(), strict=True)
         ]
 
 
@@ -146,7 +146,7 @@ def collect_intervals(
             [not _ignored(name, ignore_y, primary_only) for name in peaks.chroms], dtype=bool
         )
         keep = keep_name[peaks.chrom] if len(peaks.chroms) else np.zeros(0, bool)
-        for name, count in zip(peaks.chroms, np.bincount(peaks.chrom, minlength=len(peaks.chroms))):
+        for name, count in zip(peaks.chroms, np.bincount(peaks.chrom, minlength=len(peaks.chroms)), strict=True):
             if _ignored(name, ignore_y, primary_only):
                 ignored[name] = ignored.get(name, 0) + int(count)
         parts.append(
@@ -329,7 +329,7 @@ def index_lists(table: np.ndarray) -> list[bytes]:
     text = blob.tobytes()
     ends = np.cumsum(np.bincount(rows, weights=token_len, minlength=len(table)).astype(np.int64))
     begins = np.concatenate([[0], ends[:-1]])
-    return [text[b : e - 1] if e > b else b"." for b, e in zip(begins.tolist(), ends.tolist())]
+    return [text[b : e - 1] if e > b else b"." for b, e in zip(begins.tolist(), ends.tolist(), strict=True)]
 
 
 def _chunks(n: int) -> Iterator[slice]:
@@ -347,7 +347,7 @@ def write_bed(handle: BinaryIO, features: Features) -> None:
                 b"%s\t%d\t%d\t.\t1\t%s\t%s\n" % (names[c], s, s + features.size, b"-" if m else b"+", acts)
                 for c, s, m, acts in zip(
                     features.chrom[rows].tolist(), features.start[rows].tolist(),
-                    features.minus[rows].tolist(), lists,
+                    features.minus[rows].tolist(), lists, strict=True,
                 )
             )
         )
@@ -460,6 +460,7 @@ def build_features(
                     lambda out: write_activity(out, features, labels, ids),
                     lambda out: write_fasta(out, ids, seqs),
                 ),
+                strict=True,
             ):
                 with path.open("wb") as out:
                     write(out)

@@ -108,7 +108,7 @@ def _temp_prefix(path: Path) -> str:
 def remove_stale_temps(path: Path) -> list[Path]:
     """Remove the temp files of `path` left by dead processes of this host; return them."""
     pattern = re.compile(rf"\.{re.escape(path.name)}\.{re.escape(_HOST)}~(\d+)\.[^.]+\.tmp")
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(path.parent))
     except OSError:

@@ -20,7 +20,7 @@ COMPRESSED_SUFFIXES = (".gz", ".bgz")
 
 # Reverse complement of FASTA bytes: case kept, IUPAC codes complemented, anything else kept.
 COMPLEMENT = np.arange(256, dtype=np.uint8)
-for _base, _other in zip("ACGTRYKMBVDH", "TGCAYRMKVBHD"):
+for _base, _other in zip("ACGTRYKMBVDH", "TGCAYRMKVBHD", strict=True):
     COMPLEMENT[ord(_base)], COMPLEMENT[ord(_base.lower())] = ord(_other), ord(_other.lower())
 
 

@@ -39,7 +39,7 @@ def check_architecture(params: JobParams, seq_len: int) -> int:
     """Refuse a graph whose sequence length reaches <= 0, naming the layer; return the flatten size."""
     if seq_len <= 0:
         raise ArchitectureError(f"sequence length must be > 0, got {seq_len}")
-    for index, (after_conv, after_pool) in enumerate(conv_lengths(params, seq_len), start=1):
+    for index, (after_conv, _after_pool) in enumerate(conv_lengths(params, seq_len), start=1):
         if after_conv <= 0:
             raise ArchitectureError(
                 f"conv layer {index} (filter size {params.conv_filter_sizes[index - 1]}, "
@@ -151,7 +151,7 @@ class BassetNet(nn.Module):
             *(
                 _conv_block(channels[i], channels[i + 1], size, pool, drop, same)
                 for i, (size, pool, drop) in enumerate(
-                    zip(params.conv_filter_sizes, params.pool_width, params.conv_dropouts)
+                    zip(params.conv_filter_sizes, params.pool_width, params.conv_dropouts, strict=True)
                 )
             )
         )
@@ -228,7 +228,7 @@ def load_kipoi_state_dict(model: BassetNet, state_dict: Mapping[str, torch.Tenso
     mapped: dict[str, torch.Tensor] = {}
     names = {module: name for name, module in model.named_modules()}
     own = model.state_dict()
-    for tensors, module in zip(theirs, ours):
+    for tensors, module in zip(theirs, ours, strict=True):
         for name, value in tensors.items():
             if isinstance(module, nn.Conv1d) and name == "weight":
                 value = value.squeeze(-1)  # (out, in, k, 1) -> (out, in, k)

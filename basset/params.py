@@ -98,7 +98,7 @@ class JobParams:
                     )
         if self.num_conv == 0:
             raise ParamsError("conv_filters: at least one convolution layer is needed")
-        positive = {
+        positive: dict[str, list[int] | list[float]] = {
             "conv_filters": self.conv_filters,
             "conv_filter_sizes": self.conv_filter_sizes,
             "pool_width": self.pool_width,

@@ -57,7 +57,7 @@ class SplitArrays:
 
 
 def _examples(items: Iterable[str]) -> str:
-    shown = []
+    shown: list[str] = []
     for item in items:
         if len(shown) == EXAMPLES:
             shown.append("...")
@@ -296,7 +296,7 @@ def write_basset_h5(
             chunks = pool.map(
                 partial(_deflated_chunk, split.codes, rows=chunk_rows, dtype=dtype), starts
             )
-            for start, data in zip(starts, chunks):
+            for start, data in zip(starts, chunks, strict=True):
                 onehot.id.write_direct_chunk((start, 0, 0, 0), data)
                 if progress is not None and task is not None:
                     progress.update(task, completed=min(n, start + chunk_rows))

@@ -32,8 +32,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from features_reference import reference_merge  # noqa: E402
-
 from basset.features import (  # noqa: E402
     Intervals,
     collect_intervals,
@@ -44,6 +42,7 @@ from basset.features import (  # noqa: E402
     write_fasta,
 )
 from basset.genome import Genome  # noqa: E402
+from features_reference import reference_merge  # noqa: E402
 
 HG19 = {
     "chr1": 249250621, "chr2": 243199373, "chr3": 198022430, "chr4": 191154276,
@@ -72,7 +71,7 @@ def write_peaks(folder: Path, n_samples: int, n_peaks: int, n_sites: int) -> Pat
         with bed.open("wb") as out:
             out.write(b"".join(
                 b"%s\t%d\t%d\n" % (names[c].encode(), p - 75, p + 75)
-                for c, p in zip(site_chrom[chosen].tolist(), centre.tolist())
+                for c, p in zip(site_chrom[chosen].tolist(), centre.tolist(), strict=True)
             ))
         lines.append(f"s{s}\t{bed}")
     table = folder / "samples.txt"
@@ -176,7 +175,7 @@ def extraction(folder: Path, n_features: int, shrink: int) -> dict[str, float]:
     seqs = genome.windows(names, chrom, start, minus, 600)
     extract_s, extract_cpu = time.perf_counter() - t, time.process_time() - cpu
     genome.close()
-    ids = [f"{names[c]}:{s}-{s + 600}(+)" for c, s in zip(chrom.tolist(), start.tolist())]
+    ids = [f"{names[c]}:{s}-{s + 600}(+)" for c, s in zip(chrom.tolist(), start.tolist(), strict=True)]
     t = time.perf_counter()
     with (folder / "features.fa").open("wb") as out:
         write_fasta(out, ids, seqs)

@@ -55,7 +55,7 @@ def _plant(rng: np.random.Generator, codes: np.ndarray, pwm: np.ndarray, rows: n
     site = np.minimum(site, 3).astype(np.uint8)
     reverse = rng.random(len(rows)) < 0.5
     site[reverse] = 3 - site[reverse, ::-1]
-    for row, start, s in zip(rows, starts, site):
+    for row, start, s in zip(rows, starts, site, strict=True):
         codes[row, start:start + width] = s
     return starts
 
@@ -75,7 +75,7 @@ def generate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     pair = rng.random(n) < 0.15
     rows = np.flatnonzero(pair)
     starts = rng.integers(0, SEQ_LEN - len(pwms[6]) - 12 - len(pwms[7]), len(rows))
-    for row, start in zip(rows, starts):
+    for row, start in zip(rows, starts, strict=True):
         for pwm, at in ((pwms[6], start), (pwms[7], start + len(pwms[6]) + 12)):
             site = (rng.random((len(pwm), 1)) > np.cumsum(pwm, axis=1)).sum(-1)
             codes[row, at:at + len(pwm)] = np.minimum(site, 3)

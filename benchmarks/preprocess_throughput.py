@@ -36,7 +36,7 @@ def write_inputs(folder: Path, n: int, length: int, n_targets: int = 10) -> tupl
             stop = min(n, start + 10_000)
             seqs = letters[rng.integers(0, len(letters), size=(stop - start, length))]
             labels = rng.integers(0, 2, size=(stop - start, n_targets))
-            for i, (seq, label) in enumerate(zip(seqs, labels), start):
+            for i, (seq, label) in enumerate(zip(seqs, labels, strict=True), start):
                 fa.write(b">seq%d\n%s\n" % (i, seq.tobytes()))
                 act.write(f"seq{i}\t" + "\t".join(map(str, label)) + "\n")
     return fasta, table

@@ -112,7 +112,8 @@ def _check_keys(table: dict[str, Any], allowed: list[str], where: str) -> None:
 def _typed(value: Any, kind: type, where: str) -> Any:
     """`value` as a `kind` (an int is a float too; a bool is not a number)."""
     allowed = (int, float) if kind is float else (kind,)
-    if not isinstance(value, allowed) or (kind is not bool and isinstance(value, bool)):
+    ok = isinstance(value, allowed) and (kind is bool or not isinstance(value, bool))
+    if not ok:
         raise ConfigError(f"{where} must be {kind.__name__}, got {value!r}")
     return float(value) if kind is float else value
 

@@ -233,7 +233,7 @@ def table(summaries: list[ConfigSummary]) -> str:
             _show(s.test_mean, s.test_sd),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
 def verdict(summaries: list[ConfigSummary]) -> str:
@@ -261,7 +261,7 @@ def prepare(config: StudyConfig, url: str, top: list[FrozenTrial],
     return linked, enqueue_missing(url, storage, linked.name, plan(top, seeds, config))
 
 
-def load_summaries(storage: optuna.storages.RDBStorage, study_name: str) -> list[ConfigSummary]:
+def load_summaries(storage: optuna.storages.BaseStorage, study_name: str) -> list[ConfigSummary]:
     """The confirmed configurations of `study_name` ([] without a confirm study)."""
     try:
         study = optuna.load_study(study_name=confirm_name(study_name), storage=storage)

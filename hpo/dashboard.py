@@ -52,6 +52,7 @@ def bind(host: str, port: int, storage: optuna.storages.BaseStorage) -> WSGIServ
 
 def study_url(server: WSGIServer, storage: optuna.storages.BaseStorage, study_name: str) -> str:
     host, port = server.server_address[:2]
+    assert isinstance(host, str)  # an IPv4/IPv6 server
     study_id = storage.get_study_id_from_name(study_name)
     return f"http://{host}:{port}/dashboard/studies/{study_id}"
 

@@ -39,13 +39,13 @@ from basset import (
     BassetError,
     EpochMetrics,
     JobParams,
+    ResidentData,
     StopTraining,
     TrainHooks,
     TrainingDiverged,
     TrainOptions,
     TrainResult,
     check_architecture,
-    ResidentData,
     read_history,
     train,
 )
@@ -112,10 +112,10 @@ def _train(trial: optuna.Trial, params: JobParams, ctx: TrialContext) -> TrainRe
     if prefix is None:
         prefix = str(ctx.run_dir / f"trial_{trial.number}" / "model")
         trial.set_user_attr("save_prefix", prefix)
-    restart: Path | None = Path(f"{prefix}_check.pt")
-    if original is None or not restart.exists():
-        restart = None  # a fresh trial, or a retry whose first epoch never finished
-    else:
+    check = Path(f"{prefix}_check.pt")
+    # None: a fresh trial, or a retry whose first epoch never finished
+    restart = check if original is not None and check.exists() else None
+    if restart is not None:
         trial.set_user_attr("resumed_from", str(restart))
         _catch_up(trial, frozen, restart, ctx)
     # Trial n trains with seed + n; a retry keeps its original's seed; a confirmation

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import cast
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -54,7 +55,7 @@ def snapshot(storage: optuna.storages.BaseStorage, study_name: str) -> Snapshot:
         study_name=study_name,
         counts={state: by_state.get(state, 0) for state in STATES},
         counted=counted(trials),
-        best=max(complete, key=lambda t: t.value, default=None),
+        best=max(complete, key=lambda t: cast(float, t.value), default=None),
         running=[t for t in trials if t.state == TrialState.RUNNING],
         references=[t for t in trials if t.user_attrs.get("reference")],
     )

@@ -56,7 +56,7 @@ def write_epoch(engine: sa.Engine, study_name: str, trial_number: int, m: EpochM
         "seconds": m.seconds,
         "seqs_per_sec": m.seqs_per_sec,
         "device": m.device,
-        "created_at": dt.datetime.now(dt.timezone.utc),
+        "created_at": dt.datetime.now(dt.UTC),
     }
     with engine.begin() as conn:
         conn.execute(epochs.delete().where(key))

@@ -16,7 +16,7 @@ import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import optuna
 import plotly.graph_objects as go
@@ -208,7 +208,7 @@ def target_auroc_section(best: FrozenTrial | None, labels: list[str] | None) -> 
     ))
     section.figure.update_layout(yaxis={"title": "valid AUROC at the best epoch", "range": [0, 1]},
                                  xaxis_title="target")
-    missing = [label for label, v in zip(labels, values) if v is None]
+    missing = [label for label, v in zip(labels, values, strict=True) if v is None]
     if missing:
         section.body = note(f"one class only in validation, no AUROC: {', '.join(missing)}")
     return section
@@ -264,14 +264,14 @@ def _architecture(trial: FrozenTrial, study_name: str) -> list[str]:
     except ResultsError:
         return ["-"] * 4
     conv = " ".join(f"{f}×{w}/{pool}" for f, w, pool in
-                    zip(p.conv_filters, p.conv_filter_sizes, p.pool_width))
+                    zip(p.conv_filters, p.conv_filter_sizes, p.pool_width, strict=True))
     hidden = " ".join(str(h) for h in p.hidden_units) or "none"
     return [conv, hidden, f"{p.learning_rate:.3g}", str(p.batch_size)]
 
 
 def top_trials_section(trials: list[FrozenTrial], study_name: str) -> Section:
     section = Section("top-trials", f"Top {TOP_N} trials")
-    top = sorted(_complete(trials), key=lambda t: t.value, reverse=True)[:TOP_N]
+    top = sorted(_complete(trials), key=lambda t: cast(float, t.value), reverse=True)[:TOP_N]
     if not top:
         section.body = note("no completed trial yet")
         return section
@@ -302,7 +302,7 @@ def confirmation_section(summaries: list[confirm.ConfigSummary], study_name: str
     labels = [f"#{s.rank} trial {s.source_trial}" for s in summaries]
     figure = go.Figure()
     figure.add_trace(go.Scatter(
-        x=[label for label, s in zip(labels, summaries) for _ in s.valid],
+        x=[label for label, s in zip(labels, summaries, strict=True) for _ in s.valid],
         y=[v for s in summaries for v in s.valid], mode="markers", name="new seed",
         marker={"size": 9, "color": STATE_COLORS["COMPLETE"], "opacity": 0.7},
         customdata=[n for s in summaries for n in s.seed_trials],

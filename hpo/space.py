@@ -99,6 +99,7 @@ def suggest(trial: optuna.Trial, spec: ParamSpec, name: str) -> Any:
     """Ask the trial for one value of `spec` under the Optuna name `name`."""
     if spec.kind == "categorical":
         return trial.suggest_categorical(name, list(spec.choices))
+    assert spec.low is not None and spec.high is not None, "a range has both ends"
     if spec.kind == "int":
         return trial.suggest_int(
             name, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log

@@ -51,7 +51,9 @@ def parse_url(url: str) -> URL:
         try:
             import psycopg  # noqa: F401
         except ImportError:
-            raise ConfigError("PostgreSQL storage needs psycopg: pip install 'basset-hpo[postgres]'")
+            raise ConfigError(
+                "PostgreSQL storage needs psycopg: pip install 'basset-hpo[postgres]'"
+            ) from None
     return parsed
 
 
@@ -66,7 +68,9 @@ def mask(url: str | URL) -> str:
 
 def sqlite_path(url: str) -> Path | None:
     parsed = make_url(url)
-    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" else None
+    if parsed.get_backend_name() != "sqlite" or parsed.database is None:
+        return None
+    return Path(parsed.database)
 
 
 def _sqlite_connect(path: Path) -> Callable[[], sqlite3.Connection]:

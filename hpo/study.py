@@ -76,7 +76,8 @@ def prepare_study(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
             storage = make_storage(url, config.heartbeat)
             records.create_tables(engine)
             study = optuna.create_study(
-                study_name=config.name, storage=storage, direction=config.direction,
+                study_name=config.name, storage=storage,
+                direction=optuna.study.StudyDirection[config.direction.upper()],
                 load_if_exists=True,
             )
             if not study.get_trials(deepcopy=False):

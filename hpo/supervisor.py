@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 
 import optuna
 from rich.console import Console
@@ -91,7 +92,7 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
 
 
 def _watch(
-    procs: list[mp.process.BaseProcess],
+    procs: Sequence[mp.process.BaseProcess],
     storage: optuna.storages.BaseStorage,
     plan: RunPlan,
     console: Console,

@@ -12,8 +12,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from basset.data import BassetData, ResidentData
 from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
+from basset.data import BassetData, ResidentData
 from basset.params import JobParams
 from basset.trainer import TrainingDiverged
 from synth_data import make_data

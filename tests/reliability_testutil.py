@@ -15,8 +15,8 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
-from basset.data import BassetData, ResidentData
 from basset.api import EpochMetrics, TrainHooks, TrainOptions, TrainResult
+from basset.data import BassetData, ResidentData
 from basset.params import JobParams
 from basset.trainer import train
 

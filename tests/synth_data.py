@@ -16,7 +16,7 @@ def motif_split(rng: np.random.Generator, n: int, seq_len: int, motifs: np.ndarr
     codes[rng.random((n, seq_len)) < 0.01] = 4  # a few N
     targets = (rng.random((n, len(motifs))) < 0.5).astype(np.float32)
     width = motifs.shape[1]
-    for i, t in zip(*np.nonzero(targets)):
+    for i, t in zip(*np.nonzero(targets), strict=True):
         start = rng.integers(0, seq_len - width + 1)
         codes[i, start : start + width] = motifs[t]
     return Split(codes, targets, headers=[f"seq{i}" for i in range(n)])

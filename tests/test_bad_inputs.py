@@ -26,8 +26,6 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from hpo_testutil import quick_train, study_toml, tiny_data, write_h5
-from synth_data import make_data
 
 from basset import cli as basset_cli
 from basset.api import TrainOptions
@@ -43,6 +41,8 @@ from hpo.cli import main as hpo_main
 from hpo.config import load_study
 from hpo.study import prepare_study
 from hpo.workers import RunPlan, run_trials
+from hpo_testutil import quick_train, study_toml, tiny_data, write_h5
+from synth_data import make_data
 
 SCRIPTS: dict[str, Callable[[list[str]], int]] = {
     "basset-preprocess": preprocess_main, "basset-train": basset_cli.train_main,

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import basset.trainer
+from basset.api import TrainOptions
 from basset.checkpoint import load_model
 from basset.data import codes_to_onehot
 from basset.errors import DataError
-from basset.api import TrainOptions
 from basset.predict import predict_proba
 from basset.trainer import train
 from synth_data import make_data, one_thread
@@ -41,7 +41,7 @@ def test_restart_continues_exactly(tmp_path: Path) -> None:
         options=_options(max_epochs=4, save_prefix=tmp_path / "b", restart=tmp_path / "b_check.pt"),
     )
     assert resumed.epochs_run == 4 and len(resumed.history) == 4
-    for a, b in zip(straight.history, resumed.history):
+    for a, b in zip(straight.history, resumed.history, strict=True):
         assert (a.train_loss, a.valid_loss, a.valid_metric, a.learning_rate, a.is_best) == (
             b.train_loss, b.valid_loss, b.valid_metric, b.learning_rate, b.is_best
         )

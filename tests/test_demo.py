@@ -58,7 +58,7 @@ def test_default_layout_and_positive_rates(tmp_path: Path) -> None:
         assert h5["train_in"].shape == (4000, 4, 1, 200) and h5["train_in"].dtype == np.uint8
         assert h5["train_out"].dtype == np.int8
     rates = np.concatenate([data.train.targets, data.valid.targets]).mean(axis=0)
-    assert ((rates > 0.10) & (rates < 0.40)).all(), dict(zip(TARGETS, rates.round(3)))
+    assert ((rates > 0.10) & (rates < 0.40)).all(), dict(zip(TARGETS, rates.round(3), strict=True))
 
 
 def test_transfer_set_has_other_targets_and_other_sequences(tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ def test_transfer_set_has_other_targets_and_other_sequences(tmp_path: Path) -> N
     seen = {row.tobytes() for split in (source.train, source.valid) for row in split.seqs}
     assert not any(row.tobytes() in seen for row in small.test.seqs)  # type: ignore[union-attr]
     rates = np.concatenate([small.train.targets, small.valid.targets]).mean(axis=0)
-    assert ((rates > 0.05) & (rates < 0.35)).all(), dict(zip(TRANSFER_TARGETS, rates.round(3)))
+    assert ((rates > 0.05) & (rates < 0.35)).all(), dict(zip(TRANSFER_TARGETS, rates.round(3), strict=True))
     # The transfer set's own sizes give way to explicit ones.
     make_demo(tmp_path / "t.h5", preset="transfer", n_seqs=100, valid=10, test=10)
     assert len(load_data(tmp_path / "t.h5").train) == 80
@@ -81,7 +81,7 @@ def test_transfer_set_has_other_targets_and_other_sequences(tmp_path: Path) -> N
 def test_background_is_gc_matched_and_motifs_are_planted() -> None:
     demo = generate_all(6000, 200, seed=1)
     gc = np.isin(demo.codes, (1, 2)).mean(axis=1)
-    for label, column in zip(TARGETS, demo.targets.T):
+    for label, column in zip(TARGETS, demo.targets.T, strict=True):
         assert abs(roc_auc_score(column, gc) - 0.5) < 0.06, label  # GC alone predicts little
     # The SOX2-POU5F1 pair sits at its fixed spacing: its consensus is far more common there.
     probs = element_probs()["SOX_OCT"]

@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from basset.api import TrainOptions, TrainResult
 from basset.checkpoint import read_checkpoint
 from basset.data import BassetData, ResidentData, codes_to_onehot
 from basset.fast import set_capturable
-from basset.api import TrainOptions, TrainResult
 from basset.model import build_model
 from basset.params import JobParams
 from basset.predict import reverse_complement
@@ -159,7 +159,7 @@ def test_cuda_graphs_replay_the_eager_fp32_step_exactly_enough() -> None:
 @pytest.mark.gpu
 def test_bf16_graphs_agree_with_plain_fp32_within_bf16_tolerance() -> None:
     fast, plain = _cuda_pair(options(device="cuda", max_epochs=4), options(**PLAIN))
-    for a, b in zip(fast.history, plain.history):
+    for a, b in zip(fast.history, plain.history, strict=True):
         assert a.train_loss == pytest.approx(b.train_loss, rel=0.05)
         assert a.valid_metric == pytest.approx(b.valid_metric, abs=0.03)
 
@@ -168,7 +168,7 @@ def test_bf16_graphs_agree_with_plain_fp32_within_bf16_tolerance() -> None:
 def test_compiled_bf16_graphs_agree_with_plain_fp32() -> None:
     fast, plain = _cuda_pair(options(device="cuda", compile=True, max_epochs=4),
                              options(**PLAIN))
-    for a, b in zip(fast.history, plain.history):
+    for a, b in zip(fast.history, plain.history, strict=True):
         assert a.train_loss == pytest.approx(b.train_loss, rel=0.05)
 
 

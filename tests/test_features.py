@@ -11,13 +11,13 @@ import h5py
 import numpy as np
 import pytest
 from Bio import bgzf
-from features_reference import reference_merge
 
 from basset.cli import train_main
 from basset.features import Intervals, main, merge_intervals
 from basset.genome import COMPLEMENT
 from basset.peaks import read_peaks
 from basset.preprocess import main as preprocess_main
+from features_reference import reference_merge
 
 CHROMS = {"chr1": 12_000, "chr2": 1_000, "chrX": 2_000, "chrY": 2_000, "chrM": 1_000,
           "chrUn_gl1": 1_000, "chr1_random": 1_000}
@@ -38,7 +38,7 @@ def merge(rows: list[tuple[str, str, int, int]], n_targets: int, lengths: dict[s
                                size=size, overlap=overlap)
     return [
         (names[c], int(s), int(s) + size, "-" if m else "+", np.flatnonzero(a).tolist())
-        for c, s, m, a in zip(features.chrom, features.start, features.minus, features.active())
+        for c, s, m, a in zip(features.chrom, features.start, features.minus, features.active(), strict=True)
     ]
 
 

@@ -10,15 +10,13 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
-from optuna.trial import FrozenTrial
-
+from hpo import progress
 from hpo.cli import main
 from hpo.config import load_study
-from hpo.errors import ConfigError
-from hpo import progress
 from hpo.devices import plan_devices
+from hpo.errors import ConfigError
 from hpo.study import prepare_study
 from hpo.supervisor import run_study
 from hpo.workers import RunPlan, run_trials
@@ -28,6 +26,7 @@ REF = ('{label = "ref", conv_filters = [8], conv_filter_sizes = [5], pool_width 
        "hidden_units = [16], learning_rate = 0.01, batch_size = 32}")
 
 
+@pytest.mark.slow  # two spawned workers training for real; the in-process race test stays fast
 def test_two_workers_share_sqlite_and_hit_the_total_exactly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:

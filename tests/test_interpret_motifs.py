@@ -6,11 +6,21 @@ import numpy as np
 import pytest
 
 from basset.interpret.jaspar import best_matches, jaspar_vertebrates
-from basset.interpret.motifs import filter_motifs, logos_html, main, match_filters, meme_text, table_text
+from basset.interpret.motifs import (
+    filter_motifs,
+    logos_html,
+    main,
+    match_filters,
+    meme_text,
+    table_text,
+)
 from interpret_models import planted_codes, planted_model, run_cli, save_data, save_model
 
 # JASPAR 2024+ MAFK (MA0496.4) consensus; its longer site TGCTGACTCAGCA best-matches Mafg there.
 MAFK = "CTGACTCAGC"
+# memelite's TOMTOM is compiled by numba on its first call (one to two minutes in a fresh
+# environment, cached after): every test that matches against JASPAR runs with -m slow.
+memelite_compiles = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +57,7 @@ def test_threshold_keeps_only_strong_windows() -> None:
     assert strict.pwm.max(axis=0).min() == pytest.approx((100 + 0.25) / 101)
 
 
+@memelite_compiles
 def test_best_jaspar_match_is_mafk(motifs) -> None:
     matches = match_filters(motifs, jaspar_vertebrates())
     assert set(matches) == {0}  # the silent filter is not compared
@@ -55,6 +66,7 @@ def test_best_jaspar_match_is_mafk(motifs) -> None:
     assert best.p_value < 1e-5 and best.q_value < 0.01
 
 
+@memelite_compiles
 def test_diffuse_pwms_match_nothing() -> None:
     """Nearly uniform filters must not 'match' the nearly uniform spacer columns of long motifs
     (plain Euclidean TOMTOM gave them p ~ 1e-14 against CTCF); uniform ones are not compared."""
@@ -65,6 +77,7 @@ def test_diffuse_pwms_match_nothing() -> None:
     assert all(m.q_value > 0.05 for m in weak)
 
 
+@memelite_compiles
 def test_meme_table_and_logos(motifs) -> None:
     matches = match_filters(motifs, jaspar_vertebrates())
     meme = meme_text(motifs).splitlines()
@@ -85,6 +98,7 @@ def test_meme_table_and_logos(motifs) -> None:
     assert page.index(MAFK) < page.index("no activation")
 
 
+@memelite_compiles
 def test_cli_writes_every_output(tmp_path, capsys) -> None:
     rng = np.random.default_rng(5)
     codes, _ = planted_codes(rng, 120, 40, MAFK)

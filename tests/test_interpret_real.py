@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
-from basset.data import load_data
 from basset.api import TrainOptions
+from basset.data import load_data
 from basset.interpret.motifs import main as motifs_main
 from basset.params import JobParams
 from basset.preprocess import preprocess
@@ -42,7 +42,7 @@ def test_filters_match_mafk_and_pou5f1(oct4_mafk, tmp_path, capsys) -> None:
         for prefix in ("MA0496.", "MA1115.")
     }
     with capsys.disabled():
-        for prefix, hits in found.items():
+        for hits in found.values():
             for r in hits:
                 print(f"\nfilter {r['filter']}: {r['consensus']} -> {r['match_id']} {r['match_name']} "
                       f"p={r['p_value']} q={r['q_value']}", end="")

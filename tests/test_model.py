@@ -76,7 +76,7 @@ def test_max_norm_caps_each_output_unit() -> None:
         w.data.mul_(10)
     before = [w.detach().clone() for w in weights]
     max_norm_(weights, 0.5)
-    for w, old in zip(weights, before):
+    for w, old in zip(weights, before, strict=True):
         norms = w.flatten(1).norm(dim=1)
         assert norms.max() <= 0.5 + 1e-5
         assert torch.allclose(norms, torch.full_like(norms, 0.5), atol=1e-4)
@@ -86,7 +86,7 @@ def test_max_norm_caps_each_output_unit() -> None:
     small = [w.detach() * 0.01 for w in weights]
     unchanged = [w.clone() for w in small]
     max_norm_(small, 0.5)
-    assert all(torch.equal(a, b) for a, b in zip(small, unchanged))
+    assert all(torch.equal(a, b) for a, b in zip(small, unchanged, strict=True))
 
 
 def _kipoi_like(filters: list[int], sizes: list[int], pools: list[int], flat: int, hidden: list[int], targets: int) -> nn.Sequential:
@@ -98,7 +98,7 @@ def _kipoi_like(filters: list[int], sizes: list[int], pools: list[int], flat: in
 
     layers: list[nn.Module] = []
     channels = [4, *filters]
-    for i, (size, pool) in enumerate(zip(sizes, pools)):
+    for i, (size, pool) in enumerate(zip(sizes, pools, strict=True)):
         layers += [
             nn.Conv2d(channels[i], channels[i + 1], (size, 1)),
             nn.BatchNorm2d(channels[i + 1]),

@@ -13,6 +13,7 @@ from basset.params import JobParams, pretrained_params
 from hpo import packing
 from hpo.cli import main
 from hpo.config import load_study
+from hpo.devices import plan_devices
 from hpo.packing import (
     CONTEXT_BYTES,
     GIB,
@@ -23,7 +24,6 @@ from hpo.packing import (
     mps_running,
     parse_trials_per_gpu,
 )
-from hpo.devices import plan_devices
 
 
 def paper(batch_size: int) -> JobParams:

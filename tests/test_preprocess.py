@@ -88,7 +88,7 @@ def test_extend_and_float_targets(tmp_path: Path) -> None:
     assert data.target_labels == ["x"] and data.seq_len == 4
     with h5py.File(out) as h5:
         assert h5["train_out"].dtype == np.float32
-    every = {h: s for split in (data.train, data.valid) for h, s in zip(split.headers, split.seqs)}
+    every = {h: s for split in (data.train, data.valid) for h, s in zip(split.headers, split.seqs, strict=True)}
     assert every["a"].tolist() == [1, 1, 2, 2] and every["b"].tolist() == [4, 1, 2, 4]
 
 

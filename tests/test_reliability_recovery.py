@@ -60,6 +60,7 @@ def _check_resumed(url: str, name: str, n_trials: int, max_epochs: int) -> tuple
     return replaced, copy
 
 
+@pytest.mark.slow  # about 30 s on two cores: worker start-up, a kill, a heartbeat grace period
 def test_kill_9_mid_trial_is_retried_from_its_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Two workers; one is SIGKILLed after its trial's first epoch. The other worker finishes
     # its trials, stays while the dead trial is RUNNING, sees it turn stale (grace 2 s), and
@@ -90,6 +91,7 @@ def test_kill_9_mid_trial_is_retried_from_its_checkpoint(tmp_path: Path, monkeyp
     assert copy.system_attrs["retry_history"] == [replaced.number]
 
 
+@pytest.mark.slow  # two runs of real worker processes each
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
 def test_ctrl_c_requeues_the_trial_and_the_next_run_resumes_it(how: str, tmp_path: Path) -> None:
     # The real console script. SIGINT goes to the whole process group, as a terminal's Ctrl-C

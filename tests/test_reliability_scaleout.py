@@ -28,6 +28,7 @@ N_TRIALS = 12
 EPOCHS = 40  # tiny epochs, but enough of them that a trial outlasts a process's start-up
 
 
+@pytest.mark.slow  # hosts x workers real processes, 40 epochs per trial
 @pytest.mark.parametrize("storage, hosts, workers", [
     pytest.param("postgres", 2, 2, marks=needs_pg),
     ("sqlite", 1, 3),
@@ -55,7 +56,7 @@ def test_every_worker_of_every_host_joins_one_study_and_the_total_is_exact(
         procs.append(subprocess.Popen(cmd, cwd=folder, env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
     outputs = [proc.communicate(timeout=300) for proc in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert "Traceback" not in err and "locked" not in err
         assert f"{name}: {N_TRIALS} done ({N_TRIALS} complete, 0 pruned, 0 failed), 0 running" \

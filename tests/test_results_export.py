@@ -11,8 +11,8 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from basset.checkpoint import load_model
 from basset import cli as basset_cli
+from basset.checkpoint import load_model
 from basset.model import build_model
 from basset.params import parse_params, read_params
 from hpo.cli import main

@@ -17,9 +17,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from hpo_testutil import study_toml, tiny_data, write_h5
 from optuna.trial import FrozenTrial, TrialState
-from reliability_testutil import study_file, wait_for
 from sqlalchemy.engine import URL, make_url
 
 from hpo import progress, records, slurm
@@ -27,6 +25,8 @@ from hpo.cli import main as hpo_main
 from hpo.config import load_study
 from hpo.storage import make_engine
 from hpo.study import prepare_study
+from hpo_testutil import study_toml, tiny_data, write_h5
+from reliability_testutil import study_file, wait_for
 
 HPO = str(Path(sys.executable).parent / "basset-hpo")
 HOST = os.uname().nodename.split(".")[0]

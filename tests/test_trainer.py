@@ -187,6 +187,6 @@ def test_bf16_autocast_agrees_with_fp32_on_cuda() -> None:
     data, params = make_data(n_train=512), small_params()
     fast = train(params, data, options=options(device="cuda", amp=True, rand=3, legacy_order=True))
     plain = train(params, data, options=options(device="cuda", amp=False, rand=3, legacy_order=True))
-    for a, b in zip(fast.history, plain.history):
+    for a, b in zip(fast.history, plain.history, strict=True):
         assert a.train_loss == pytest.approx(b.train_loss, rel=0.05)
         assert a.valid_metric == pytest.approx(b.valid_metric, abs=0.03)

@@ -106,7 +106,7 @@ def best_matches(queries: Sequence[np.ndarray], targets: Sequence[Motif]) -> lis
     p_values, _scores, _offsets, _overlaps, strands = tomtom(
         [columns[i] for i in informative], [pearson_columns(t.pwm) for t in targets]
     )
-    for i, row, strand in zip(informative, p_values, strands):
+    for i, row, strand in zip(informative, p_values, strands, strict=True):
         row = np.clip(np.nan_to_num(row, nan=1.0), 0.0, 1.0)
         q_values = false_discovery_control(row, method="bh")
         best = int(np.argmin(row))

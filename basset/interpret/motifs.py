@@ -30,6 +30,7 @@ from basset.errors import ArchitectureError, DataError
 from basset.fileio import check_output_folder, output_folder, write_text_atomic
 from basset.interpret.jaspar import Match, Motif, best_matches, jaspar_vertebrates
 from basset.interpret.svg import BASES, html_page, information, logo_svg
+from basset.model import BassetNet
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,10 @@ class FilterMotif:
     def consensus(self) -> str:
         best = self.pwm.argmax(axis=0)
         ic = self.column_information
-        return "".join(BASES[b] if bits >= CONSENSUS_MIN_IC else "N" for b, bits in zip(best, ic))
+        return "".join(BASES[b] if bits >= CONSENSUS_MIN_IC else "N" for b, bits in zip(best, ic, strict=True))
 
 
-def first_layer(model: nn.Module) -> tuple[nn.Sequential, int]:
+def first_layer(model: BassetNet) -> tuple[nn.Sequential, int]:
     """The layers from the input through the first ReLU after `model.first_conv` (padding, conv,
     batch norm, ReLU), and how many positions they pad on the left."""
     conv = model.first_conv
@@ -89,7 +90,7 @@ def first_layer(model: nn.Module) -> tuple[nn.Sequential, int]:
 
 
 def filter_motifs(
-    model: nn.Module,
+    model: BassetNet,
     codes: np.ndarray,
     *,
     threshold: float = THRESHOLD,
@@ -157,7 +158,7 @@ def match_filters(motifs: Sequence[FilterMotif], database: Sequence[Motif]) -> d
     """The best database match of each filter with sites (and a non-uniform PWM), by index."""
     active = [m for m in motifs if m.n_sites > 0]
     found = best_matches([m.pwm for m in active], database)
-    return {m.index: match for m, match in zip(active, found) if match is not None}
+    return {m.index: match for m, match in zip(active, found, strict=True) if match is not None}
 
 
 TABLE_COLUMNS = (

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.progress import Progress
-from torch import nn
 
 from basset.checkpoint import load_model
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
@@ -31,6 +30,7 @@ from basset.fileio import (
     write_text_atomic,
 )
 from basset.interpret.svg import BASES, heatmap_svg, html_page
+from basset.model import BassetNet
 from basset.onehot import BASE_BYTES, encode_codes
 from basset.predict import predict_codes
 
@@ -45,7 +45,7 @@ class SatMap:
 
 
 def saturation_mutagenesis(
-    model: nn.Module,
+    model: BassetNet,
     codes: np.ndarray,
     targets: Sequence[int],
     *,
@@ -94,8 +94,8 @@ def _file_id(seq_id: str) -> str:
 def _matrix_tsv(sat: SatMap, target_names: Sequence[str]) -> str:
     width = sat.delta.shape[2]
     rows = ["target\tbase\t" + "\t".join(str(sat.start + i + 1) for i in range(width))]
-    for name, matrix in zip(target_names, sat.delta):
-        for base, values in zip(BASES, matrix):
+    for name, matrix in zip(target_names, sat.delta, strict=True):
+        for base, values in zip(BASES, matrix, strict=True):
             rows.append(f"{name}\t{base}\t" + "\t".join(f"{v:.5g}" for v in values))
     return "\n".join(rows) + "\n"
 
@@ -108,7 +108,7 @@ TABLE_COLUMNS = (
 
 def _summary_rows(seq_id: str, sat: SatMap, target_names: Sequence[str]) -> list[str]:
     rows = []
-    for name, ref, matrix in zip(target_names, sat.reference, sat.delta):
+    for name, ref, matrix in zip(target_names, sat.reference, sat.delta, strict=True):
         low = np.unravel_index(np.argmin(matrix), matrix.shape)
         high = np.unravel_index(np.argmax(matrix), matrix.shape)
         rows.append(
@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = ["\t".join(TABLE_COLUMNS)]
     sections = []
     with Progress(disable=args.quiet, transient=True) as progress:
-        for seq_id, seq_codes in progress.track(list(zip(ids, codes)), description="mutagenesis"):
+        for seq_id, seq_codes in progress.track(list(zip(ids, codes, strict=True)), description="mutagenesis"):
             sat = saturation_mutagenesis(
                 loaded.model, seq_codes, targets, start=start, stop=start + width, batch_size=args.batch_size
             )
@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_text_atomic(stem.with_suffix(".tsv"), _matrix_tsv(sat, names))
             table.extend(_summary_rows(seq_id, sat, names))
             letters = BASE_BYTES[seq_codes[start : start + width]].tobytes().decode()
-            for name, ref, matrix in zip(names, sat.reference, sat.delta):
+            for name, ref, matrix in zip(names, sat.reference, sat.delta, strict=True):
                 sections.append(
                     f"<h3>{html.escape(seq_id)} &mdash; {html.escape(name)} (reference {ref:.3f})</h3>"
                     + heatmap_svg(matrix, letters, start=start + 1)
