@@ -29,6 +29,7 @@ def gpu_check() -> ModuleType:
         sys.path.remove(str(BENCHMARKS))
 
 
+@pytest.mark.slow  # a pytest run, the benchmarks and a small study: minutes on two cores
 def test_the_quick_cpu_run_reports_every_step(tmp_path: Path, gpu_check: ModuleType) -> None:
     out = tmp_path / "report"
     done = subprocess.run(
