@@ -1,9 +1,11 @@
 """benchmarks/gpu_check.py cannot rot: its CPU mode runs every step that is not CUDA-only (a
-renamed option or a moved function fails here), and its bookkeeping is checked on made-up
-outcomes: a failing step is recorded and the next one runs, the goals are judged right."""
+renamed option or a moved function fails here: the whole run is slow, its cheap steps run in the
+default suite), and its bookkeeping is checked on made-up outcomes: a failing step is recorded
+and the next one runs, the goals are judged right."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -18,15 +20,43 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 STEPS = ["environment", "gpu_tests", "throughput", "memory", "hpo"]
 
 
-@pytest.fixture(scope="module")
-def gpu_check() -> ModuleType:
+def _benchmark(name: str) -> ModuleType:
+    """A script of benchmarks/ as a module (they import each other as siblings)."""
     sys.path.insert(0, str(BENCHMARKS))
     try:
-        import gpu_check
-
-        return gpu_check
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCHMARKS))
+
+
+@pytest.fixture(scope="module")
+def gpu_check() -> ModuleType:
+    return _benchmark("gpu_check")
+
+
+def test_the_cheap_steps_run_here(tmp_path: Path, gpu_check: ModuleType) -> None:
+    # The default suite's share of the CPU run: environment, the memory estimates of both
+    # studies' largest trials, the FLOP count, the peak table, the HPO benchmark's study files.
+    ctx = gpu_check.Context(torch.device("cpu"), gpu_check.QUICK, tmp_path)
+    steps = [s for s in gpu_check.STEPS if s[0] in ("environment", "memory")]
+    assert gpu_check.run_all(ctx, steps, "cmd") == 0
+    record = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert [(s["name"], s["status"]) for s in record["steps"]] == [
+        ("environment", "passed"), ("memory", "skipped")]
+    memory = record["steps"][1]["figures"]
+    assert memory["demo"]["batch_size"] == 128 and memory["dnase"]["batch_size"] == 512
+    assert 0 < memory["demo"]["estimate_bytes"] < memory["dnase"]["estimate_bytes"]
+    assert gpu_check.flops_per_seq() == pytest.approx(0.868e9, rel=0.01)  # the paper net's step
+    peaks = [gpu_check.bf16_peak_tflops(card) for card in (
+        "NVIDIA H100 PCIe", "NVIDIA H100 80GB HBM3", "NVIDIA H200", "NVIDIA A100-SXM4-80GB",
+        "NVIDIA GeForce RTX 4090")]
+    assert peaks == [756.0, 989.0, 989.0, 312.0, None]
+    hpo_throughput = _benchmark("hpo_throughput")
+    data = tmp_path / "demo.h5"
+    baseline = hpo_throughput.study_file(tmp_path, "baseline", data, False).read_text()
+    service = hpo_throughput.study_file(tmp_path, "service", data, True).read_text()
+    assert f'data = "{data}"' in baseline and 'type = "none"' in baseline
+    assert 'name = "service"' in service and 'type = "hyperband"' in service
 
 
 @pytest.mark.slow  # a pytest run, the benchmarks and a small study: minutes on two cores
