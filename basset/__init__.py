@@ -34,7 +34,7 @@ from basset.params import (
 if TYPE_CHECKING:
     from basset.checkpoint import load_model, read_checkpoint, read_history
     from basset.data import BassetData, ResidentData, Split, check_data, load_data
-    from basset.demo import make_demo
+    from basset.demo import DEMO_SETS, make_demo, make_source_model
     from basset.device import cpu_cores
     from basset.metrics import nan_mean
     from basset.model import check_architecture, training_bytes
@@ -51,6 +51,8 @@ _LAZY = {
     "load_data": "basset.data",
     "check_data": "basset.data",
     "make_demo": "basset.demo",
+    "make_source_model": "basset.demo",
+    "DEMO_SETS": "basset.demo",
     "cpu_cores": "basset.device",
     "nan_mean": "basset.metrics",
     "split_scores": "basset.predict",
@@ -61,6 +63,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "DEMO_SETS",
     "CONV_LISTS",
     "HIDDEN_LISTS",
     "PADDINGS",
@@ -88,6 +91,7 @@ __all__ = [
     "load_data",
     "load_model",
     "make_demo",
+    "make_source_model",
     "nan_mean",
     "output_folder",
     "parse_params",

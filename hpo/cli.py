@@ -34,7 +34,7 @@ from hpo.storage import (
     resolve_url,
     sqlite_path,
 )
-from hpo.study import ensure_data
+from hpo.study import ensure_data, seeded_config
 from hpo.supervisor import RunInterrupted, WorkerFailed, run_study
 from hpo.workers import RunPlan
 
@@ -45,9 +45,10 @@ re-running the same command continues the study (nothing is lost or repeated), a
 --n-trials adds exactly the difference. Several hosts may run the same command against one
 PostgreSQL storage; their workers join the study.
 
-A study is found as ./studies/NAME.toml, else among the packaged studies (demo, dnase), or
-given as a path to a .toml file. The database defaults to sqlite:///studies/NAME.db in the
-current directory ($BASSET_HPO_STORAGE or --storage override it).
+A study is found as ./studies/NAME.toml, else among the packaged studies (demo,
+demo-transfer, dnase), or given as a path to a .toml file. The database defaults to
+sqlite:///studies/NAME.db in the current directory ($BASSET_HPO_STORAGE or --storage override
+it).
 """
 
 CONFIRM_HELP = """\
@@ -194,6 +195,7 @@ def run_main(args: argparse.Namespace) -> int:
     url = resolve_url(args.storage, config.name, config.storage)
     parse_url(url)
     ensure_data(config)  # before planning: --trials-per-gpu auto reads the data's size
+    config = seeded_config(config)
     devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers, config.cpu_workers,
                            config=config)
     plan = RunPlan(
@@ -237,6 +239,7 @@ def confirm_main(args: argparse.Namespace) -> int:
     top = confirm.choose_top(storage.get_all_trials(storage.get_study_id_from_name(config.name)),
                              config.name, args.top)
     ensure_data(config)
+    config = seeded_config(config)
     devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers, config.cpu_workers,
                            config=config)
     linked, n_trials = confirm.prepare(config, url, top, args.seeds)

@@ -14,12 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from basset import PADDINGS, ParamsError, field_types, parse_params, pretrained_params, read_params
+from basset import (
+    DEMO_SETS,
+    PADDINGS,
+    ParamsError,
+    field_types,
+    parse_params,
+    pretrained_params,
+    read_params,
+)
 from hpo.errors import ConfigError
 from hpo.space import (
     LAYER_COUNTS,
     PER_LAYER,
+    SEED_KEYS,
     SPACE_KEYS,
+    TRAINING_KEYS,
     ParamSpec,
     Reference,
     check_space,
@@ -39,6 +49,8 @@ def _packaged_studies() -> Path:
 PACKAGED_STUDIES = _packaged_studies()
 SAMPLERS = ("tpe", "random", "gp", "cmaes")
 PRUNERS = ("hyperband", "median", "none")
+TRANSFER_KEYS = ("num_hidden", "hidden_units", "hidden_dropouts", "learning_rate", "batch_size",
+                 "optimization", "freeze_conv", "max_epochs", "...")
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,9 @@ class StudyConfig:
     data: Path
     storage: str | None = None  # None: BASSET_HPO_STORAGE or sqlite:///studies/<name>.db
     generate_demo_data: bool = False
+    demo_set: str = "source"  # which demo set generate_demo_data makes (basset.DEMO_SETS)
+    seed_model: Path | None = None  # a transfer study: every trial starts from this model
+    generate_seed_model: bool = False  # train the demo source model when seed_model is missing
     metric: str = "valid_auroc"
     direction: str = "maximize"
     n_trials: int = 20
@@ -222,7 +237,8 @@ def _reference(item: Any, index: int) -> Reference:
 _TOP: dict[str, type] = {
     "name": str, "storage": str, "data": str, "generate_demo_data": bool,
     "metric": str, "direction": str, "n_trials": int, "max_epochs": int,
-    "stagnant_t": int, "seed": int, "padding": str, "cpu_workers": int,
+    "stagnant_t": int, "seed": int, "padding": str, "cpu_workers": int, "demo_set": str,
+    "seed_model": str, "generate_seed_model": bool,
 }
 _TABLES = ("sampler", "pruner", "heartbeat", "space", "fixed", "enqueue")
 
@@ -244,6 +260,12 @@ def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
         raise ConfigError(f"metric: only valid_auroc is supported, got {top['metric']!r}")
     if top.get("direction", "maximize") != "maximize":
         raise ConfigError(f"direction: valid_auroc is maximized, got {top['direction']!r}")
+    if top.get("demo_set", "source") not in DEMO_SETS:
+        raise ConfigError(f"demo_set must be one of {', '.join(DEMO_SETS)}, got {top['demo_set']!r}")
+    if "seed_model" in top:
+        top["seed_model"] = Path(top["seed_model"])
+    elif top.get("generate_seed_model"):
+        raise ConfigError("generate_seed_model: needs seed_model (the file to make)")
     if top.get("padding", "same") not in PADDINGS:
         raise ConfigError(f"padding must be one of {', '.join(PADDINGS)}, got {top['padding']!r}")
     for key in ("sampler", "pruner", "heartbeat", "space", "fixed"):
@@ -261,8 +283,30 @@ def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
     if not isinstance(enqueue, list):
         raise ConfigError(f"enqueue must be a list, got {enqueue!r}")
     config.enqueue = [_reference(item, i) for i, item in enumerate(enqueue)]
-    check_space(config, config.enqueue)
+    _check_transfer(config)
+    if config.seed_model is None:  # a transfer study's space is checked once the seed is read
+        check_space(config, config.enqueue)
     return config
+
+
+def _check_transfer(config: StudyConfig) -> None:
+    """A transfer study takes its convolutions from the seed model; only it has the training
+    keys (freeze_conv, max_epochs) in its space."""
+    for table, keys in (("space", config.space), ("fixed", config.fixed)):
+        for key in keys:
+            if config.seed_model is not None and key in SEED_KEYS:
+                raise ConfigError(
+                    f"{table}.{key}: a transfer study (seed_model) takes its convolution layers "
+                    f"from the seed model; search the rest ({', '.join(TRANSFER_KEYS)})"
+                )
+            if config.seed_model is None and key in TRAINING_KEYS:
+                raise ConfigError(f"{table}.{key}: only a transfer study (seed_model = "
+                                  '"path/model_best.pt") has it')
+    epochs = config.space.get("max_epochs")
+    most = epochs.high if epochs is not None else config.fixed.get("max_epochs")
+    if most is not None and most > config.max_epochs:
+        raise ConfigError(f"max_epochs: the space reaches {most:g}, above the study's "
+                          f"max_epochs ({config.max_epochs}), Hyperband's maximum")
 
 
 def _check_choices(config: StudyConfig) -> None:

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy as sa
@@ -51,7 +52,7 @@ from basset import (
 )
 from hpo import records
 from hpo.config import StudyConfig
-from hpo.space import suggest_params
+from hpo.space import suggest_params, suggest_training
 
 TrainFn = Callable[..., TrainResult]
 PRUNED = "pruned"
@@ -90,6 +91,7 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
         trial.set_user_attr("device", ctx.device)
         trial.set_user_attr("pid", os.getpid())
         params = suggest_params(trial, ctx.config)
+        training = suggest_training(trial, ctx.config)
         trial.set_user_attr("params_table", params.to_table())
         try:
             check_architecture(params, ctx.data.seq_len)
@@ -97,7 +99,7 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
             trial.set_user_attr("invalid_architecture", str(err))
             raise optuna.TrialPruned(f"invalid architecture: {err}") from None
         try:
-            result = _train(trial, params, ctx)
+            result = _train(trial, params, training, ctx)
         finally:
             release_memory()
         return _finish(trial, result)
@@ -105,7 +107,8 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
     return objective
 
 
-def _train(trial: optuna.Trial, params: JobParams, ctx: TrialContext) -> TrainResult:
+def _train(trial: optuna.Trial, params: JobParams, training: dict[str, Any],
+           ctx: TrialContext) -> TrainResult:
     frozen = _frozen(trial)
     original = _retried_number(frozen)
     prefix = frozen.user_attrs.get("save_prefix") if original is not None else None
@@ -124,14 +127,24 @@ def _train(trial: optuna.Trial, params: JobParams, ctx: TrialContext) -> TrainRe
     rand = int(frozen.user_attrs.get("seed", ctx.config.seed + first))
     trial.set_user_attr("seed", rand)
     options = TrainOptions(
-        max_epochs=ctx.config.max_epochs,
+        max_epochs=int(training.get("max_epochs", ctx.config.max_epochs)),
         stagnant_t=ctx.config.stagnant_t,
         rand=rand,
         device=ctx.device,
         save_prefix=Path(prefix),
         restart=restart,
+        seed_model=ctx.config.seed_model,
+        freeze_conv=bool(training.get("freeze_conv", False)),
         quiet=True,
     )
+    if options.seed_model is not None:  # how `basset-train` reruns this trial
+        freeze = " --freeze-conv" if options.freeze_conv else ""
+        trial.set_user_attr(
+            "train_command",
+            f"basset-train -job params.txt -seed {options.seed_model}{freeze} -max_epochs "
+            f"{options.max_epochs} -stagnant_t {options.stagnant_t} -rand {rand} "
+            f"{ctx.config.data}",
+        )
     study_name = trial.study.study_name
 
     def on_epoch_end(m: EpochMetrics) -> None:

@@ -21,7 +21,11 @@ from hpo.errors import ConfigError
 LAYER_COUNTS = {"num_conv": CONV_LISTS, "num_hidden": HIDDEN_LISTS}
 PER_LAYER = {key: count for count, keys in LAYER_COUNTS.items() for key in keys}
 JOB_TYPES = field_types(JobParams)
-SPACE_KEYS = sorted(set(JOB_TYPES) - {"padding"} | set(LAYER_COUNTS))
+# Training options a transfer study (seed_model) may search or fix besides the params table.
+TRAINING_KEYS: dict[str, type] = {"freeze_conv": bool, "max_epochs": int}
+SPACE_KEYS = sorted(set(JOB_TYPES) - {"padding"} | set(LAYER_COUNTS) | set(TRAINING_KEYS))
+# What a transfer study takes from its seed model, never from its space.
+SEED_KEYS = ("num_conv", *CONV_LISTS)
 REQUIRED_PER_LAYER = ("conv_filters", "conv_filter_sizes", "hidden_units")
 
 
@@ -59,7 +63,14 @@ Sample = Callable[[ParamSpec, str], Any]
 
 def value_type(key: str) -> type:
     """The Python type of one value of a searchable key (a layer count is an int)."""
+    if key in TRAINING_KEYS:
+        return TRAINING_KEYS[key]
     return int if key in LAYER_COUNTS else JOB_TYPES[key][0]
+
+
+def _job_key(key: str) -> bool:
+    """A params-table key that is neither per layer nor a layer count."""
+    return key not in PER_LAYER and key not in LAYER_COUNTS and key not in TRAINING_KEYS
 
 
 def build_params(config: SearchSpace, sample: Sample) -> JobParams:
@@ -76,12 +87,19 @@ def build_params(config: SearchSpace, sample: Sample) -> JobParams:
             elif key in REQUIRED_PER_LAYER:
                 raise ConfigError(f"{key}: search it in [space] or set it in [fixed]")
     for key, spec in config.space.items():
-        if key not in PER_LAYER and key not in LAYER_COUNTS:
+        if _job_key(key):
             kwargs[key] = sample(spec, key)
     for key, value in config.fixed.items():
-        if key not in PER_LAYER and key not in LAYER_COUNTS:
+        if _job_key(key):
             kwargs[key] = value
     return JobParams(**kwargs)
+
+
+def build_training(config: SearchSpace, sample: Sample) -> dict[str, Any]:
+    """The training options (TRAINING_KEYS) the study searches or fixes."""
+    values = {key: sample(spec, key) for key, spec in config.space.items() if key in TRAINING_KEYS}
+    values.update({key: v for key, v in config.fixed.items() if key in TRAINING_KEYS})
+    return values
 
 
 def _layer_count(config: SearchSpace, count_key: str, sample: Sample) -> int:
@@ -112,6 +130,11 @@ def suggest_params(trial: optuna.Trial, config: SearchSpace) -> JobParams:
     return build_params(config, lambda spec, name: suggest(trial, spec, name)).validate()
 
 
+def suggest_training(trial: optuna.Trial, config: SearchSpace) -> dict[str, Any]:
+    """The trial's training options (TRAINING_KEYS) from the space."""
+    return build_training(config, lambda spec, name: suggest(trial, spec, name))
+
+
 def reference_values(config: SearchSpace, reference: Reference) -> dict[str, Any]:
     """Optuna parameter values that make a trial reproduce `reference` exactly."""
     job = reference.params
@@ -123,7 +146,7 @@ def reference_values(config: SearchSpace, reference: Reference) -> dict[str, Any
             if key in config.space:
                 values.update({f"{key}_{i}": v for i, v in enumerate(getattr(job, key))})
     for key in config.space:
-        if key not in PER_LAYER and key not in LAYER_COUNTS:
+        if _job_key(key):
             values[key] = getattr(job, key)
     return values
 

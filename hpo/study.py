@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
 
-from basset import check_data, make_demo
+from basset import CONV_LISTS, check_data, load_data, load_model, make_demo, make_source_model
 from hpo import records
 from hpo.config import StudyConfig
 from hpo.errors import ConfigError
-from hpo.space import reference_values
+from hpo.space import check_space, reference_values
 from hpo.storage import StudyLock, make_engine, make_storage, sqlite_path
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,28 @@ def ensure_data(config: StudyConfig) -> None:
     if not config.data.exists() and config.generate_demo_data:
         log.info("generating the demo data set %s", config.data)
         config.data.parent.mkdir(parents=True, exist_ok=True)
-        make_demo(config.data)
+        make_demo(config.data, preset=config.demo_set)
     # DataError now rather than in every worker (every split, targets included; cheap)
     check_data(config.data, target_type=config.fixed.get("target_type", "binary"))
+
+
+def seeded_config(config: StudyConfig) -> StudyConfig:
+    """A transfer study with its seed model's convolution layers (and padding) as fixed keys,
+    so every trial's params table shows them and `basset-train -job TABLE -seed MODEL` reruns
+    it; its space checked against them. Makes the demo source model if the study asks for it.
+    One-line errors: a seed that is missing or does not load, data of another sequence length.
+    Other studies come back unchanged."""
+    if config.seed_model is None:
+        return config
+    if not config.seed_model.exists() and config.generate_seed_model:
+        log.info("training the demo source model %s (first use)", config.seed_model)
+        make_source_model(config.seed_model)
+    seed = load_model(config.seed_model)
+    data = load_data(config.data, splits=("valid",))
+    if data.seq_len != seed.seq_len:
+        raise ConfigError(f"seed_model {config.seed_model} takes {seed.seq_len} bp sequences, "
+                          f"the data {config.data} have {data.seq_len} bp")
+    convolutions = {key: list(getattr(seed.params, key)) for key in CONV_LISTS}
+    seeded = replace(config, fixed={**config.fixed, **convolutions}, padding=seed.params.padding)
+    check_space(seeded, seeded.enqueue)
+    return seeded

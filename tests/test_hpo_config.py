@@ -87,7 +87,7 @@ def test_study_lookup_prefers_the_working_directory(
     (tmp_path / "studies").mkdir()
     study_toml(tmp_path / "studies", 'seed = 7', name="demo")
     assert load_study("demo").seed == 7  # ./studies/demo.toml, not the packaged one
-    with pytest.raises(ConfigError, match=r"no study 'nope'.*\(demo, dnase\)"):
+    with pytest.raises(ConfigError, match=r"no study 'nope'.*\(demo, demo-transfer, dnase\)"):
         load_study("nope")
 
 
