@@ -330,9 +330,9 @@ SOURCE_MODEL_EPOCHS = 6
 def make_source_model(path: str | Path, *, seed: int = 1, quiet: bool = True) -> Path:
     """Train the demo source model on the source demo set (written beside it as
     `source_data.h5` if missing) and save its best checkpoint as `path`."""
-    from basset.params import JobParams  # the trainer (torch): only when a model is made
-    from basset.api import TrainOptions
+    from basset.api import TrainOptions  # the trainer (torch): only when a model is made
     from basset.data import load_data
+    from basset.params import JobParams
     from basset.trainer import train
 
     path = Path(path)
