@@ -37,11 +37,10 @@ from basset.genome import Genome
 from basset.onehot import CODE_TABLE
 from basset.peaks import read_peaks
 from basset.preprocess import (
-    ONEHOT_DTYPES,
     SplitArrays,
+    add_split_arguments,
     progress_bars,
     split_indices,
-    split_size,
     write_basset_h5,
 )
 
@@ -183,26 +182,40 @@ def merge_intervals(
     """Basset's merged features from `intervals`; `lengths[c]` is chromosome c's length."""
     if size <= 0 or not 0 <= overlap < size:
         raise DataError(f"need a feature size > 0 and 0 <= merge overlap < size (got {size}, {overlap})")
+    # Temporaries are reused in place: with 16M peaks each int64 array is 130 MB.
     key = intervals.chrom.astype(np.int64) * 2 + intervals.minus
-    order = np.argsort((key << 32) | intervals.point, kind="stable")
-    key, sample = key[order], intervals.sample[order]
-    length = lengths[key >> 1]
-    start = np.maximum(intervals.point[order] - size // 2, 0)
-    start = np.where(start + size > length, length - size, start)
+    if intervals.point.max(initial=0) < 2**32:  # one sort of a packed key
+        packed = key << 32
+        packed |= intervals.point
+        order = np.argsort(packed)
+        del packed
+    else:  # a chromosome over 4.29 Gb (some plant genomes)
+        order = np.lexsort((intervals.point, key))
+    key, sample, start = key[order], intervals.sample[order], intervals.point[order]
+    del order
+    start -= size // 2
+    np.maximum(start, 0, out=start)
+    np.minimum(start, lengths[key >> 1] - size, out=start)  # shifted inside the end
     fits = start >= 0
     dropped = int(len(fits) - fits.sum())
     if dropped:
         key, sample, start = key[fits], sample[fits], start[fits]
         log.warning("dropped %d peaks on chromosomes shorter than %d bp", dropped, size)
+    del fits
 
     # Peaks at one position merge first (nothing overlaps more): collapse them, union of samples.
     first = np.ones(len(key), dtype=bool)
     first[1:] = (key[1:] != key[:-1]) | (start[1:] != start[:-1])
-    position = np.cumsum(first) - 1
     words = max(1, -(-n_targets // 64))
+    slot = np.cumsum(first) - 1
+    slot *= words
+    slot += sample // 64
+    bit = (sample % 64).astype(np.uint64)
+    del sample
+    np.left_shift(np.uint64(1), bit, out=bit)
     flat = np.zeros(int(first.sum()) * words, dtype=np.uint64)
-    bit = np.left_shift(np.uint64(1), (sample % 64).astype(np.uint64))
-    np.bitwise_or.at(flat, position * words + sample // 64, bit)
+    np.bitwise_or.at(flat, slot, bit)
+    del slot, bit
     activity = flat.reshape(-1, words)
     key, start = key[first], start[first]
 
@@ -272,11 +285,11 @@ def on_genome(
     and each one's length. Every chromosome with peaks must be in the genome (and in -c's file
     when given, with the same length), every peak inside its chromosome."""
     sizes = _read_sizes(sizes_file) if sizes_file else None
-    present = np.flatnonzero(np.bincount(intervals.chrom, minlength=len(intervals.chroms)))
+    present, first_row = np.unique(intervals.chrom, return_index=True)
     rank = {name: i for i, name in enumerate(genome.lengths)}
-    for code in present.tolist():
+    for code, row in zip(present.tolist(), first_row.tolist()):
         name = intervals.chroms[code]
-        where = samples[int(intervals.sample[np.argmax(intervals.chrom == code)])].bed
+        where = samples[int(intervals.sample[row])].bed
         if name not in rank:
             raise DataError(f"{where}: chromosome {name!r} is not in the genome {genome.path}")
         if sizes is not None and name not in sizes:
@@ -504,13 +517,7 @@ def build_parser() -> ArgParser:
     parser.add_argument("--summit", action="store_true",
                         help="centre on narrowPeak's summit (column 10) rather than the midpoint")
     parser.add_argument("--no-h5", action="store_true", help="stop after PREFIX.fa")
-    parser.add_argument("-v", "--valid", type=split_size, default=0.1,
-                        help="validation size: fraction (<1) or count (default 0.1)")
-    parser.add_argument("-t", "--test", type=split_size, default=0.1,
-                        help="test size: fraction (<1) or count (default 0.1)")
-    parser.add_argument("--seed", type=int, default=1, help="shuffling seed of the splits (default 1)")
-    parser.add_argument("--dtype", choices=sorted(ONEHOT_DTYPES), default="float16",
-                        help="HDF5 one-hot: float16 (Basset-compatible, default) or uint8")
+    add_split_arguments(parser, "--seed")  # -s is the feature size, as in Basset
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     return parser
 

@@ -65,8 +65,9 @@ class Genome:
         reverse-complemented where `minus` (bedtools getfasta -s)."""
         names = list(names)
         out = np.empty((len(start), size), dtype=np.uint8)
-        for code in np.unique(chrom).tolist():
-            rows = np.flatnonzero(chrom == code)
+        by_chrom = np.argsort(chrom, kind="stable")
+        codes, firsts = np.unique(chrom[by_chrom], return_index=True)
+        for code, rows in zip(codes.tolist(), np.split(by_chrom, firsts[1:])):
             sequence = self.chromosome(names[code])
             out[rows] = np.lib.stride_tricks.sliding_window_view(sequence, size)[start[rows]]
         flip = np.flatnonzero(minus)

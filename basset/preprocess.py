@@ -423,6 +423,22 @@ def build_parser() -> ArgParser:
         help="instead: write OUT, the HDF5 IN (from Basset's 2020 seq_hdf5.py) with its "
         "scrambled one-hot restored",
     )
+    add_split_arguments(parser, "-s", "--seed")
+    parser.add_argument(
+        "-e",
+        "--extend",
+        type=int,
+        default=None,
+        metavar="L",
+        help="centre-trim/pad every sequence to L bp",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
+    return parser
+
+
+def add_split_arguments(parser: argparse.ArgumentParser, *seed_flags: str) -> None:
+    """-v/--valid, -t/--test, the shuffling seed (under `seed_flags`) and --dtype of the HDF5:
+    basset-preprocess's, shared by basset-features."""
     parser.add_argument(
         "-v",
         "--valid",
@@ -437,23 +453,13 @@ def build_parser() -> ArgParser:
         default=0.1,
         help="test size: fraction (<1) or count (default 0.1)",
     )
-    parser.add_argument("-s", "--seed", type=int, default=1, help="shuffling seed (default 1)")
-    parser.add_argument(
-        "-e",
-        "--extend",
-        type=int,
-        default=None,
-        metavar="L",
-        help="centre-trim/pad every sequence to L bp",
-    )
+    parser.add_argument(*seed_flags, dest="seed", type=int, default=1, help="shuffling seed (default 1)")
     parser.add_argument(
         "--dtype",
         choices=sorted(ONEHOT_DTYPES),
         default="float16",
         help="float16: Basset-compatible, N = 0.25 (default); uint8: compact, N = zeros",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
-    return parser
 
 
 @cli_entry
