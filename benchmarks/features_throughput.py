@@ -211,7 +211,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=164)
     parser.add_argument("--peaks", type=int, default=100_000)
     parser.add_argument("--sites", type=int, default=2_500_000)
-    parser.add_argument("--features", type=int, default=2_000_000)
+    parser.add_argument("--features", type=int, default=2_000_000, help="0: no extraction")
     parser.add_argument("--shrink-genome", type=int, default=1, help="divide chromosome sizes "
                         "of the extraction genome by this (a quick trial)")
     parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
@@ -248,6 +248,8 @@ def main() -> None:
               f"| {project['cpu']:.1f} | {project['wall']:.1f} | {project['rss_gb']:.2f} "
               f"| {base['total'] * scale / project['cpu']:.1f} |")
         print(f"(the project's process: {project['process_cpu']:.1f} s CPU with its imports)")
+        if args.features == 0:
+            return
         ext = extraction(folder, args.features, args.shrink_genome)
         print(f"\nextraction of {args.features:,} x 600 bp from a "
               f"{sum(HG19.values()) / args.shrink_genome / 1e9:.2f} Gb genome: index built in "
