@@ -287,7 +287,7 @@ def on_genome(
     sizes = _read_sizes(sizes_file) if sizes_file else None
     present, first_row = np.unique(intervals.chrom, return_index=True)
     rank = {name: i for i, name in enumerate(genome.lengths)}
-    for code, row in zip(present.tolist(), first_row.tolist()):
+    for code, row in zip(present.tolist(), first_row.tolist(), strict=True):
         name = intervals.chroms[code]
         where = samples[int(intervals.sample[row])].bed
         if name not in rank:

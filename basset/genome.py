@@ -67,7 +67,7 @@ class Genome:
         out = np.empty((len(start), size), dtype=np.uint8)
         by_chrom = np.argsort(chrom, kind="stable")
         codes, firsts = np.unique(chrom[by_chrom], return_index=True)
-        for code, rows in zip(codes.tolist(), np.split(by_chrom, firsts[1:])):
+        for code, rows in zip(codes.tolist(), np.split(by_chrom, firsts[1:]), strict=True):
             sequence = self.chromosome(names[code])
             out[rows] = np.lib.stride_tricks.sliding_window_view(sequence, size)[start[rows]]
         flip = np.flatnonzero(minus)
