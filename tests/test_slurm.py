@@ -179,6 +179,17 @@ def test_no_sbatch_on_path_and_a_refused_partition_submit_nothing(
     assert not (tmp_path / "studies").exists()  # not even the logs' folder
 
 
+def test_a_postgresql_that_does_not_answer_is_refused_before_sbatch(
+    fakes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fake(fakes, "sinfo", f"echo {HOST}")  # loopback is fine on a one-node cluster...
+    code, out, err = _slurm(capsys, "--n-trials", "4", "--tasks", "2",
+                            "--storage", "postgresql+psycopg://basset@127.0.0.1:1/hpo")
+    assert (code, out) == (2, "")  # ...but nothing listens on port 1
+    assert err == "error: cannot reach PostgreSQL at 127.0.0.1:1 (connection refused)\n"
+    assert not (tmp_path / "submitted.sh").exists() and not (tmp_path / "studies").exists()
+
+
 def test_status_lists_the_studys_slurm_jobs(
     fakes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
