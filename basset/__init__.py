@@ -14,9 +14,13 @@ from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions, Tra
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.errors import ArchitectureError, BassetError, ParamsError
 from basset.fileio import (
+    OutputError,
     atomic_path,
     check_output_file,
+    describe_os_error,
+    is_user_os_error,
     output_folder,
+    process_alive,
     write_text_atomic,
 )
 from basset.params import (
@@ -73,6 +77,7 @@ __all__ = [
     "BassetError",
     "EpochMetrics",
     "JobParams",
+    "OutputError",
     "ParamsError",
     "ResidentData",
     "Split",
@@ -87,7 +92,9 @@ __all__ = [
     "check_output_file",
     "cli_entry",
     "cpu_cores",
+    "describe_os_error",
     "field_types",
+    "is_user_os_error",
     "load_data",
     "load_model",
     "make_demo",
@@ -97,6 +104,7 @@ __all__ = [
     "parse_params",
     "positive_int",
     "pretrained_params",
+    "process_alive",
     "read_checkpoint",
     "read_history",
     "read_params",

@@ -23,7 +23,7 @@ from basset import (
 )
 from hpo import confirm, dashboard, evaluate, export, progress, report, slurm
 from hpo.config import HeartbeatConfig, StudyConfig, find_study_file, load_study
-from hpo.devices import default_threads, plan_devices
+from hpo.devices import default_threads, gpu_ids, plan_devices
 from hpo.errors import ConfigError, StorageError
 from hpo.packing import parse_trials_per_gpu
 from hpo.storage import (
@@ -34,7 +34,7 @@ from hpo.storage import (
     resolve_url,
     sqlite_path,
 )
-from hpo.study import ensure_data, seeded_config
+from hpo.study import check_batch_size, ensure_data, seeded_config
 from hpo.supervisor import RunInterrupted, WorkerFailed, run_study
 from hpo.workers import RunPlan
 
@@ -194,8 +194,10 @@ def run_main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--timeout must be > 0, got {args.timeout}")
     url = resolve_url(args.storage, config.name, config.storage)
     parse_url(url)
+    gpu_ids(args.gpus)  # a missing GPU before the demo data are made
     ensure_data(config)  # before planning: --trials-per-gpu auto reads the data's size
     config = seeded_config(config)
+    check_batch_size(config)
     devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers, config.cpu_workers,
                            config=config)
     plan = RunPlan(
@@ -238,8 +240,10 @@ def confirm_main(args: argparse.Namespace) -> int:
     _, _, storage = _open(config.name, url)
     top = confirm.choose_top(storage.get_all_trials(storage.get_study_id_from_name(config.name)),
                              config.name, args.top)
+    gpu_ids(args.gpus)
     ensure_data(config)
     config = seeded_config(config)
+    check_batch_size(config)
     devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers, config.cpu_workers,
                            config=config)
     linked, n_trials = confirm.prepare(config, url, top, args.seeds)

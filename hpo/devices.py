@@ -27,21 +27,9 @@ def plan_devices(
         raise ConfigError(f"--trials-per-gpu must be >= 1, got {trials_per_gpu}")
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if gpus == "none" or (gpus is None and count == 0):
+    ids = gpu_ids(gpus)
+    if not ids:
         return ["cpu"] * (workers or cpu_workers)
-    if count == 0:
-        raise ConfigError(f"--gpus {gpus}: CUDA is not available here (use --workers for CPUs)")
-    if gpus in (None, "all"):
-        ids = list(range(count))
-    else:
-        try:
-            ids = [int(part) for part in gpus.split(",")]
-        except ValueError:
-            raise ConfigError(f"--gpus takes all, none or a list like 0,2; got {gpus!r}") from None
-        bad = [i for i in ids if not 0 <= i < count]
-        if bad or len(set(ids)) != len(ids):
-            raise ConfigError(f"--gpus {gpus}: this machine has GPUs 0..{count - 1}")
     if workers is not None:
         raise ConfigError("--workers is for CPU runs; with GPUs use --trials-per-gpu")
     if trials_per_gpu == "auto":
@@ -51,6 +39,26 @@ def plan_devices(
     else:
         per_gpu = {i: trials_per_gpu for i in ids}
     return [f"cuda:{i}" for i in ids for _ in range(per_gpu[i])]
+
+
+def gpu_ids(gpus: str | None) -> list[int]:
+    """The GPUs `--gpus` asks for (none: a CPU run); ConfigError if they are not here. Cheap:
+    checked before anything is made (the demo data, the study)."""
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus == "none" or (gpus is None and count == 0):
+        return []
+    if count == 0:
+        raise ConfigError(f"--gpus {gpus}: CUDA is not available here (use --workers for CPUs)")
+    if gpus in (None, "all"):
+        return list(range(count))
+    try:
+        ids = [int(part) for part in gpus.split(",")]
+    except ValueError:
+        raise ConfigError(f"--gpus takes all, none or a list like 0,2; got {gpus!r}") from None
+    bad = [i for i in ids if not 0 <= i < count]
+    if bad or len(set(ids)) != len(ids):
+        raise ConfigError(f"--gpus {gpus}: this machine has GPUs 0..{count - 1}")
+    return ids
 
 
 def default_threads(n_workers: int) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import socket
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from basset import (
     BassetError,
     EpochMetrics,
     JobParams,
+    OutputError,
     ResidentData,
     StopTraining,
     TrainHooks,
@@ -47,6 +49,7 @@ from basset import (
     TrainOptions,
     TrainResult,
     check_architecture,
+    is_user_os_error,
     read_history,
     train,
 )
@@ -85,11 +88,14 @@ class TrialContext:
 
 def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
     def objective(trial: optuna.Trial) -> float:
+        # Who runs it, before the study lock is released: a run on this host that finds the
+        # trial RUNNING with its process gone retries it (hpo.workers, heartbeats off).
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
         if ctx.on_trial_start is not None:
             ctx.on_trial_start()
         trial.set_user_attr("worker", ctx.worker)
         trial.set_user_attr("device", ctx.device)
-        trial.set_user_attr("pid", os.getpid())
         params = suggest_params(trial, ctx.config)
         training = suggest_training(trial, ctx.config)
         trial.set_user_attr("params_table", params.to_table())
@@ -164,6 +170,14 @@ def _train(trial: optuna.Trial, params: JobParams, training: dict[str, Any],
         reason = f"diverged: {err}"
     except torch.cuda.OutOfMemoryError as err:
         reason = f"CUDA out of memory on {ctx.device}: {str(err).splitlines()[0]}"
+    except OutputError:  # disk full, read-only: every trial would fail; the worker stops
+        requeue(trial, "could not write its files")
+        raise
+    except OSError as err:
+        if not is_user_os_error(err):
+            raise
+        requeue(trial, "could not write its files")
+        raise
     except BassetError as err:
         reason = f"trainer refused the params: {err}"
     except KeyboardInterrupt:  # a second Ctrl-C: the epoch was abandoned, its checkpoint is not
@@ -202,15 +216,20 @@ def _catch_up(trial: optuna.Trial, frozen: FrozenTrial, restart: Path, ctx: Tria
                 trial.report(m.valid_metric, m.epoch)
 
 
-def requeue(trial: optuna.Trial) -> None:
+def requeue(trial: optuna.Trial, reason: str = INTERRUPTED) -> None:
     """Enqueue a WAITING copy of this running trial that resumes from its checkpoint (the same
     bookkeeping as Optuna's heartbeat retry, so progress.counted sees one trial, not two); the
     caller then ends this one FAIL."""
+    enqueue_retry(trial.study, _frozen(trial))
+    trial.set_user_attr("fail_reason", reason)
+
+
+def enqueue_retry(study: optuna.Study, trial: FrozenTrial) -> None:
+    """A WAITING copy of `trial` that resumes from its checkpoint (Optuna's retry bookkeeping)."""
     with warnings.catch_warnings():  # experimental since 2.8, stable in practice
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         copy = RetryHeartbeatStaleTrialCallback(max_retry=None, inherit_intermediate_values=True)
-    copy(trial.study, _frozen(trial))
-    trial.set_user_attr("fail_reason", INTERRUPTED)
+    copy(study, trial)
 
 
 def _finish(trial: optuna.Trial, result: TrainResult) -> float:

@@ -93,13 +93,15 @@ class DataShape:
     rows: int  # train + valid sequences
     seq_len: int
     num_targets: int
+    train_rows: int
 
 
 def data_shape(path: Path) -> DataShape:
     """Shapes of the train and valid splits, read without loading them."""
     with h5py.File(path, "r") as h5:
         rows = sum(int(h5[f"{split}_in"].shape[0]) for split in ("train", "valid"))
-        return DataShape(rows, int(h5["train_in"].shape[-1]), int(h5["train_out"].shape[1]))
+        return DataShape(rows, int(h5["train_in"].shape[-1]), int(h5["train_out"].shape[1]),
+                         int(h5["train_in"].shape[0]))
 
 
 def auto_trials_per_gpu(config: StudyConfig, index: int) -> int:

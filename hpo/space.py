@@ -125,6 +125,53 @@ def suggest(trial: optuna.Trial, spec: ParamSpec, name: str) -> Any:
     return trial.suggest_float(name, spec.low, spec.high, step=spec.step, log=spec.log)
 
 
+def distribution(spec: ParamSpec) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution `suggest` records for `spec`."""
+    d = optuna.distributions
+    if spec.kind == "categorical":
+        return d.CategoricalDistribution(list(spec.choices))
+    if spec.kind == "int":
+        return d.IntDistribution(int(spec.low), int(spec.high), log=spec.log,  # type: ignore[arg-type]
+                                 step=int(spec.step or 1))
+    return d.FloatDistribution(spec.low, spec.high, log=spec.log, step=spec.step)  # type: ignore[arg-type]
+
+
+def spec_of(config: SearchSpace, name: str) -> ParamSpec | None:
+    """The spec behind an Optuna parameter name (`lr`, `conv_filters_2`), None if not searched."""
+    if name in config.space:
+        return config.space[name]
+    key, _, layer = name.rpartition("_")
+    return config.space.get(key) if layer.isdigit() and key in PER_LAYER else None
+
+
+def space_changes(config: SearchSpace,
+                  trials: list[optuna.trial.FrozenTrial]) -> list[str]:
+    """How the study's recorded distributions differ from `config`'s space, one phrase each
+    (Optuna itself fails a trial on a changed categorical, and mixes changed ranges)."""
+    recorded: dict[str, optuna.distributions.BaseDistribution] = {}
+    for trial in trials:
+        for name, dist in trial.distributions.items():
+            recorded.setdefault(name, dist)
+    changes = []
+    for name, before in sorted(recorded.items()):
+        spec = spec_of(config, name)
+        if spec is None:
+            changes.append(f"{name} is no longer searched")
+        elif distribution(spec) != before:
+            changes.append(f"{name} {_shown(before)} -> {_shown(distribution(spec))}")
+    return changes
+
+
+def _shown(dist: optuna.distributions.BaseDistribution) -> str:
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return f"choices {list(dist.choices)}"
+    low, high = dist.low, dist.high  # type: ignore[attr-defined]
+    extra = " log" if dist.log else ""  # type: ignore[attr-defined]
+    if getattr(dist, "step", None) not in (None, 1):
+        extra += f" step {dist.step}"  # type: ignore[attr-defined]
+    return f"[{low}, {high}]{extra}"
+
+
 def suggest_params(trial: optuna.Trial, config: SearchSpace) -> JobParams:
     """The trial's JobParams (validated). ParamsError if the combination is invalid."""
     return build_params(config, lambda spec, name: suggest(trial, spec, name)).validate()
@@ -173,6 +220,11 @@ def _check_reference(config: SearchSpace, ref: Reference, where: str) -> None:
         spec = config.space[name.rsplit("_", 1)[0] if name not in config.space else name]
         if spec.kind == "categorical" and value not in spec.choices:
             raise ConfigError(f"{where}: {name} = {value!r} is not among the choices {spec.choices}")
+        if spec.kind != "categorical" and not spec.low <= value <= spec.high:  # type: ignore[operator]
+            raise ConfigError(
+                f"{where}: {name} = {value!r} is outside the space's range [{spec.low}, "
+                f"{spec.high}] (Optuna would run it anyway); widen the range or drop the reference"
+            )
     try:
         built = build_params(config, lambda spec, name: values[name])
     except KeyError as err:

@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import optuna
 import sqlalchemy
@@ -31,36 +32,71 @@ PG_CONNECT_TIMEOUT_S = 10
 DIALECTS = ("sqlite", "postgresql")
 
 
+# pip packages of the PostgreSQL drivers SQLAlchemy knows
+PG_DRIVERS = {"psycopg": "'basset-hpo[postgres]'", "psycopg2": "psycopg2-binary",
+              "pg8000": "pg8000", "asyncpg": "asyncpg", "psycopg2cffi": "psycopg2cffi"}
+
+
 def resolve_url(flag: str | None, study_name: str, configured: str | None = None) -> str:
-    """--storage, else $BASSET_HPO_STORAGE, else the study file's, else studies/<name>.db."""
+    """--storage, else $BASSET_HPO_STORAGE, else the study file's, else studies/<name>.db;
+    in canonical form (canonical_url)."""
     url = flag or os.environ.get(ENV_STORAGE) or configured
-    return url or f"sqlite:///studies/{study_name}.db"
+    return canonical_url(url or f"sqlite:///studies/{study_name}.db")
+
+
+def canonical_url(url: str) -> str:
+    """The URL with its password percent-encoded, so that every parser reads the same password
+    and host: users type `user:p@ss@host`, which SQLAlchemy would read as password `p`, host
+    `ss@host`. The host part follows the last `@`. SQLite URLs (paths) are left alone."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.startswith("sqlite") or "@" not in rest:
+        return url
+    userinfo, _, location = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    try:
+        parsed = make_url(f"{scheme}://{location}")
+    except sqlalchemy.exc.ArgumentError:
+        return url  # parse_url says so, without the password
+    parsed = parsed.set(username=unquote(user), password=unquote(password) if colon else None)
+    return parsed.render_as_string(hide_password=False)
 
 
 def parse_url(url: str) -> URL:
-    """Check a storage URL: a known dialect, a file for SQLite; ConfigError otherwise."""
+    """Check a storage URL: a known dialect, a file for SQLite, an installed PostgreSQL driver;
+    ConfigError otherwise."""
     try:
-        parsed = make_url(url)
+        parsed = make_url(canonical_url(url))
     except sqlalchemy.exc.ArgumentError:
         raise ConfigError(f"not a storage URL: {mask(url)!r} (e.g. sqlite:///studies/x.db)") from None
     if parsed.get_backend_name() not in DIALECTS:
         raise ConfigError(f"storage {mask(url)}: use sqlite:///FILE or postgresql+psycopg://...")
     if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise ConfigError("storage: an in-memory SQLite database cannot be shared; give a file")
-    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise ConfigError(
-                "PostgreSQL storage needs psycopg: pip install 'basset-hpo[postgres]'"
-            ) from None
+    if parsed.get_backend_name() == "postgresql":
+        _check_driver(parsed)
     return parsed
 
 
-def mask(url: str | URL) -> str:
-    """The URL with its password replaced by ***, for every message and log line."""
+def _check_driver(parsed: URL) -> None:
+    driver = parsed.get_driver_name()
     try:
-        parsed = make_url(url) if isinstance(url, str) else url
+        parsed.get_dialect().import_dbapi()
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise ConfigError(f"storage {mask(parsed)}: unknown PostgreSQL driver {driver!r} "
+                          "(use postgresql+psycopg://...)") from None
+    except ImportError:
+        raise ConfigError(
+            f"storage {mask(parsed)}: the PostgreSQL driver {driver} is not installed: pip install "
+            f"{PG_DRIVERS.get(driver, driver)} (or use postgresql+psycopg:// with pip install "
+            "'basset-hpo[postgres]')"
+        ) from None
+
+
+def mask(url: str | URL) -> str:
+    """The URL with its password replaced by ***, for every message and log line (whatever the
+    password holds: it is parsed as canonical_url reads it)."""
+    try:
+        parsed = make_url(canonical_url(url)) if isinstance(url, str) else url
     except sqlalchemy.exc.ArgumentError:
         return "<unparseable storage URL>"
     return parsed.render_as_string(hide_password=True)
@@ -117,10 +153,13 @@ _PG_UNREACHABLE = (
 def storage_error(url: str, err: BaseException) -> StorageError:
     """One line for a storage that cannot be opened or used; names PostgreSQL's host:port,
     never the password."""
-    parsed = make_url(url)
+    parsed = make_url(canonical_url(url))
+    if isinstance(err, optuna.exceptions.StorageInternalError) and err.__cause__ is not None:
+        err = err.__cause__  # Optuna's wrapper says only that a commit failed
     text = str(getattr(err, "orig", None) or err).strip() or type(err).__name__
     if parsed.password:
-        text = text.replace(str(parsed.password), "***")
+        for shown in {str(parsed.password), quote(str(parsed.password), safe="")}:
+            text = text.replace(shown, "***")
     if parsed.get_backend_name() != "postgresql":
         return StorageError(f"cannot use storage {mask(url)}: {text.splitlines()[0]}")
     where = f"PostgreSQL at {parsed.host or 'localhost'}:{parsed.port or 5432}"
@@ -157,6 +196,7 @@ def make_storage(
                             max_retry=heartbeat.max_retry, inherit_intermediate_values=True
                         ),
                 }
+            url = canonical_url(url)
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url), **beat)
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, OSError) as err:
         raise storage_error(url, err) from None

@@ -11,10 +11,10 @@ from pathlib import Path
 import optuna
 
 from basset import CONV_LISTS, check_data, load_data, load_model, make_demo, make_source_model
-from hpo import records
+from hpo import packing, records
 from hpo.config import StudyConfig
 from hpo.errors import ConfigError
-from hpo.space import check_space, reference_values
+from hpo.space import check_space, reference_values, space_changes
 from hpo.storage import StudyLock, make_engine, make_storage, sqlite_path
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,24 @@ def prepare_study(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
     """Create the study and the epoch table once, before any worker; a new study gets the
     reference configurations enqueued. Re-running finds the study and continues it."""
     make_sampler(config, config.seed)  # a sampler that cannot be built fails here, not in workers
+    new_files = [p for p in _sqlite_files(url) if not p.exists()]
+    try:
+        return _prepare(config, url)
+    except BaseException:
+        for path in new_files:  # a database that could not even be set up (a full disk)
+            if path.is_file() and path.stat().st_size == 0:
+                path.unlink()
+        raise
+
+
+def _sqlite_files(url: str) -> list[Path]:
+    path = sqlite_path(url)
+    if path is None:
+        return []
+    return [path, *(path.with_name(path.name + end) for end in ("-wal", "-shm", ".lock"))]
+
+
+def _prepare(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
     engine = make_engine(url)
     try:
         # Database-wide, not per study: hosts starting together on a fresh PostgreSQL database
@@ -76,12 +94,21 @@ def prepare_study(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
         with StudyLock(url, "", engine):
             storage = make_storage(url, config.heartbeat)
             records.create_tables(engine)
-            study = optuna.create_study(
-                study_name=config.name, storage=storage,
-                direction=optuna.study.StudyDirection[config.direction.upper()],
-                load_if_exists=True,
-            )
-            if not study.get_trials(deepcopy=False):
+            try:  # (create_study would log that it found the study: a line on every re-run)
+                study = optuna.load_study(study_name=config.name, storage=storage)
+            except KeyError:
+                study = optuna.create_study(
+                    study_name=config.name, storage=storage, direction=optuna.study.StudyDirection[config.direction.upper()],
+                )
+            trials = study.get_trials(deepcopy=False)
+            changes = space_changes(config, trials)
+            if changes:  # before any worker: Optuna would fail or mix every later trial
+                raise ConfigError(
+                    f"study {config.name} was run with another [space] ("
+                    f"{'; '.join(changes[:3])}{'; ...' if len(changes) > 3 else ''}): give the "
+                    "changed space a new study name, or restore it; the study is unchanged"
+                )
+            if not trials:
                 for ref in config.enqueue:
                     study.enqueue_trial(
                         reference_values(config, ref), user_attrs={"reference": ref.label}
@@ -105,6 +132,18 @@ def ensure_data(config: StudyConfig) -> None:
         make_demo(config.data, preset=config.demo_set)
     # DataError now rather than in every worker (every split, targets included; cheap)
     check_data(config.data, target_type=config.fixed.get("target_type", "binary"))
+
+
+def check_batch_size(config: StudyConfig) -> None:
+    """Before any worker (after seeded_config: a transfer study's layers come from its seed):
+    a batch size the space allows must fit in the training set, else its trials all fail."""
+    batch = packing.largest_params(config).batch_size
+    train_rows = packing.data_shape(config.data).train_rows
+    if batch > train_rows:  # every such trial would fail
+        raise ConfigError(
+            f"batch_size {batch} (the space's largest) is larger than the {train_rows} training "
+            f"sequences of {config.data}; lower it"
+        )
 
 
 def seeded_config(config: StudyConfig) -> StudyConfig:

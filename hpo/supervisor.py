@@ -22,16 +22,22 @@ import optuna
 from rich.console import Console
 from rich.live import Live
 
+from basset import BassetError
 from hpo import progress
-from hpo.storage import mask
+from hpo.storage import StudyLock, make_engine, mask
 from hpo.study import prepare_study
-from hpo.workers import POLL_SECONDS, STOP_SIGNALS, RunPlan, worker_main
+from hpo.workers import POLL_SECONDS, STOP_SIGNALS, RunPlan, retry_orphans, worker_main
 
 log = logging.getLogger(__name__)
 
 
 class WorkerFailed(Exception):
-    """A worker process ended with an error (its own message is on stderr)."""
+    """A worker process ended with an error of ours (its traceback is on stderr)."""
+
+
+class RunStopped(BassetError):
+    """The workers stopped on an error of the user's (a full disk, a lost storage): their
+    message, once however many workers met it."""
 
 
 class RunInterrupted(Exception):
@@ -45,6 +51,14 @@ class RunInterrupted(Exception):
 def run_study(plan: RunPlan) -> progress.Snapshot:
     """Start the workers, show progress until they end, return the final state of the study."""
     storage = prepare_study(plan.config, plan.url)
+    if plan.config.heartbeat.interval == 0:  # before counting: an orphan must not count as done
+        engine = make_engine(plan.url)
+        try:
+            with StudyLock(plan.url, plan.config.name, engine):
+                study = optuna.load_study(study_name=plan.config.name, storage=storage)
+                retry_orphans(study, storage, study._study_id)
+        finally:
+            engine.dispose()
     console = Console(stderr=True, quiet=plan.quiet, soft_wrap=True)
     # After prepare_study: a storage that cannot be opened is the run's only line.
     console.print(
@@ -58,8 +72,10 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
                  plan.n_trials)
         return done
     context = mp.get_context("spawn")
+    messages = context.SimpleQueue()
     procs = [
-        context.Process(target=worker_main, args=(plan, rank), name=f"basset-hpo-worker-{rank}")
+        context.Process(target=worker_main, args=(plan, rank, os.getpid(), messages),
+                        name=f"basset-hpo-worker-{rank}")
         for rank in range(len(plan.devices))
     ]
     received: list[int] = []
@@ -86,6 +102,11 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
         raise RunInterrupted(progress.snapshot(storage, plan.config.name))
     failed = [f"worker {rank} exited with {proc.exitcode}" for rank, proc in enumerate(procs)
               if proc.exitcode != 0]
+    said = []
+    while not messages.empty():
+        said.append(messages.get())
+    if failed and all(proc.exitcode in (0, 2) for proc in procs) and said:
+        raise RunStopped("; ".join(dict.fromkeys(said)))  # each message once
     if failed:
         raise WorkerFailed("; ".join(failed) + " (see its messages above)")
     return progress.snapshot(storage, plan.config.name)

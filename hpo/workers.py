@@ -12,7 +12,14 @@ run, failing stale ones (their worker died) under the same lock; Optuna's retry 
 enqueues a WAITING copy, the count drops by one, and the worker runs the copy, which resumes
 from the dead trial's checkpoint (hpo.objective).
 
-Stopping: see hpo.supervisor; StopSignals is the worker's side of it.
+Heartbeats off (`interval = 0`): a worker records its host and pid on its trial; before
+counting, a worker (or `run` itself) fails and retries the RUNNING trials of its own host whose
+process is gone. Trials of a dead process on another host stay RUNNING until a run on that host
+(or heartbeats, which work across hosts).
+
+Stopping: see hpo.supervisor; StopSignals is the worker's side of it. A worker also stops, as on
+SIGTERM, when the `run` process dies however it dies (SIGKILL, OOM killer): Linux's parent-death
+signal, and a thread that watches the parent pid elsewhere.
 """
 
 from __future__ import annotations
@@ -24,16 +31,32 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 import sqlalchemy
 import torch
 from optuna.trial import TrialState
 
-from basset import BassetError, ResidentData, load_data, setup_logging
+from basset import (
+    BassetError,
+    ResidentData,
+    describe_os_error,
+    is_user_os_error,
+    load_data,
+    process_alive,
+    setup_logging,
+)
 from hpo import packing, progress, slurm
 from hpo.config import StudyConfig
-from hpo.objective import TrainFn, TrialContext, TrialFailed, make_objective
+from hpo.lifeline import end_with_parent
+from hpo.objective import (
+    TrainFn,
+    TrialContext,
+    TrialFailed,
+    enqueue_retry,
+    make_objective,
+)
 from hpo.storage import StudyLock, make_engine, make_storage, storage_error
 from hpo.study import make_pruner, make_sampler, run_dir
 
@@ -80,8 +103,11 @@ class RunPlan:
     train_fn: TrainFn | None = None  # tests inject a fake; None is basset.train
 
 
-def worker_main(plan: RunPlan, rank: int) -> None:
-    """One worker process: pin the device, load the data once, run trials until the total."""
+def worker_main(plan: RunPlan, rank: int, parent: int | None = None,
+                messages: Any = None) -> None:
+    """One worker process: pin the device, load the data once, run trials until the total.
+    `parent`: the run's pid (the worker stops when it dies); `messages`: a queue that gets the
+    worker's one-line error (else it goes to stderr)."""
     setup_logging(quiet=True)
     # With the live display on, Optuna's per-trial lines would tear it; the display shows them.
     optuna.logging.set_verbosity(optuna.logging.WARNING if plan.quiet else optuna.logging.ERROR)
@@ -92,16 +118,28 @@ def worker_main(plan: RunPlan, rank: int) -> None:
         packing.cap_memory(torch.device(device), plan.devices.count(device))
     stop = StopSignals()
     stop.install()
+    if parent is not None:
+        end_with_parent(parent, stop.requested)
     try:
         run_trials(plan, rank, stop.requested)
     except BassetError as err:
-        print(f"error: worker {rank}: {err}", file=sys.stderr)
-        sys.exit(2)
-    except sqlalchemy.exc.SQLAlchemyError as err:
-        print(f"error: worker {rank}: {storage_error(plan.url, err)}", file=sys.stderr)
-        sys.exit(2)
+        _fail(rank, str(err), messages)
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as err:
+        _fail(rank, str(storage_error(plan.url, err)), messages)
+    except OSError as err:
+        if not is_user_os_error(err):
+            raise
+        _fail(rank, describe_os_error(err), messages)
     except KeyboardInterrupt:  # a second signal: the trial was requeued, nothing to add
         sys.exit(130)
+
+
+def _fail(rank: int, message: str, messages: Any) -> None:
+    if messages is None:
+        print(f"error: worker {rank}: {message}", file=sys.stderr)
+    else:
+        messages.put(message)
+    sys.exit(2)
 
 
 def run_trials(
@@ -136,8 +174,11 @@ def run_trials(
             with lock:  # the objective releases it as soon as its trial is RUNNING
                 if stop_requested():
                     break
-                if beats:  # before counting: a dead worker's trial turns into a WAITING retry
+                # Before counting: a dead worker's trial turns into a WAITING retry.
+                if beats:
                     _fail_stale_trials(study)
+                else:
+                    retry_orphans(study, storage, study_id)
                 trials = storage.get_all_trials(study_id, deepcopy=False)
                 if progress.counted(trials) < plan.n_trials:
                     study.optimize(objective, n_trials=1, catch=(TrialFailed,))
@@ -151,6 +192,25 @@ def run_trials(
     finally:
         engine.dispose()
     return ran
+
+
+def retry_orphans(study: optuna.Study, storage: optuna.storages.BaseStorage,
+                  study_id: int) -> list[int]:
+    """Heartbeats off: fail and retry (a WAITING copy resuming from the checkpoint) the RUNNING
+    trials of this host whose process is gone; their numbers. Call it under the study lock."""
+    host = socket.gethostname()
+    retried = []
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = trial.user_attrs.get("pid")
+        if trial.user_attrs.get("host") != host or not isinstance(pid, int) or process_alive(pid):
+            continue
+        trial_id = trial._trial_id
+        storage.set_trial_user_attr(trial_id, "fail_reason", f"its process ({host}, pid {pid}) "
+                                    "ended without finishing it")
+        if storage.set_trial_state_values(trial_id, TrialState.FAIL):
+            enqueue_retry(study, storage.get_trial(trial_id))
+            retried.append(trial.number)
+    return retried
 
 
 def _fail_stale_trials(study: optuna.Study) -> None:

@@ -265,7 +265,20 @@ CASES.update({
     "export-json-under-a-file": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "--json", "-o", "{ws}/a_file/b.json"], "is a file", db="cat"),
     "report-output-is-a-folder": Case("basset-hpo", ["report", "--study", "{ws}/cat.toml", "-o", "{ws}/a_folder"], "is a folder", db="cat"),
     "dashboard-port-out-of-range": Case("basset-hpo", ["dashboard", "--study", "{ws}/cat.toml", "--port", "70000"], "--port", db="cat"),
+
+    # HPO pre-checks (the study must be untouched, nothing may start)
+    "run-space-range-changed": Case("basset-hpo", ["run", "--study", "{ws}/cat_wider.toml"], "conv_filters_0 [4, 12] -> [4, 16]", db="cat", sub=True),
+    "run-space-choices-changed": Case("basset-hpo", ["run", "--study", "{ws}/choices_more.toml"], "choices [8] -> choices [4, 8]", db="choices"),
+    "run-space-key-no-longer-searched": Case("basset-hpo", ["run", "--study", "{ws}/cat_lr_fixed.toml"], "learning_rate is no longer searched", db="cat"),
+    "run-enqueue-outside-the-space": Case("basset-hpo", ["run", "--study", "{ws}/enqueue_outside.toml"], "learning_rate = 0.5 is outside"),
+    "run-batch-choice-larger-than-training-set": Case("basset-hpo", ["run", "--study", "{ws}/bigbatch.toml"], "batch_size 512"),
+    "run-password-with-an-at-sign": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", f"postgresql+psycopg://basset:{PG_PASSWORD}@x@127.0.0.1:1/db"], "cannot reach PostgreSQL at 127.0.0.1:1 (connection refused)"),
+    "run-psycopg2-not-installed": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", f"postgresql+psycopg2://basset:{PG_PASSWORD}@127.0.0.1/db"], "pip install psycopg2-binary"),
+    "status-unknown-postgres-driver": Case("basset-hpo", ["status", "--study", "cat", "--storage", f"postgresql+nodriver://basset:{PG_PASSWORD}@127.0.0.1/db"], "unknown PostgreSQL driver"),
+    "run-sqlite-on-full-disk": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", "sqlite:///{full}/x.db"], "full", mounts=True),
 })
+if not HAS_CUDA:
+    CASES["run-gpus-all-before-demo-data"] = Case("basset-hpo", ["run", "--study", "{ws}/demo_gen.toml", "--gpus", "all"], "CUDA is not available")
 if not HAS_CUDA:
     CASES["train-cuda-without-cuda"] = Case("basset-train", ["-cuda", "{ws}/tiny.h5"], "CUDA")
 
@@ -471,13 +484,27 @@ def _studies(ws: Path) -> None:
         .replace("batch_size = 32", "batch_size = 32\nlearning_rate = nan"),
         "both": text.replace("batch_size = 32", "batch_size = 32\nconv_filters = 8"),
         "enqueue_missing": text.replace('name = "cat"', f'name = "cat"\nenqueue = ["{ws}/nope_params.txt"]'),
+        "cat_wider": text.replace("conv_filters = [4, 12]", "conv_filters = [4, 16]"),
+        "cat_lr_fixed": text.replace("learning_rate = {", "# learning_rate = {")
+        .replace("batch_size = 32", "batch_size = 32\nlearning_rate = 0.01"),
+        "enqueue_outside": text.replace('name = "cat"', 'name = "outside"\nenqueue = [{conv_filters = '
+                                        '[8], conv_filter_sizes = [5], pool_width = [2], hidden_units = [8], '
+                                        'batch_size = 32, learning_rate = 0.5}]'),
+        "bigbatch": text.replace('name = "cat"', 'name = "bigbatch"')
+        .replace("[fixed]\nbatch_size = 32", "batch_size = { choices = [32, 512] }\n[fixed]"),
+        "choices_more": text.replace('name = "cat"', 'name = "choices"')
+        .replace("conv_filters = [4, 12]", "conv_filters = { choices = [4, 8] }"),
+        "demo_gen": text.replace('name = "cat"', f'name = "gen"\ngenerate_demo_data = true')
+        .replace(str(ws / "tiny.h5"), str(ws / "never_made.h5")),
     }
     for name, broken_text in broken.items():
         (ws / f"{name}.toml").write_text(broken_text)
+    (ws / "choices.toml").write_text(broken["choices_more"].replace("[4, 8]", "[8]"))
     (ws / "studies").mkdir()
     with sqlite3.connect(ws / "studies" / "foreign.db") as conn:  # another program's database
         conn.execute("create table t (x integer)")
-    for name, n_trials in (("cat", 3), ("empty", 0), ("lockcat", 0), ("catmodel", 3)):
+    for name, n_trials in (("cat", 3), ("empty", 0), ("lockcat", 0), ("catmodel", 3),
+                           ("choices", 1)):
         config = load_study(str(ws / f"{name}.toml"))
         url = f"sqlite:///{ws}/studies/{name}.db"
         prepare_study(config, url)

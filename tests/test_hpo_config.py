@@ -53,7 +53,7 @@ BAD = [
      "optimization must be one of rmsprop, adam"),
     ({"space": SPACE + "conv_filters = [4, 8]"}, "conv_filter_sizes: search it in [space] or set it"),
     ({"top": 'enqueue = [{conv_filters = [8], conv_filter_sizes = [5], hidden_units = [8], '
-             'batch_size = 64}]'},
+             'pool_width = [2], batch_size = 64}]'},
      "enqueue[0] (enqueue[0]): batch_size is 64 but the study would use 32"),
     ({"top": 'enqueue = ["no_such_params.txt"]'}, "params file not found: no_such_params.txt"),
 ]
