@@ -130,7 +130,7 @@ CASES: dict[str, Case] = {
 # --- round two (issue 12). Outputs that cannot be written: a folder or a file in the way, a
 # read-only or a full file system. Nothing may be left behind, not even a temp file.
 CASES.update({
-    "preprocess-output-is-a-folder": Case("basset-preprocess", ["{ws}/seqs.fa", "{ws}/acts.txt", "{ws}/a_folder"], "is a folder", sub=True),
+    "preprocess-output-is-a-folder": Case("basset-preprocess", ["{ws}/seqs.fa", "{ws}/acts.txt", "{ws}/a_folder"], "is a folder"),
     "preprocess-output-under-a-file": Case("basset-preprocess", ["{ws}/seqs.fa", "{ws}/acts.txt", "{ws}/a_file/o.h5"], "a_file is a file"),
     "preprocess-read-only-fs": Case("basset-preprocess", ["{ws}/seqs.fa", "{ws}/acts.txt", "{ro}/o.h5"], "Read-only file system", mounts=True),
     "preprocess-disk-full": Case("basset-preprocess", ["{ws}/seqs.fa", "{ws}/acts.txt", "{full}/o.h5"], "No space left on device", mounts=True, sub=True),
@@ -196,7 +196,7 @@ CASES.update({
     "motifs-device-mps": Case("basset-motifs", ["--device", "mps", "{ws}/m_best.pt", "{ws}/tiny.h5", "{ws}/motifs"], "mps"),
     "motifs-device-nonsense": Case("basset-motifs", ["--device", "gpu0", "{ws}/m_best.pt", "{ws}/tiny.h5", "{ws}/motifs"], "gpu0"),
     "sat-device-cuda-index-missing": Case("basset-sat", ["--device", "cuda:1", "{ws}/m_best.pt", "{ws}/seqs60.fa", "{ws}/sat"], "cuda:1"),
-    "sat-device-mps": Case("basset-sat", ["--device", "mps", "{ws}/m_best.pt", "{ws}/seqs60.fa", "{ws}/sat"], "mps", sub=True),
+    "sat-device-mps": Case("basset-sat", ["--device", "mps", "{ws}/m_best.pt", "{ws}/seqs60.fa", "{ws}/sat"], "mps"),
     "train-max-epochs-0": Case("basset-train", ["-max_epochs", "0", "{ws}/tiny.h5"], "max_epochs"),
     "train-max-epochs-negative": Case("basset-train", ["--max-epochs", "-4", "{ws}/tiny.h5"], "must be > 0"),
     "train-stagnant-t-negative": Case("basset-train", ["-stagnant_t", "-1", "{ws}/tiny.h5"], "must be >= 0"),
