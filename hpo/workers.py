@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import signal
+import socket
 import sys
 import time
 import warnings

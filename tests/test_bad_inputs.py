@@ -494,7 +494,7 @@ def _studies(ws: Path) -> None:
         .replace("[fixed]\nbatch_size = 32", "batch_size = { choices = [32, 512] }\n[fixed]"),
         "choices_more": text.replace('name = "cat"', 'name = "choices"')
         .replace("conv_filters = [4, 12]", "conv_filters = { choices = [4, 8] }"),
-        "demo_gen": text.replace('name = "cat"', f'name = "gen"\ngenerate_demo_data = true')
+        "demo_gen": text.replace('name = "cat"', 'name = "gen"\ngenerate_demo_data = true')
         .replace(str(ws / "tiny.h5"), str(ws / "never_made.h5")),
     }
     for name, broken_text in broken.items():

@@ -17,10 +17,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from hpo_testutil import quick_train, tiny_data, write_h5
 from optuna.trial import TrialState
-from reliability_testutil import running_after_epoch, study_file, wait_for
-from test_reliability_recovery import HPO, MANY, _check_resumed
 
 from basset import OutputError, TrainHooks, TrainOptions, TrainResult, process_alive
 from basset.data import BassetData
@@ -31,6 +28,9 @@ from hpo.config import load_study
 from hpo.storage import StudyLock, make_engine, make_storage
 from hpo.study import prepare_study
 from hpo.workers import RunPlan, retry_orphans, run_trials
+from hpo_testutil import quick_train, tiny_data, write_h5
+from reliability_testutil import running_after_epoch, study_file, wait_for
+from test_reliability_recovery import HPO, MANY, _check_resumed
 
 WATCHED = """
 import os, signal, sys, time
