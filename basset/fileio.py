@@ -75,10 +75,18 @@ def check_output_folder(path: str | os.PathLike[str]) -> Path:
 
 
 def _check_writable(folder: Path) -> None:
-    if not os.access(folder, os.W_OK | os.X_OK):
-        read_only = os.statvfs(folder).f_flag & os.ST_RDONLY
-        reason = os.strerror(errno.EROFS if read_only else errno.EACCES)
-        raise OutputError(f"cannot write into {folder}: {reason}")
+    """Create and remove a file there: the only test that read-only mounts, permissions (which
+    root bypasses) and file systems like /proc all answer truthfully."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".basset-probe.", suffix=".tmp")
+    except OSError as err:
+        raise OutputError(f"cannot write into {folder}: {_reason(err)}") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _reason(err: OSError) -> str:
+    return os.strerror(err.errno) if err.errno else str(err)
 
 
 def output_folder(path: str | os.PathLike[str]) -> Path:
@@ -148,10 +156,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     remove_stale_temps(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
-    except OSError as err:
-        if not is_user_os_error(err):
-            raise
-        raise _output_error(path, err) from None
+    except OSError as err:  # whatever the errno: the user's folder refuses a new file
+        raise OutputError(f"cannot write {path}: {_reason(err)}") from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)

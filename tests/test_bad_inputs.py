@@ -277,6 +277,10 @@ CASES.update({
     "status-unknown-postgres-driver": Case("basset-hpo", ["status", "--study", "cat", "--storage", f"postgresql+nodriver://basset:{PG_PASSWORD}@127.0.0.1/db"], "unknown PostgreSQL driver"),
     "run-sqlite-on-full-disk": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", "sqlite:///{full}/x.db"], "full", mounts=True),
 })
+CASES["demo-data-name-too-long"] = Case("basset-demo-data", ["--n-seqs", "60", "{ws}/" + "x" * 300 + ".h5"], "File name too long")
+if Path("/proc/self").is_dir():  # a folder that refuses new files, even to root
+    CASES["train-result-into-proc"] = Case("basset-train", ["-job", "{ws}/small.txt", "-save", "{ws}/never/m", "-result", "/proc/r.txt", "{ws}/tiny.h5"], "cannot write into /proc")
+    CASES["export-into-proc"] = Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "-o", "/proc/best.txt"], "cannot write into /proc", db="cat")
 if not HAS_CUDA:
     CASES["run-gpus-all-before-demo-data"] = Case("basset-hpo", ["run", "--study", "{ws}/demo_gen.toml", "--gpus", "all"], "CUDA is not available")
 if not HAS_CUDA:
