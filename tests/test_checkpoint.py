@@ -12,7 +12,7 @@ import torch
 
 import basset.trainer
 from basset.api import TrainOptions
-from basset.checkpoint import load_model
+from basset.checkpoint import load_model, read_checkpoint
 from basset.data import codes_to_onehot
 from basset.errors import DataError
 from basset.predict import predict_proba
@@ -46,10 +46,10 @@ def test_restart_continues_exactly(tmp_path: Path) -> None:
             b.train_loss, b.valid_loss, b.valid_metric, b.learning_rate, b.is_best
         )
     assert (straight.best_metric, straight.best_epoch) == (resumed.best_metric, resumed.best_epoch)
-    a_state = torch.load(tmp_path / "a_check.pt", weights_only=True)
-    b_state = torch.load(tmp_path / "b_check.pt", weights_only=True)
-    for key, value in a_state["model"].items():
-        assert torch.equal(value, b_state["model"][key]), key
+    a_state = read_checkpoint(tmp_path / "a_check.pt").model
+    b_state = read_checkpoint(tmp_path / "b_check.pt").model
+    for key, value in a_state.items():
+        assert torch.equal(value, b_state[key]), key
     tsv = (tmp_path / "b_metrics.tsv").read_text().splitlines()
     assert len(tsv) == 5  # header + 4 epochs, the first two from before the restart
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from basset.checkpoint import load_model
+from basset.checkpoint import load_model, read_checkpoint
 from basset.cli import build_train_parser, predict_main, train_main
 from basset.cli import test_main as basset_test  # not named test_*: pytest would collect it
 from basset.preprocess import SplitArrays, write_basset_h5
@@ -134,7 +134,7 @@ def test_restart_and_seed_from_the_command_line(tmp_path: Path, tiny_h5: Path, j
     assert train_main(["-q", "-job", str(job), "-max_epochs", "1", "-save", str(prefix), str(tiny_h5)]) == 0
     assert train_main(["-q", "-job", str(job), "-max_epochs", "2", "-save", str(prefix),
                        "-restart", f"{prefix}_check.pt", str(tiny_h5)]) == 0
-    assert torch.load(f"{prefix}_check.pt", weights_only=True)["epoch"] == 2
+    assert read_checkpoint(f"{prefix}_check.pt").state.epoch == 2
     assert train_main(["-q", "-max_epochs", "1", "-save", str(tmp_path / "s"),
                        "-seed", f"{prefix}_best.pt", "--freeze-conv", str(tiny_h5)]) == 0
     seeded, seed = load_model(tmp_path / "s_best.pt"), load_model(f"{prefix}_best.pt")

@@ -16,7 +16,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from basset import cli as basset_cli
-from basset.checkpoint import load_model
+from basset.checkpoint import load_model, read_checkpoint
 from basset.params import parse_params, read_params
 from hpo import cli as hpo_cli
 from hpo import confirm, evaluate, progress
@@ -83,8 +83,8 @@ def test_confirm_trains_exactly_top_times_seeds_with_new_seeds_and_continues(
         original = source[t.user_attrs["source_trial"]]
         assert t.params == original.params
         assert t.user_attrs["params_table"] == original.user_attrs["params_table"]
-        checkpoint = torch.load(t.user_attrs["best_checkpoint"], weights_only=True)
-        assert parse_params(checkpoint["params"]) == parse_params(original.user_attrs["params_table"])
+        checkpoint = read_checkpoint(t.user_attrs["best_checkpoint"])
+        assert checkpoint.params == parse_params(original.user_attrs["params_table"])
 
     # Printed and stored: mean +- sd of the seeds beside the original value, and the bias.
     best = top2[0]

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import basset.trainer
 from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions
-from basset.checkpoint import load_model
+from basset.checkpoint import load_model, read_checkpoint
 from basset.model import norm_constrained
 from basset.params import JobParams
 from basset.trainer import TrainingDiverged, loss_stalled, train
@@ -101,8 +100,7 @@ def test_hook_stop_ends_cleanly_with_checkpoint(tmp_path: Path) -> None:
     )
     assert result.stop_reason == "pruned by the test"
     assert result.epochs_run == 2 and [m.epoch for m in seen] == [1, 2]
-    saved = torch.load(f"{prefix}_check.pt", weights_only=True)
-    assert saved["epoch"] == 2
+    assert read_checkpoint(f"{prefix}_check.pt").state.epoch == 2
     assert result.check_path == Path(f"{prefix}_check.pt")
     tsv = Path(f"{prefix}_metrics.tsv").read_text().splitlines()
     assert tsv[0].split("\t") == [
@@ -178,8 +176,8 @@ def test_trains_on_each_device(device: str, tmp_path: Path) -> None:
     result = train(small_params(learning_rate=0.01), make_data(n_train=512),
                    options=options(device=device, max_epochs=2, save_prefix=tmp_path / "d"))
     assert result.history[-1].device.startswith(device) and result.best_metric > 0.7
-    saved = torch.load(tmp_path / "d_best.pt", weights_only=True, map_location="cpu")
-    assert saved["epoch"] == 2 and saved["target_labels"] == ["t0", "t1"]
+    saved = read_checkpoint(tmp_path / "d_best.pt")
+    assert saved.state.epoch == 2 and saved.target_labels == ["t0", "t1"]
 
 
 @pytest.mark.gpu
