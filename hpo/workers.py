@@ -189,7 +189,7 @@ def run_trials(
             # they all end (or one turns stale and its retry needs a worker).
             if not beats or not any(t.state == TrialState.RUNNING for t in trials):
                 break
-            _idle(config.heartbeat.interval, stop_requested)
+            _idle_while_running(storage, study_id, config.heartbeat.interval, stop_requested)
     finally:
         engine.dispose()
     return ran
@@ -220,7 +220,12 @@ def _fail_stale_trials(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-def _idle(seconds: float, stop_requested: Callable[[], bool]) -> None:
+def _idle_while_running(storage: optuna.storages.BaseStorage, study_id: int, seconds: float,
+                        stop_requested: Callable[[], bool]) -> None:
+    """Wait up to `seconds` (the next stale-trial sweep), but no longer than the study has
+    RUNNING trials: the worker of the last one must not keep the run open for a heartbeat."""
     end = time.monotonic() + seconds
     while not stop_requested() and time.monotonic() < end:
         time.sleep(POLL_SECONDS)
+        if not storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -131,3 +132,29 @@ def test_worker_plan_on_the_cpu() -> None:
 def test_asking_for_gpus_without_cuda_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="CUDA is not available"):
         plan_devices("0,1", 1, None)
+
+
+def test_a_worker_waiting_for_a_running_trial_leaves_when_it_ends(tmp_path: Path) -> None:
+    # Heartbeats on and the total reached while another worker's trial runs: this worker stays
+    # (that trial may turn stale and need a retry), but leaves as soon as it ends, not after the
+    # next heartbeat sweep (600 s here).
+    write_h5(tmp_path / "tiny.h5", tiny_data())
+    path = study_toml(tmp_path)
+    path.write_text(path.read_text().replace("interval = 0", "interval = 600\ngrace_period = 1200"))
+    config = load_study(str(path))
+    url = f"sqlite:///{tmp_path}/studies/tiny.db"
+    prepare_study(config, url)
+    study = optuna.load_study(study_name="tiny", storage=url)
+    other = study.ask()
+    plan = RunPlan(config=config, url=url, n_trials=1, devices=["cpu"], threads=1,
+                   train_fn=quick_train)
+    stop = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(run_trials, plan, 0, stop.is_set)
+        try:
+            time.sleep(3)
+            assert not waiting.done()
+            study.tell(other, 0.5)
+            assert waiting.result(timeout=60) == 0
+        finally:
+            stop.set()
