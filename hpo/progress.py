@@ -18,17 +18,18 @@ from rich.text import Text
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
 
+def _requeued(trials: list[FrozenTrial]) -> set[int]:
+    """Failed trials that a retry replaced (a crashed or interrupted trial: its WAITING/RUNNING
+    copy counts instead). A copy's `retry_history` lists every trial of its chain, as a chain
+    may be retried more than once."""
+    retried = {number for t in trials for number in t.system_attrs.get("retry_history", ())}
+    return {t.number for t in trials if t.state == TrialState.FAIL and t.number in retried}
+
+
 def counted(trials: list[FrozenTrial]) -> int:
-    """Trials that use up `--n-trials`: all started ones, except failed trials that a retry
-    replaced (a crashed or interrupted trial: its WAITING/RUNNING copy counts instead). A copy's
-    `retry_history` lists every trial of its chain, as a chain may be retried more than once."""
-    retried = {
-        number for t in trials for number in t.system_attrs.get("retry_history", ())
-    }
-    return sum(
-        t.state != TrialState.WAITING and not (t.state == TrialState.FAIL and t.number in retried)
-        for t in trials
-    )
+    """Trials that use up `--n-trials`: all started ones, except requeued ones."""
+    requeued = _requeued(trials)
+    return sum(t.state != TrialState.WAITING and t.number not in requeued for t in trials)
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Snapshot:
     best: FrozenTrial | None
     running: list[FrozenTrial]
     references: list[FrozenTrial]  # the enqueued reference trials (user attr `reference`)
+    requeued: int = 0  # FAIL trials that a retry replaced (not in counts["FAIL"])
 
     @property
     def finished(self) -> int:
@@ -49,7 +51,8 @@ def snapshot(storage: optuna.storages.BaseStorage, study_name: str) -> Snapshot:
     """Read the study's trials once (fresh from the storage)."""
     study_id = storage.get_study_id_from_name(study_name)
     trials = storage.get_all_trials(study_id, deepcopy=False)
-    by_state = Counter(t.state.name for t in trials)
+    requeued = _requeued(trials)
+    by_state = Counter(t.state.name for t in trials if t.number not in requeued)
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     return Snapshot(
         study_name=study_name,
@@ -58,6 +61,7 @@ def snapshot(storage: optuna.storages.BaseStorage, study_name: str) -> Snapshot:
         best=max(complete, key=lambda t: cast(float, t.value), default=None),
         running=[t for t in trials if t.state == TrialState.RUNNING],
         references=[t for t in trials if t.user_attrs.get("reference")],
+        requeued=len(requeued),
     )
 
 
@@ -70,9 +74,10 @@ def headline(snap: Snapshot, n_trials: int | None = None) -> str:
     c = snap.counts
     total = f"/{n_trials}" if n_trials else ""
     best = f"best {snap.best.value:.4f} (trial {snap.best.number})" if snap.best else "best -"
+    requeued = f", {snap.requeued} requeued" if snap.requeued else ""
     return (
         f"{snap.study_name}: {snap.finished}{total} done ({c['COMPLETE']} complete, "
-        f"{c['PRUNED']} pruned, {c['FAIL']} failed), {c['RUNNING']} running, {best}"
+        f"{c['PRUNED']} pruned, {c['FAIL']} failed{requeued}), {c['RUNNING']} running, {best}"
     )
 
 

@@ -127,5 +127,5 @@ def test_ctrl_c_requeues_the_trial_and_the_next_run_resumes_it(how: str, tmp_pat
 
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "stop: 3 done (2 complete, 0 pruned, 1 failed), 0 running" in done.stdout
+    assert "stop: 2 done (2 complete, 0 pruned, 0 failed, 1 requeued), 0 running" in done.stdout
     _check_resumed(url, "stop", n_trials=2, max_epochs=MANY)
