@@ -19,6 +19,8 @@ source, not per study).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import re
 import tempfile
@@ -60,8 +62,9 @@ def study_files(folder: Path, data: Path, seed: Path, n_trials: int, max_epochs:
 
 def run(study: Path, url: str, workers: int) -> dict[str, float]:
     start = time.perf_counter()
-    code = hpo_main(["run", "--study", str(study), "--storage", url, "--workers", str(workers),
-                     "-q"])
+    with contextlib.redirect_stdout(io.StringIO()):  # run's own summary: the table says it
+        code = hpo_main(["run", "--study", str(study), "--storage", url, "--workers",
+                         str(workers), "-q"])
     wall = time.perf_counter() - start
     if code != 0:
         raise SystemExit(f"basset-hpo run --study {study} exited {code}")

@@ -14,6 +14,7 @@ import torch
 from optuna.trial import TrialState
 
 import basset.trainer
+import hpo.study
 from basset import cli as basset_cli
 from basset.api import TrainOptions
 from basset.checkpoint import load_model
@@ -148,3 +149,26 @@ def test_bad_transfer_studies_are_one_line_before_anything_starts(
     err = capsys.readouterr().err
     assert says in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "studies").exists()  # no database, no trial folder
+
+
+def test_a_missing_seed_model_is_made_when_the_study_asks(
+    seed_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[Path] = []
+
+    def make_source_model(path: Path) -> Path:  # the demo's 6-epoch run, replaced by a copy
+        made.append(path)
+        path.parent.mkdir(parents=True)
+        path.write_bytes(seed_model.read_bytes())
+        return path
+
+    monkeypatch.setattr(hpo.study, "make_source_model", make_source_model)
+    wanted = tmp_path / "source" / "model_best.pt"
+    path = _transfer_study(tmp_path, wanted)
+    path.write_text(path.read_text().replace(f'seed_model = "{wanted}"',
+                                             f'seed_model = "{wanted}"\ngenerate_seed_model = true'))
+    config = seeded_config(load_study(str(path)))
+    assert made == [wanted]
+    assert config.fixed["conv_filters"] == SEED_PARAMS.conv_filters
+    assert config.padding == SEED_PARAMS.padding
+    assert seeded_config(load_study(str(path))).fixed == config.fixed and made == [wanted]
