@@ -41,9 +41,7 @@ def is_user_os_error(err: BaseException) -> bool:
 
 def describe_os_error(err: OSError) -> str:
     """`PATH: reason` in words (no errno numbers, no Python reprs)."""
-    reason = os.strerror(err.errno) if err.errno else str(err)
-    where = err.filename if err.filename is not None else None
-    return f"{where}: {reason}" if where else reason
+    return f"{err.filename}: {_reason(err)}" if err.filename is not None else _reason(err)
 
 
 def check_output_file(path: str | os.PathLike[str]) -> Path:
@@ -98,7 +96,7 @@ def output_folder(path: str | os.PathLike[str]) -> Path:
     except OSError as err:
         if not is_user_os_error(err):
             raise
-        raise OutputError(f"cannot create folder {path}: {os.strerror(err.errno or 0)}") from None
+        raise OutputError(f"cannot create folder {path}: {_reason(err)}") from None
     return path
 
 
@@ -175,7 +173,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 def _output_error(path: Path, err: OSError, tmp: str | None = None) -> OutputError:
     if err.filename not in (None, tmp, str(path), str(path.parent)):
         return OutputError(describe_os_error(err))  # about another file (e.g. a copy's source)
-    return OutputError(f"cannot write {path}: {os.strerror(err.errno or 0)}")
+    return OutputError(f"cannot write {path}: {_reason(err)}")
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
