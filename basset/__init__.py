@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from basset.demo import DEMO_SETS, make_demo, make_source_model
     from basset.device import cpu_cores
     from basset.metrics import nan_mean
-    from basset.model import check_architecture, training_bytes
+    from basset.model import check_architecture, conv_lengths, training_bytes
     from basset.predict import split_scores
     from basset.trainer import TrainingDiverged, train
 
@@ -61,6 +61,7 @@ _LAZY = {
     "nan_mean": "basset.metrics",
     "split_scores": "basset.predict",
     "check_architecture": "basset.model",
+    "conv_lengths": "basset.model",
     "training_bytes": "basset.model",
     "TrainingDiverged": "basset.trainer",
     "train": "basset.trainer",
@@ -91,6 +92,7 @@ __all__ = [
     "check_data",
     "check_output_file",
     "cli_entry",
+    "conv_lengths",
     "cpu_cores",
     "describe_os_error",
     "field_types",

@@ -242,7 +242,8 @@ def throughput(ctx: Context, figures: dict[str, Any]) -> None:
 def memory(ctx: Context, figures: dict[str, Any]) -> None:
     failed = 0
     for study, (seq_len, num_targets) in STUDY_SHAPES.items():
-        params = packing.largest_params(load_study(str(PACKAGED_STUDIES / f"{study}.toml")))
+        study_file = str(PACKAGED_STUDIES / f"{study}.toml")
+        params = packing.largest_params(load_study(study_file), seq_len)
         batch = params.batch_size
         rows = batch * (MEMORY_STEPS + 1)  # training steps + one validation batch
         entry: dict[str, Any] = {

@@ -377,7 +377,8 @@ def export_main(args: argparse.Namespace) -> int:
         s = chosen.confirmed
         value += f", confirmed {s.valid_mean:.4f} over {len(s.valid)} seed(s)"
         model = f" and its best seed's model to {args.model}" if args.model else ""
-    print(f"trial {chosen.trial.number} ({value}): params to {args.output}{model}")
+    rc = "; it trained with basset-train -rc" if chosen.trial.user_attrs.get("rc") else ""
+    print(f"trial {chosen.trial.number} ({value}): params to {args.output}{model}{rc}")
     return 0
 
 
@@ -403,7 +404,8 @@ def _print_result(snap: progress.Snapshot) -> None:
     for line in evaluate.score_lines(snap.best, snap.references):
         print(line)
     if snap.best is not None:
-        print(f"best trial {snap.best.number} (value {snap.best.value:.4f}), params table:")
+        flag = " (basset-train -rc)" if snap.best.user_attrs.get("rc") else ""
+        print(f"best trial {snap.best.number} (value {snap.best.value:.4f}), params table{flag}:")
         print(snap.best.user_attrs.get("params_table", snap.best.params), end="")
 
 

@@ -25,6 +25,8 @@ from basset import (
 )
 from hpo.errors import ConfigError
 from hpo.space import (
+    GLOBAL_POOL,
+    LAST_POOL,
     LAYER_COUNTS,
     PER_LAYER,
     SEED_KEYS,
@@ -33,6 +35,7 @@ from hpo.space import (
     ParamSpec,
     Reference,
     check_space,
+    layer_key,
     value_type,
 )
 
@@ -71,6 +74,9 @@ class PrunerConfig:
     n_startup_trials: int = 5  # median
     n_warmup_steps: int = 2  # median
     n_min_trials: int = 3  # median
+    # Any pruner: a trial whose valid AUROC rose by at least this much over its last epoch is
+    # not pruned at that epoch (a curve still rising says little yet). 0: off.
+    keep_rising: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -152,7 +158,7 @@ def _at_least(value: int | float, low: int | float, where: str) -> None:
 
 def _param_spec(name: str, raw: Any) -> ParamSpec:
     where = f"space.{name}"
-    if name not in SPACE_KEYS:
+    if name not in SPACE_KEYS and layer_key(name) is None:
         raise ConfigError(f"space: unknown key {name!r}{_hint(name, SPACE_KEYS)}")
     if isinstance(raw, list):
         if len(raw) != 2:
@@ -170,11 +176,17 @@ def _param_spec(name: str, raw: Any) -> ParamSpec:
             raise ConfigError(f"{where}.choices must be a non-empty list, got {choices!r}")
         if any(isinstance(c, (list, dict)) for c in choices):
             raise ConfigError(f"{where}.choices must hold plain values, got {choices!r}")
+        if name == LAST_POOL:
+            for choice in choices:
+                _last_pool_value(choice, f"{where}.choices")
+        if TRAINING_KEYS.get(name) is bool and not all(isinstance(c, bool) for c in choices):
+            raise ConfigError(f"{where}.choices must be true and/or false, got {choices!r}")
         return ParamSpec(name, "categorical", choices=tuple(choices))
     _check_keys(raw, ["low", "high", "log", "step"], where)
     if "low" not in raw or "high" not in raw:
         raise ConfigError(f"{where}: needs both low and high")
-    kind = value_type(name)
+    one_layer = layer_key(name)
+    kind = value_type(one_layer[0] if one_layer else name)
     if kind not in (int, float):
         raise ConfigError(f"{where}: {name} is not numeric; use {{choices=[...]}}")
     low = _typed(raw["low"], kind, f"{where}.low")
@@ -196,17 +208,29 @@ def _param_spec(name: str, raw: Any) -> ParamSpec:
 
 def _fixed(table: dict[str, Any], space: dict[str, ParamSpec]) -> dict[str, Any]:
     allowed = [k for k in SPACE_KEYS if k not in space]
-    fixed = {}
+    fixed: dict[str, Any] = {}
     for key, value in table.items():
         if key in space:
             raise ConfigError(f"fixed.{key}: also in [space]; a key is either searched or fixed")
         if key not in allowed:
             raise ConfigError(f"fixed: unknown key {key!r}{_hint(key, allowed)}")
+        if key == LAST_POOL:
+            fixed[key] = _last_pool_value(value, f"fixed.{key}")
+            continue
         kind = value_type(key)
         per_layer = isinstance(value, list) and key in PER_LAYER  # else one value for all layers
         typed = [_typed(v, kind, f"fixed.{key}") for v in (value if per_layer else [value])]
         fixed[key] = typed if per_layer else typed[0]
     return fixed
+
+
+def _last_pool_value(value: Any, where: str) -> int | str:
+    """A last pool width: a whole number > 0, or "global"."""
+    if value == GLOBAL_POOL or (isinstance(value, int) and not isinstance(value, bool)
+                                and value > 0):
+        return value
+    raise ConfigError(f'{where}: a last pool width is a whole number > 0 or "global", '
+                      f"got {value!r}")
 
 
 def _reference(item: Any, index: int) -> Reference:
@@ -325,6 +349,7 @@ def _check_choices(config: StudyConfig) -> None:
     for key in ("bootstrap_count", "n_startup_trials", "n_warmup_steps"):
         _at_least(getattr(pruner, key), 0, f"pruner.{key}")
     _at_least(pruner.n_min_trials, 1, "pruner.n_min_trials")
+    _at_least(pruner.keep_rising, 0, "pruner.keep_rising")
     _at_least(beat.interval, 0, "heartbeat.interval")
     _at_least(beat.max_retry, 0, "heartbeat.max_retry")
     if beat.interval and beat.grace_period <= beat.interval:

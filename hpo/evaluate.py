@@ -4,7 +4,8 @@ checkpoint on one split of the data (the test split unless asked otherwise).
 The test split never takes part in selection: `basset-hpo run` scores the best trial and the
 reference trials once the study's trials are done; `basset-hpo evaluate` scores the top K on
 demand. The numbers are those `basset-test` prints for the exported model (same predictions,
-same metrics).
+same metrics; `basset-test -rc` for a trial that trained with -rc, as it validated on both
+strands).
 
 Scores are stored as user attributes of the trial: `<split>_auroc`, `<split>_auprc` (means over
 targets with both classes) and `<split>_target_auroc`, `<split>_target_auprc` (lists, null for a
@@ -95,8 +96,9 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def score_checkpoint(checkpoint: str | Path, data: BassetData, *, split: str = "test",
-                     device: str = "cpu") -> Scores:
-    """Per-target AUROC/AUPRC of the model in `checkpoint` on `data`'s `split`.
+                     device: str = "cpu", rc: bool = False) -> Scores:
+    """Per-target AUROC/AUPRC of the model in `checkpoint` on `data`'s `split` (rc: averaged
+    over both strands, as a study with rc = true validates; basset-test -rc).
 
     EvaluationError if the split is empty, the model was trained on other targets or sequence
     lengths, or its targets are not binary; DataError for a missing or damaged checkpoint.
@@ -110,7 +112,7 @@ def score_checkpoint(checkpoint: str | Path, data: BassetData, *, split: str = "
     if loaded.params.target_type != "binary":
         raise EvaluationError(f"{checkpoint}: AUROC needs binary targets, "
                               f"not {loaded.params.target_type}")
-    auroc, auprc = split_scores(loaded.model, part, batch_size=BATCH_SIZE, device=device)
+    auroc, auprc = split_scores(loaded.model, part, batch_size=BATCH_SIZE, device=device, rc=rc)
     return Scores(split, [float(v) for v in auroc], [float(v) for v in auprc])
 
 
@@ -174,14 +176,18 @@ def devices() -> list[str]:
 def score_trials(trials: Sequence[FrozenTrial], data: BassetData, *, split: str = "test",
                  on: Sequence[str] | None = None) -> dict[int, Scores]:
     """Scores of each trial's best checkpoint, trial number -> Scores, the trials spread over
-    the devices `on` (default: every GPU, else the CPU). Every checkpoint is checked first."""
+    the devices `on` (default: every GPU, else the CPU); a trial that trained with -rc (user
+    attr `rc`) is scored on both strands, as it was validated. Every checkpoint is checked
+    first."""
     paths = {t.number: checkpoint_of(t) for t in trials}
+    rc = {t.number: bool(t.user_attrs.get("rc", False)) for t in trials}
     _split(data, split)
     on = list(on or devices())
 
     def one(item: tuple[int, tuple[int, Path]]) -> tuple[int, Scores]:
         index, (number, path) = item
-        return number, score_checkpoint(path, data, split=split, device=on[index % len(on)])
+        return number, score_checkpoint(path, data, split=split, device=on[index % len(on)],
+                                        rc=rc[number])
 
     with ThreadPoolExecutor(len(on)) as pool:  # predictions release the GIL
         return dict(pool.map(one, enumerate(paths.items())))

@@ -103,13 +103,15 @@ def prepare(storage: optuna.storages.BaseStorage, study_name: str, *, number: in
 
 
 def as_json(export: Export) -> str:
-    """Study, trial, value, params, and the held-out scores the trial has (hpo.evaluate) as
+    """Study, trial, value, params, rc (trained with -rc), and the held-out scores the trial has
+    (hpo.evaluate) as
     `"test": {"auroc", "auprc", "targets": {label: {"auroc", "auprc"}}}`."""
     document = {
         "study": export.study_name,
         "trial": export.trial.number,
         "value": export.trial.value,
         "params": export.params.to_dict(),
+        "rc": bool(export.trial.user_attrs.get("rc", False)),  # basset-train -rc
     }
     for split in SPLITS:
         scores = stored_scores(export.trial, split)

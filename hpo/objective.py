@@ -96,9 +96,10 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
             ctx.on_trial_start()
         trial.set_user_attr("worker", ctx.worker)
         trial.set_user_attr("device", ctx.device)
-        params = suggest_params(trial, ctx.config)
+        params = suggest_params(trial, ctx.config, ctx.data.seq_len)
         training = suggest_training(trial, ctx.config)
         trial.set_user_attr("params_table", params.to_table())
+        trial.set_user_attr("rc", bool(training.get("rc", False)))  # basset-train -rc reruns it
         try:
             check_architecture(params, ctx.data.seq_len)
         except ArchitectureError as err:
@@ -136,6 +137,7 @@ def _train(trial: optuna.Trial, params: JobParams, training: dict[str, Any],
         max_epochs=int(training.get("max_epochs", ctx.config.max_epochs)),
         stagnant_t=ctx.config.stagnant_t,
         rand=rand,
+        rc=bool(training.get("rc", False)),
         device=ctx.device,
         save_prefix=Path(prefix),
         restart=restart,
@@ -145,6 +147,7 @@ def _train(trial: optuna.Trial, params: JobParams, training: dict[str, Any],
     )
     if options.seed_model is not None:  # how `basset-train` reruns this trial
         freeze = " --freeze-conv" if options.freeze_conv else ""
+        freeze += " -rc" if options.rc else ""
         trial.set_user_attr(
             "train_command",
             f"basset-train -job params.txt -seed {options.seed_model}{freeze} -max_epochs "

@@ -76,7 +76,7 @@ def mps_running(environ: dict[str, str] | None = None) -> bool:
     return (pipe / "control").exists()
 
 
-def largest_params(config: StudyConfig) -> JobParams:
+def largest_params(config: StudyConfig, seq_len: int) -> JobParams:
     """The study's biggest trial: every range at its top, the largest of every choice."""
 
     def top(spec: ParamSpec, name: str) -> Any:
@@ -85,7 +85,7 @@ def largest_params(config: StudyConfig) -> JobParams:
             return max(numbers) if len(numbers) == len(spec.choices) else spec.choices[-1]
         return spec.high
 
-    return build_params(config, top)
+    return build_params(config, top, seq_len)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def data_shape(path: Path) -> DataShape:
 def auto_trials_per_gpu(config: StudyConfig, index: int) -> int:
     """`--trials-per-gpu auto` for GPU `index`: from its free memory and the study's size."""
     shape = data_shape(config.data)
-    biggest = largest_params(config)
+    biggest = largest_params(config, shape.seq_len)
     per_trial = training_bytes(biggest, shape.seq_len, shape.num_targets) + data_bytes(
         shape.rows, shape.seq_len, shape.num_targets
     )

@@ -4,6 +4,20 @@ per-layer keys they call for.
 Optuna parameter names: `num_conv`, `num_hidden`, per-layer keys as `<key>_<layer>` (0-based,
 e.g. `conv_filters_2`, which exists only in trials with three or more conv layers), and the
 other JobParams keys under their own names.
+
+`last_pool_width` (not a params key) is the last conv layer's pool width, searched or fixed on
+its own, so that it may take the value "global": pool over every position the last convolution
+leaves (global max pooling), resolved from the graph to that number when the trial's params are
+built, so every trial's table is still a plain Basset params table. With it, `pool_width`
+covers the layers before the last (`pool_width_0` .. `pool_width_<n-2>`; none for one layer).
+
+A per-layer key may also be given for one layer under its Optuna name (`conv_filter_sizes_0 =
+[9, 25]`): that layer, when it exists, draws from its own range, the others from the key's.
+
+Training options (TRAINING_KEYS) are searched or fixed beside the params table: `rc`
+(basset-train's -rc: reverse-complement every other epoch, validate on both strands; a trial
+records it as its user attribute `rc`), and for transfer studies `freeze_conv` and `max_epochs`.
+A reference table is Basset's training: its trial runs without -rc.
 """
 
 from __future__ import annotations
@@ -15,15 +29,20 @@ from typing import Any, Protocol
 
 import optuna
 
-from basset import CONV_LISTS, HIDDEN_LISTS, JobParams, ParamsError, field_types
+from basset import CONV_LISTS, HIDDEN_LISTS, JobParams, ParamsError, conv_lengths, field_types
 from hpo.errors import ConfigError
 
 LAYER_COUNTS = {"num_conv": CONV_LISTS, "num_hidden": HIDDEN_LISTS}
 PER_LAYER = {key: count for count, keys in LAYER_COUNTS.items() for key in keys}
 JOB_TYPES = field_types(JobParams)
-# Training options a transfer study (seed_model) may search or fix besides the params table.
-TRAINING_KEYS: dict[str, type] = {"freeze_conv": bool, "max_epochs": int}
-SPACE_KEYS = sorted(set(JOB_TYPES) - {"padding"} | set(LAYER_COUNTS) | set(TRAINING_KEYS))
+# Training options a study may search or fix besides the params table (freeze_conv and
+# max_epochs: transfer studies, seed_model).
+TRAINING_KEYS: dict[str, type] = {"freeze_conv": bool, "max_epochs": int, "rc": bool}
+LAST_POOL = "last_pool_width"
+GLOBAL_POOL = "global"
+SPACE_KEYS = sorted(
+    set(JOB_TYPES) - {"padding"} | set(LAYER_COUNTS) | set(TRAINING_KEYS) | {LAST_POOL}
+)
 # What a transfer study takes from its seed model, never from its space.
 SEED_KEYS = ("num_conv", *CONV_LISTS)
 REQUIRED_PER_LAYER = ("conv_filters", "conv_filter_sizes", "hidden_units")
@@ -62,37 +81,75 @@ Sample = Callable[[ParamSpec, str], Any]
 
 
 def value_type(key: str) -> type:
-    """The Python type of one value of a searchable key (a layer count is an int)."""
+    """The Python type of one value of a searchable key (a layer count is an int; so is a last
+    pool width, unless it is "global")."""
     if key in TRAINING_KEYS:
         return TRAINING_KEYS[key]
-    return int if key in LAYER_COUNTS else JOB_TYPES[key][0]
+    return int if key in LAYER_COUNTS or key == LAST_POOL else JOB_TYPES[key][0]
+
+
+def layer_key(name: str) -> tuple[str, int] | None:
+    """("conv_filters", 0) for a one-layer name such as "conv_filters_0", else None."""
+    key, _, index = name.rpartition("_")
+    return (key, int(index)) if key in PER_LAYER and index.isdigit() else None
 
 
 def _job_key(key: str) -> bool:
-    """A params-table key that is neither per layer nor a layer count."""
-    return key not in PER_LAYER and key not in LAYER_COUNTS and key not in TRAINING_KEYS
+    """A params-table key that is neither per layer (nor one layer's) nor a layer count."""
+    return (key not in PER_LAYER and key not in LAYER_COUNTS and key not in TRAINING_KEYS
+            and key != LAST_POOL and layer_key(key) is None)
 
 
-def build_params(config: SearchSpace, sample: Sample) -> JobParams:
-    """JobParams from the study's fixed keys plus `sample(spec, optuna_name)` for searched keys."""
+def _layer_spec(config: SearchSpace, key: str, layer: int) -> ParamSpec | None:
+    """The range layer `layer` of `key` draws from: its own, else the key's (None: not searched)."""
+    return config.space.get(f"{key}_{layer}", config.space.get(key))
+
+
+def build_params(config: SearchSpace, sample: Sample, seq_len: int | None = None) -> JobParams:
+    """JobParams from the study's fixed keys plus `sample(spec, optuna_name)` for searched keys.
+
+    A "global" last pool width is resolved for sequences of `seq_len` bp; seq_len None (checking
+    a space before its data are known) makes it 1, which validates the same as any width."""
     kwargs: dict[str, Any] = {"padding": config.padding}
+    last_pool = LAST_POOL in config.space or LAST_POOL in config.fixed
     for count_key, keys in LAYER_COUNTS.items():
         count = _layer_count(config, count_key, sample)
         for key in keys:
-            if key in config.space:
-                kwargs[key] = [sample(config.space[key], f"{key}_{i}") for i in range(count)]
+            layers = count - 1 if key == "pool_width" and last_pool else count
+            specs = [_layer_spec(config, key, i) for i in range(layers)]
+            if key in config.space or any(specs):
+                if not all(specs):
+                    raise ConfigError(f"{key}: a layer has no range (give {key} in [space])")
+                kwargs[key] = [sample(spec, f"{key}_{i}") for i, spec in enumerate(specs)
+                               if spec is not None]
             elif key in config.fixed:
                 value = config.fixed[key]
-                kwargs[key] = list(value) if isinstance(value, list) else [value] * count
+                kwargs[key] = list(value) if isinstance(value, list) else [value] * layers
             elif key in REQUIRED_PER_LAYER:
                 raise ConfigError(f"{key}: search it in [space] or set it in [fixed]")
+        if count_key == "num_conv" and last_pool:
+            others = kwargs.get("pool_width", [1] * (count - 1))
+            last = (sample(config.space[LAST_POOL], LAST_POOL) if LAST_POOL in config.space
+                    else config.fixed[LAST_POOL])
+            kwargs["pool_width"] = [*others, last]
     for key, spec in config.space.items():
         if _job_key(key):
             kwargs[key] = sample(spec, key)
     for key, value in config.fixed.items():
         if _job_key(key):
             kwargs[key] = value
+    if kwargs.get("pool_width") and kwargs["pool_width"][-1] == GLOBAL_POOL:
+        kwargs["pool_width"][-1] = _global_pool(kwargs, seq_len)
     return JobParams(**kwargs)
+
+
+def _global_pool(kwargs: dict[str, Any], seq_len: int | None) -> int:
+    """The pool width that leaves one position after the last convolution: its output length
+    (1 when the graph leaves nothing there, which check_architecture then refuses)."""
+    if seq_len is None:
+        return 1
+    probe = JobParams(**{**kwargs, "pool_width": [*kwargs["pool_width"][:-1], 1]})
+    return max(conv_lengths(probe, seq_len)[-1][0], 1)
 
 
 def build_training(config: SearchSpace, sample: Sample) -> dict[str, Any]:
@@ -109,7 +166,8 @@ def _layer_count(config: SearchSpace, count_key: str, sample: Sample) -> int:
         return int(config.fixed[count_key])
     for key in LAYER_COUNTS[count_key]:
         if isinstance(config.fixed.get(key), list):
-            return len(config.fixed[key])
+            last = key == "pool_width" and (LAST_POOL in config.space or LAST_POOL in config.fixed)
+            return len(config.fixed[key]) + last
     raise ConfigError(f"{count_key}: search it in [space], or fix it (or a per-layer list)")
 
 
@@ -172,9 +230,10 @@ def _shown(dist: optuna.distributions.BaseDistribution) -> str:
     return f"[{low}, {high}]{extra}"
 
 
-def suggest_params(trial: optuna.Trial, config: SearchSpace) -> JobParams:
-    """The trial's JobParams (validated). ParamsError if the combination is invalid."""
-    return build_params(config, lambda spec, name: suggest(trial, spec, name)).validate()
+def suggest_params(trial: optuna.Trial, config: SearchSpace, seq_len: int) -> JobParams:
+    """The trial's JobParams (validated) for `seq_len` bp sequences (needed by a "global" last
+    pool width). ParamsError if the combination is invalid."""
+    return build_params(config, lambda spec, name: suggest(trial, spec, name), seq_len).validate()
 
 
 def suggest_training(trial: optuna.Trial, config: SearchSpace) -> dict[str, Any]:
@@ -190,8 +249,15 @@ def reference_values(config: SearchSpace, reference: Reference) -> dict[str, Any
         if count_key in config.space:
             values[count_key] = len(getattr(job, keys[0]))
         for key in keys:
-            if key in config.space:
-                values.update({f"{key}_{i}": v for i, v in enumerate(getattr(job, key))})
+            per_layer = getattr(job, key)
+            if key == "pool_width" and LAST_POOL in config.fixed | config.space:
+                per_layer = per_layer[:-1]
+            values.update({f"{key}_{i}": v for i, v in enumerate(per_layer)
+                           if _layer_spec(config, key, i) is not None})
+    if LAST_POOL in config.space:
+        values[LAST_POOL] = job.pool_width[-1]
+    if "rc" in config.space:
+        values["rc"] = False  # a params table says nothing of -rc: Basset trained without
     for key in config.space:
         if _job_key(key):
             values[key] = getattr(job, key)

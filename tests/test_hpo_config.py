@@ -20,12 +20,13 @@ def test_packaged_studies_load_with_the_reference_first() -> None:
     assert dnase.data == Path("er.h5") and dnase.n_trials == 200
     assert dnase.sampler.type == "tpe" and dnase.sampler.multivariate and dnase.sampler.constant_liar
     assert dnase.pruner.type == "hyperband"
-    assert dnase.space["num_conv"].low == 2 and dnase.space["num_conv"].high == 5
+    assert dnase.space["num_conv"].low == 1 and dnase.space["num_conv"].high == 5
     assert dnase.space["learning_rate"].log
     assert dnase.enqueue[0].label == "pretrained"
     values = reference_values(dnase, dnase.enqueue[0])
     assert values["num_conv"] == 3 and values["conv_filters_0"] == 300
-    assert values["pool_width_2"] == 4 and values["hidden_units_1"] == 1000
+    assert values["pool_width_1"] == 4 and values["last_pool_width"] == 4
+    assert "pool_width_2" not in values and values["hidden_units_1"] == 1000
     demo = load_study("demo")
     assert demo.generate_demo_data and demo.data == Path("studies/demo_data.h5")
     assert demo.enqueue[0].params.conv_filter_sizes == pretrained_params().conv_filter_sizes
@@ -33,6 +34,10 @@ def test_packaged_studies_load_with_the_reference_first() -> None:
 
 SPACE = "[space]\nnum_conv = [1, 2]\n"
 BAD = [
+    ({"space": SPACE + 'last_pool_width = { choices = [4, "all"] }'},
+     'a last pool width is a whole number > 0 or "global", got \'all\''),
+    ({"space": SPACE + "conv_filterz_0 = [4, 8]"}, "unknown key 'conv_filterz_0'"),
+    ({"pruner": 'type = "median"\nkeep_rising = -0.1'}, "pruner.keep_rising must be >= 0"),
     ({"top": "max_epoch = 3"}, "unknown key 'max_epoch' (did you mean max_epochs?)"),
     ({"top": 'stagnant_t = "two"'}, "stagnant_t must be int, got 'two'"),
     ({"top": 'padding = "valid"'}, "padding must be one of paper, same"),

@@ -146,3 +146,41 @@ def test_cuda_out_of_memory_fails_the_trial_with_its_reason(tmp_path: Path) -> N
     assert study.trials[1].user_attrs["fail_reason"] == (
         "CUDA out of memory on cuda:0: CUDA out of memory. Tried to allocate 2.00 GiB"
     )
+
+
+def test_a_trial_still_rising_is_not_pruned_yet(tmp_path: Path, tiny_h5: Path) -> None:
+    # The median pruner would stop both at epoch 2 (below the first trial); keep_rising spares
+    # the one that gained 0.1 in its last epoch, until it flattens.
+    curves = {
+        4: [0.8, 0.85, 0.9, 0.92],
+        5: [0.5, 0.6, 0.7, 0.71],  # rising by 0.1 at epochs 2 and 3, then 0.01
+        6: [0.5, 0.51, 0.52, 0.53],  # rising by 0.01 only
+    }
+    enqueue = ", ".join(f"{{conv_filters = [{f}], {REF}, learning_rate = 0.01}}" for f in curves)
+    _, study, _ = _run(
+        tmp_path, f"max_epochs = 4\nstagnant_t = 4\nenqueue = [{enqueue}]", 3,
+        scripted_train(curves),
+        pruner='type = "median"\nn_startup_trials = 1\nn_warmup_steps = 2\nn_min_trials = 1\n'
+               "keep_rising = 0.05",
+    )
+    first, rising, flat = study.trials
+    assert first.state == TrialState.COMPLETE
+    assert rising.state == TrialState.PRUNED and rising.user_attrs["pruned_at_epoch"] == 4
+    assert flat.state == TrialState.PRUNED and flat.user_attrs["pruned_at_epoch"] == 2
+
+
+def test_rc_is_searched_and_recorded_with_the_trial(tmp_path: Path, tiny_h5: Path) -> None:
+    seen = []
+
+    def train(params, data, *, options, hooks, **rest):  # type: ignore[no-untyped-def]
+        seen.append(options.rc)
+        return scripted_train({params.conv_filters[0]: [0.6, 0.7]})(
+            params, data, options=options, hooks=hooks, **rest)
+
+    enqueue = f"{{conv_filters = [4], {REF}, learning_rate = 0.01}}"
+    space = TINY_SPACE.replace("[fixed]", "rc = { choices = [false, true] }\n[fixed]")
+    _, study, _ = _run(tmp_path, f"max_epochs = 2\nenqueue = [{enqueue}]", 6, train, space=space)
+    reference, *others = study.trials
+    assert reference.params["rc"] is False and reference.user_attrs["rc"] is False
+    assert seen == [t.params["rc"] for t in study.trials]
+    assert [t.user_attrs["rc"] for t in others] == [t.params["rc"] for t in others]

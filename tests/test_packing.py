@@ -81,9 +81,10 @@ def test_mps_detected_only_from_a_running_daemons_pipe(tmp_path: Path) -> None:
 
 def test_largest_params_take_the_top_of_every_range() -> None:
     config = load_study("demo")
-    biggest = largest_params(config)
-    assert biggest.conv_filters == [96, 96, 96] and biggest.hidden_units == [256, 256]
-    assert biggest.conv_filter_sizes == [21, 21, 21] and biggest.batch_size == 128
+    biggest = largest_params(config, 600)
+    assert biggest.conv_filters == [256, 128, 128] and biggest.hidden_units == [256, 256]
+    assert biggest.conv_filter_sizes == [25, 11, 11] and biggest.batch_size == 128
+    assert biggest.pool_width == [4, 4, 38]  # the last one "global": 600 -> 150 -> 38 positions
 
 
 def test_auto_uses_the_cards_free_memory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

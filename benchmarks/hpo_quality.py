@@ -1,0 +1,278 @@
+"""HPO quality: what each approach selects on the demo data, and how that model does on the
+test split (never used for selection), in one run on the same machine.
+
+Rows:
+- kmer-lr: 6-mer counts, one scikit-learn logistic regression per target, C picked on the
+  validation split from 1e-3, 1e-2, 1e-1 (the three fits are its "trials");
+- reference: the demo study's enqueued reference (the paper's architecture, scaled) trained as
+  Basset trains (no -rc) to stagnation (stagnant_t 10, Basset's default);
+- optuna-script: the script a user writes from Optuna's PyTorch example: one process, a plain
+  training loop of a straightforward port of the network, TPESampler() and MedianPruner() with
+  their defaults, the same epochs per trial, the same number of trials, the same reference
+  enqueued first, over the demo study's search space;
+- service: `basset-hpo run --study demo` with its defaults, in a fresh folder.
+
+    python benchmarks/hpo_quality.py                    # the demo data (generated if missing)
+    python benchmarks/hpo_quality.py --data other.h5    # the same study on other data
+    python benchmarks/hpo_quality.py --only kmer-lr,service --n-trials 10
+
+Prints one row per approach (best validation AUROC, the selected model's test AUROC, wall and
+CPU seconds, trials) and the goals as ratios and differences against the rows of this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import optuna
+import torch
+from sklearn.linear_model import LogisticRegression
+from torch import nn
+
+from basset import TrainOptions, load_data, make_demo, train
+from basset.metrics import binary_metrics, nan_mean
+from hpo.config import load_study
+from hpo.evaluate import score_checkpoint, stored_scores
+
+METHODS = ("kmer-lr", "reference", "optuna-script", "service")
+K = 6
+
+
+@dataclass
+class Row:
+    method: str
+    valid_auroc: float
+    test_auroc: float
+    wall_s: float
+    cpu_s: float
+    trials: int
+
+
+def cpu_seconds() -> float:
+    """This process and its finished children (the service's workers), user + system."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def measured(method: str, run: Callable[[], tuple[float, float, int]]) -> Row:
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    valid, test, trials = run()
+    return Row(method, valid, test, time.perf_counter() - wall, cpu_seconds() - cpu, trials)
+
+
+# --- 6-mer logistic regression ------------------------------------------------------------------
+
+def kmer_counts(codes: np.ndarray) -> np.ndarray:
+    """(N, 4**K) counts of every K-mer (windows with an N are skipped)."""
+    n, length = codes.shape
+    windows = length - K + 1
+    index = np.zeros((n, windows), np.int64)
+    valid = np.ones((n, windows), bool)
+    for j in range(K):
+        part = codes[:, j:j + windows].astype(np.int64)
+        valid &= part < 4
+        index = index * 4 + np.minimum(part, 3)
+    counts = np.zeros((n, 4 ** K), np.float32)
+    rows = np.broadcast_to(np.arange(n)[:, None], index.shape)
+    np.add.at(counts, (rows[valid], index[valid]), 1)
+    return counts
+
+
+def kmer_lr(data_path: Path) -> tuple[float, float, int]:
+    data = load_data(data_path)
+    assert data.test is not None
+    x = {name: kmer_counts(getattr(data, name).seqs) for name in ("train", "valid", "test")}
+    best: tuple[float, float] | None = None
+    grid = (1e-3, 1e-2, 1e-1)
+    for c in grid:
+        valid, test = [], []
+        for t in range(data.num_targets):
+            model = LogisticRegression(C=c, max_iter=1000).fit(x["train"], data.train.targets[:, t])
+            valid.append(model.predict_proba(x["valid"])[:, 1])
+            test.append(model.predict_proba(x["test"])[:, 1])
+        v = nan_mean(binary_metrics(data.valid.targets, np.array(valid).T)[0])
+        if best is None or v > best[0]:
+            best = (v, nan_mean(binary_metrics(data.test.targets, np.array(test).T)[0]))
+    assert best is not None
+    return best[0], best[1], len(grid)
+
+
+# --- the reference, trained to stagnation -------------------------------------------------------
+
+def reference(data_path: Path, folder: Path) -> tuple[float, float, int]:
+    params = load_study("demo").enqueue[0].params
+    data = load_data(data_path)
+    result = train(params, data, options=TrainOptions(
+        max_epochs=200, stagnant_t=10, save_prefix=folder / "reference", quiet=True))
+    assert result.best_path is not None
+    return result.best_metric, score_checkpoint(result.best_path, data).auroc, 1
+
+
+# --- the hand-written Optuna script -------------------------------------------------------------
+
+def one_hot(h5: h5py.File, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.from_numpy(h5[f"{split}_in"][:].astype(np.float32)).squeeze(2)
+    return x, torch.from_numpy(h5[f"{split}_out"][:].astype(np.float32))
+
+
+def optuna_script(data_path: Path, n_trials: int, epochs: int) -> tuple[float, float, int]:
+    with h5py.File(data_path, "r") as h5:
+        train_x, train_y = one_hot(h5, "train")
+        valid_x, valid_y = one_hot(h5, "valid")
+        test_x, test_y = one_hot(h5, "test")
+    length, targets = train_x.shape[-1], train_y.shape[1]
+    best_model: dict[str, object] = {"auroc": -math.inf}
+
+    def auroc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+        model.eval()
+        with torch.no_grad():
+            p = torch.cat([torch.sigmoid(model(x[i:i + 1024])) for i in range(0, len(x), 1024)])
+        return nan_mean(binary_metrics(y.numpy(), p.numpy())[0])
+
+    def define_model(trial: optuna.Trial) -> nn.Sequential:
+        layers: list[nn.Module] = []
+        channels, positions = 4, length
+        n_conv = trial.suggest_int("num_conv", 1, 3)
+        for i in range(n_conv):
+            filters = trial.suggest_int(f"conv_filters_{i}", 32, 256, log=True)
+            width = trial.suggest_int(f"conv_filter_sizes_{i}", 3, 25)
+            if i == n_conv - 1:
+                last = trial.suggest_categorical("last_pool_width", ["4", "global"])
+                pool = positions if last == "global" else int(last)
+            else:
+                pool = trial.suggest_int(f"pool_width_{i}", 2, 4)
+            dropout = trial.suggest_float(f"conv_dropouts_{i}", 0.0, 0.3)
+            layers += [nn.Conv1d(channels, filters, width, padding="same"),
+                       nn.BatchNorm1d(filters), nn.ReLU(), nn.MaxPool1d(pool, ceil_mode=True),
+                       nn.Dropout(dropout)]
+            channels, positions = filters, math.ceil(positions / pool)
+        layers.append(nn.Flatten())
+        units = channels * positions
+        for j in range(trial.suggest_int("num_hidden", 1, 2)):
+            hidden = trial.suggest_int(f"hidden_units_{j}", 32, 256, log=True)
+            dropout = trial.suggest_float(f"hidden_dropouts_{j}", 0.0, 0.5)
+            layers += [nn.Linear(units, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+                       nn.Dropout(dropout)]
+            units = hidden
+        layers.append(nn.Linear(units, targets))
+        return nn.Sequential(*layers)
+
+    def objective(trial: optuna.Trial) -> float:
+        torch.manual_seed(trial.number)
+        model = define_model(trial)
+        lr = trial.suggest_float("learning_rate", 1e-3, 1e-2, log=True)
+        name = trial.suggest_categorical("optimization", ["rmsprop", "adam"])
+        batch = trial.suggest_categorical("batch_size", [64, 128])
+        optimizer = (torch.optim.Adam if name == "adam" else torch.optim.RMSprop)(
+            model.parameters(), lr=lr)
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(train_x, train_y), batch_size=batch, shuffle=True)
+        best = -math.inf
+        for epoch in range(epochs):
+            model.train()
+            for x, y in loader:
+                optimizer.zero_grad()
+                nn.functional.binary_cross_entropy_with_logits(model(x), y).backward()
+                optimizer.step()
+            value = auroc(model, valid_x, valid_y)
+            if value > best:
+                best = value
+                if value > best_model["auroc"]:  # type: ignore[operator]
+                    best_model.update(auroc=value, test=auroc(model, test_x, test_y))
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return best
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(),
+                                pruner=optuna.pruners.MedianPruner())
+    study.enqueue_trial({  # the paper's architecture, scaled as in the demo study
+        "num_conv": 3, "conv_filters_0": 64, "conv_filters_1": 48, "conv_filters_2": 48,
+        "conv_filter_sizes_0": 19, "conv_filter_sizes_1": 11, "conv_filter_sizes_2": 7,
+        "pool_width_0": 3, "pool_width_1": 4, "last_pool_width": "4", "conv_dropouts_0": 0.0,
+        "conv_dropouts_1": 0.0, "conv_dropouts_2": 0.0, "num_hidden": 2, "hidden_units_0": 128,
+        "hidden_units_1": 128, "hidden_dropouts_0": 0.3, "hidden_dropouts_1": 0.3,
+        "learning_rate": 0.002, "optimization": "rmsprop", "batch_size": 64,
+    })
+    study.optimize(objective, n_trials=n_trials)
+    return float(best_model["auroc"]), float(best_model["test"]), n_trials  # type: ignore[arg-type]
+
+
+# --- the service --------------------------------------------------------------------------------
+
+def service(data_path: Path, folder: Path, n_trials: int) -> tuple[float, float, int]:
+    script = Path(sys.executable).parent / "basset-hpo"
+    subprocess.run([str(script), "run", "--study", "demo", "--data", str(data_path.resolve()),
+                    "--n-trials", str(n_trials), "-q"], cwd=folder, check=True)
+    study = optuna.load_study(study_name="demo", storage=f"sqlite:///{folder}/studies/demo.db")
+    scores = stored_scores(study.best_trial)
+    assert scores is not None, "the run stores the best trial's test scores"
+    return float(study.best_value), scores.auroc, len(study.trials)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, help="Basset HDF5 (default: the demo data)")
+    parser.add_argument("--n-trials", type=int, help="trials of the script and the service "
+                        "(default: the demo study's)")
+    parser.add_argument("--only", default=",".join(METHODS),
+                        help=f"comma-separated subset of {', '.join(METHODS)}")
+    args = parser.parse_args()
+    config = load_study("demo")
+    wanted = args.only.split(",")
+    n_trials = args.n_trials or config.n_trials
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        data_path = args.data
+        if data_path is None:
+            data_path = folder / "demo_data.h5"
+            make_demo(data_path)
+        print(f"data {args.data or 'demo (basset-demo-data)'}, {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
+        rows = []
+        runs: dict[str, Callable[[], tuple[float, float, int]]] = {
+            "kmer-lr": lambda: kmer_lr(data_path),
+            "reference": lambda: reference(data_path, folder),
+            "optuna-script": lambda: optuna_script(data_path, n_trials, config.max_epochs),
+            "service": lambda: service(data_path, folder, n_trials),
+        }
+        for method in METHODS:
+            if method in wanted:
+                rows.append(measured(method, runs[method]))
+                r = rows[-1]
+                print(f"{r.method:14s} valid {r.valid_auroc:.4f}  test {r.test_auroc:.4f}  "
+                      f"wall {r.wall_s:7.1f} s  cpu {r.cpu_s:7.1f} s  trials {r.trials}"
+                      f"  (load {os.getloadavg()[0]:.1f})", flush=True)
+    by = {r.method: r for r in rows}
+    if "service" in by:
+        s = by["service"]
+        print(f"service best valid AUROC {s.valid_auroc:.4f} (goal >= 0.90)")
+        if "kmer-lr" in by:
+            print(f"service test - 6-mer LR test: {s.test_auroc - by['kmer-lr'].test_auroc:+.4f}"
+                  " (goal >= 0)")
+        if "reference" in by:
+            print(f"service best valid - reference valid: "
+                  f"{s.valid_auroc - by['reference'].valid_auroc:+.4f} (goal >= 0.15); test "
+                  f"{s.test_auroc - by['reference'].test_auroc:+.4f}")
+        if "optuna-script" in by:
+            o = by["optuna-script"]
+            print(f"service test - script test: {s.test_auroc - o.test_auroc:+.4f} (goal >= 0); "
+                  f"wall service / script: {s.wall_s / o.wall_s:.2f} (goal <= 1)")
+
+
+if __name__ == "__main__":
+    main()
