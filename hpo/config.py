@@ -315,7 +315,7 @@ def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
 
 def _check_transfer(config: StudyConfig) -> None:
     """A transfer study takes its convolutions from the seed model; only it has the training
-    keys (freeze_conv, max_epochs) in its space."""
+    keys freeze_conv and max_epochs in its space (rc: any study)."""
     for table, keys in (("space", config.space), ("fixed", config.fixed)):
         for key in keys:
             if config.seed_model is not None and key in SEED_KEYS:
@@ -323,7 +323,7 @@ def _check_transfer(config: StudyConfig) -> None:
                     f"{table}.{key}: a transfer study (seed_model) takes its convolution layers "
                     f"from the seed model; search the rest ({', '.join(TRANSFER_KEYS)})"
                 )
-            if config.seed_model is None and key in TRAINING_KEYS:
+            if config.seed_model is None and key in ("freeze_conv", "max_epochs"):
                 raise ConfigError(f"{table}.{key}: only a transfer study (seed_model = "
                                   '"path/model_best.pt") has it')
     epochs = config.space.get("max_epochs")
