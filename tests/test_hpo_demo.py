@@ -29,7 +29,7 @@ def test_demo_study_as_the_quickstart_runs_it_then_continues(
     storage = "sqlite:///studies/demo.db"
     study = optuna.load_study(study_name="demo", storage=storage)
     trials = study.trials
-    assert len(trials) == 24
+    assert len(trials) == 20
     reference = trials[0]
     assert reference.user_attrs["reference"] == "paper-scaled"
     assert reference.params["conv_filters_0"] == 64 and reference.params["rc"] is False
@@ -47,5 +47,5 @@ def test_demo_study_as_the_quickstart_runs_it_then_continues(
         curve = [r["valid_auroc"] for r in records.read_epochs(engine, "demo", trial.number)]
         assert len(curve) < 2 or curve[-1] - curve[-2] < 0.01, (trial.number, curve)
 
-    assert main(["run", "--study", "demo", "--n-trials", "26", "-q"]) == 0
-    assert len(optuna.load_study(study_name="demo", storage=storage).trials) == 26
+    assert main(["run", "--study", "demo", "--n-trials", "22", "-q"]) == 0
+    assert len(optuna.load_study(study_name="demo", storage=storage).trials) == 22
