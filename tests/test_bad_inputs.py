@@ -330,9 +330,14 @@ def _mount_tmpfs(ws: Path) -> list[Path]:
         ro.rmdir()
         full.rmdir()
         return []
-    subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], check=True)
-    fd = os.open(full / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], check=True)
+        fd = os.open(full / "filler", os.O_WRONLY | os.O_CREAT)
+    except BaseException:  # never leave a mount behind
+        for point in (full, ro):
+            subprocess.run(["umount", str(point)], capture_output=True)
+        raise
     try:  # fill it to the last byte
         while os.write(fd, b"\0" * 4096):
             pass
