@@ -9,12 +9,10 @@ merged, again and again, while that overlap is >= `overlap`. A merged feature is
 average of the two midpoints weighted by 1 + the number of samples each is active in (rounded
 half up), and is active in the union.
 
-Vectorised: one sort of every interval, identical positions collapsed, and the greedy merge run
-on all groups at once in rounds. A round merges every pair that overlaps more than both its
-neighbours (more than the left one, at least as much as the right one): such a pair is merged
-by the one-pair-at-a-time greedy too before either neighbour changes (merging only moves
-neighbours apart), and merges of disjoint pairs commute, so the rounds reach exactly the greedy's
-result. Activities are bit sets, one bit per sample, in uint64 words.
+Compiled (numba): one sort of every peak packed into one integer, then one sweep that places
+the windows, collapses identical ones into bit sets of samples (one bit per sample, in uint64
+words) and runs the greedy merge on each group as it closes; the rows of the BED and the
+activity table are formatted by compiled loops too, a chunk of rows per write.
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import numba
 import numpy as np
 from rich.progress import Progress
 
@@ -48,7 +47,8 @@ log = logging.getLogger(__name__)
 
 PRIMARY = re.compile(r"chr\d+$")  # with chrX: what Basset's -i keeps
 WRITE_ROWS = 65_536
-NO_GAP = np.iinfo(np.int64).max
+CHUNK_BYTES = 1 << 24
+BED_ROWS, ACTIVITY_ROWS = 1, 2  # the kinds of rows _format_rows writes (0: ids)
 
 
 @dataclass
@@ -89,11 +89,7 @@ class Features:
 
     def ids(self) -> list[str]:
         """`chrom:start-end(strand)`, as bedtools getfasta -s names them."""
-        names = self.chroms
-        return [
-            f"{names[c]}:{s}-{s + self.size}({'-' if m else '+'})"
-            for c, s, m in zip(self.chrom.tolist(), self.start.tolist(), self.minus.tolist(), strict=True)
-        ]
+        return _id_text(self).decode().split("\n")[:-1]
 
 
 def read_sample_table(path: str | Path) -> list[Sample]:
@@ -144,18 +140,14 @@ def collect_intervals(
         keep_name = np.array(
             [not _ignored(name, ignore_y, primary_only) for name in peaks.chroms], dtype=bool
         )
-        keep = keep_name[peaks.chrom] if len(peaks.chroms) else np.zeros(0, bool)
-        for name, count in zip(peaks.chroms, np.bincount(peaks.chrom, minlength=len(peaks.chroms)), strict=True):
-            if _ignored(name, ignore_y, primary_only):
-                ignored[name] = ignored.get(name, 0) + int(count)
-        parts.append(
-            (
-                codes[peaks.chrom[keep]] if len(codes) else np.zeros(0, np.int32),
-                peaks.minus[keep],
-                peaks.point[keep],
-                np.full(int(keep.sum()), index, dtype=np.int32),
-            )
-        )
+        chrom, minus, point = peaks.chrom, peaks.minus, peaks.point
+        if not keep_name.all():
+            for name, count in zip(peaks.chroms, np.bincount(chrom, minlength=len(peaks.chroms)), strict=True):
+                if _ignored(name, ignore_y, primary_only):
+                    ignored[name] = ignored.get(name, 0) + int(count)
+            keep = keep_name[chrom]
+            chrom, minus, point = chrom[keep], minus[keep], point[keep]
+        parts.append((codes[chrom], minus, point, np.full(len(point), index, dtype=np.int32)))
         if progress is not None and task is not None:
             progress.update(task, advance=1)
     if ignored:
@@ -182,100 +174,110 @@ def merge_intervals(
     """Basset's merged features from `intervals`; `lengths[c]` is chromosome c's length."""
     if size <= 0 or not 0 <= overlap < size:
         raise DataError(f"need a feature size > 0 and 0 <= merge overlap < size (got {size}, {overlap})")
-    # Temporaries are reused in place: with 16M peaks each int64 array is 130 MB.
     key = intervals.chrom.astype(np.int64) * 2 + intervals.minus
-    if intervals.point.max(initial=0) < 2**32:  # one sort of a packed key
-        packed = key << 32
-        packed |= intervals.point
-        order = np.argsort(packed)
-        del packed
-    else:  # a chromosome over 4.29 Gb (some plant genomes)
+    sample_bits = max(1, (n_targets - 1).bit_length())
+    point_bits = int(intervals.point.max(initial=0)).bit_length()
+    if int(key.max(initial=0)).bit_length() + point_bits + sample_bits <= 63:
+        packed = key << (point_bits + sample_bits)  # one sort of packed (key, point, sample)
+        packed |= intervals.point << sample_bits
+        packed |= intervals.sample
+        del key
+        packed.sort()
+        sample = (packed & ((1 << sample_bits) - 1)).astype(np.int32)
+        packed >>= sample_bits
+        point = packed & ((1 << point_bits) - 1)
+        packed >>= point_bits
+        key = packed
+    else:  # (key, point, sample) do not fit 63 bits together: huge chromosomes and sample counts
         order = np.lexsort((intervals.point, key))
-    key, sample, start = key[order], intervals.sample[order], intervals.point[order]
-    del order
-    start -= size // 2
-    np.maximum(start, 0, out=start)
-    np.minimum(start, lengths[key >> 1] - size, out=start)  # shifted inside the end
-    fits = start >= 0
-    dropped = int(len(fits) - fits.sum())
-    if dropped:
-        key, sample, start = key[fits], sample[fits], start[fits]
-        log.warning("dropped %d peaks on chromosomes shorter than %d bp", dropped, size)
-    del fits
-
-    # Peaks at one position merge first (nothing overlaps more): collapse them, union of samples.
-    first = np.ones(len(key), dtype=bool)
-    first[1:] = (key[1:] != key[:-1]) | (start[1:] != start[:-1])
+        key, point, sample = key[order], intervals.point[order], intervals.sample[order]
+        del order
     words = max(1, -(-n_targets // 64))
-    slot = np.cumsum(first) - 1
-    slot *= words
-    slot += sample // 64
-    bit = (sample % 64).astype(np.uint64)
-    del sample
-    np.left_shift(np.uint64(1), bit, out=bit)
-    flat = np.zeros(int(first.sum()) * words, dtype=np.uint64)
-    np.bitwise_or.at(flat, slot, bit)
-    del slot, bit
-    activity = flat.reshape(-1, words)
-    key, start = key[first], start[first]
-
-    group_start = np.ones(len(key), dtype=bool)
-    group_start[1:] = (key[1:] != key[:-1]) | (start[1:] - start[:-1] >= size - overlap)
-    group = np.cumsum(group_start) - 1
-    alone = np.bincount(group)[group] == 1
-    merged = _greedy_rounds(
-        start[~alone] + size // 2, activity[~alone], key[~alone], group[~alone], size - overlap
-    )
-    mids = np.concatenate([start[alone] + size // 2, merged[0]])
-    keys = np.concatenate([key[alone], merged[2]])
-    acts = np.concatenate([activity[alone], merged[1]])
-    final = np.lexsort((mids, keys))
-    keys = keys[final]
+    keys, mids, activity, dropped = _sweep(key, point, sample, lengths, size, size - overlap, words)
+    if dropped:
+        log.warning("dropped %d peaks on chromosomes shorter than %d bp", dropped, size)
     return Features(
         chroms=intervals.chroms,
         chrom=(keys >> 1).astype(np.int32),
         minus=(keys & 1).astype(bool),
-        start=mids[final] - size // 2,
-        activity=acts[final],
+        start=mids - size // 2,
+        activity=activity,
         size=size,
         n_targets=n_targets,
         dropped=dropped,
     )
 
 
-def _greedy_rounds(
-    mid: np.ndarray, activity: np.ndarray, key: np.ndarray, group: np.ndarray, max_gap: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Merge inside groups while adjacent midpoints are <= max_gap apart (overlap >= Basset's -m),
-    closest pair first; returns (mid, activity, key) of the merged features."""
-    done: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    live_groups = np.zeros(int(group.max(initial=-1)) + 1, dtype=bool)
-    while len(mid):
-        gap = np.where(group[1:] == group[:-1], mid[1:] - mid[:-1], NO_GAP)
-        eligible = gap <= max_gap
-        live_groups[:] = False
-        live_groups[group[:-1][eligible]] = True
-        live = live_groups[group]
-        if not live.all():  # groups with nothing left to merge are final
-            done.append((mid[~live], activity[~live], key[~live]))
-            mid, activity, key, group = mid[live], activity[live], key[live], group[live]
+@numba.njit(cache=True)
+def _sweep(key, point, sample, lengths, size, max_gap, words):
+    """One pass over the peaks sorted by (key, point): each becomes a window shifted inside its
+    chromosome, identical windows collapse, and each group closes with Basset's greedy merge.
+    Returns the features' (key, mid, activity, dropped) in output order."""
+    n = len(key)
+    half = size // 2
+    out_key = np.empty(n, np.int64)
+    out_mid = np.empty(n, np.int64)
+    out_act = np.empty((n, words), np.uint64)
+    rows = 0  # rows written; the open group is out[group:rows]
+    group = 0
+    dropped = 0
+    last_key, last_start = -1, 0
+    for i in range(n):
+        start = min(max(point[i] - half, 0), lengths[key[i] >> 1] - size)
+        if start < 0:
+            dropped += 1
             continue
-        left = np.concatenate([[NO_GAP], gap[:-1]])
-        right = np.concatenate([gap[1:], [NO_GAP]])
-        i = np.flatnonzero(eligible & (gap < left) & (gap <= right))
-        j = i + 1
-        w_i = 1 + np.bitwise_count(activity[i]).sum(axis=1, dtype=np.int64)
-        w_j = 1 + np.bitwise_count(activity[j]).sum(axis=1, dtype=np.int64)
-        total = w_i + w_j
+        if key[i] != last_key or start - last_start >= max_gap:
+            rows = _greedy(out_mid, out_act, group, rows, max_gap)
+            group = rows
+        if rows == group or key[i] != last_key or start != last_start:
+            out_key[rows] = key[i]
+            out_mid[rows] = start + half
+            for w in range(words):  # a row merged away may have left its bits here
+                out_act[rows, w] = 0
+            rows += 1
+        out_act[rows - 1, sample[i] >> 6] |= np.uint64(1) << np.uint64(sample[i] & 63)
+        last_key, last_start = key[i], start
+    rows = _greedy(out_mid, out_act, group, rows, max_gap)
+    return out_key[:rows].copy(), out_mid[:rows].copy(), out_act[:rows].copy(), dropped
+
+
+@numba.njit(cache=True)
+def _greedy(mid, act, first, end, max_gap):
+    """Basset's merge of the group mid[first:end], in place: while the closest adjacent pair (the
+    first on a tie) is <= max_gap apart (overlap >= -m), it becomes one feature at the midpoints'
+    average weighted by 1 + active samples (rounded half up) with the union of activities.
+    Returns the group's new end."""
+    while end - first > 1:
+        best = first
+        for i in range(first + 1, end - 1):
+            if mid[i + 1] - mid[i] < mid[best + 1] - mid[best]:
+                best = i
+        if mid[best + 1] - mid[best] > max_gap:
+            break
+        w_a, w_b = 1, 1
+        for w in range(act.shape[1]):
+            w_a += _bit_count(act[best, w])
+            w_b += _bit_count(act[best + 1, w])
+            act[best, w] |= act[best + 1, w]
+        total = w_a + w_b
         # int(0.5 + weighted mean), in integers: floor((2 * sum + total) / (2 * total)).
-        mid[i] = (2 * (w_i * mid[i] + w_j * mid[j]) + total) // (2 * total)
-        activity[i] |= activity[j]
-        keep = np.ones(len(mid), dtype=bool)
-        keep[j] = False
-        mid, activity, key, group = mid[keep], activity[keep], key[keep], group[keep]
-    if not done:
-        return np.zeros(0, np.int64), np.zeros((0, activity.shape[1]), np.uint64), np.zeros(0, np.int64)
-    return tuple(np.concatenate([d[k] for d in done]) for k in range(3))  # type: ignore[return-value]
+        mid[best] = (2 * (w_a * mid[best] + w_b * mid[best + 1]) + total) // (2 * total)
+        for i in range(best + 1, end - 1):
+            mid[i] = mid[i + 1]
+            for w in range(act.shape[1]):
+                act[i, w] = act[i + 1, w]
+        end -= 1
+    return end
+
+
+@numba.njit(cache=True)
+def _bit_count(word):
+    count = 0
+    while word:
+        word &= word - np.uint64(1)
+        count += 1
+    return count
 
 
 def on_genome(
@@ -328,61 +330,119 @@ def _read_sizes(path: Path) -> dict[str, int]:
     return sizes
 
 
-def index_lists(table: np.ndarray) -> list[bytes]:
-    """Rows of a 0/1 table -> b'0,5,17' (the active columns) or b'.' (none), as Basset's BED."""
-    rows, cols = np.nonzero(table)
-    tokens = np.array([f"{t}," for t in range(table.shape[1])], dtype="S")
-    token_bytes = tokens.view(np.uint8).reshape(len(tokens), -1)
-    token_len = np.char.str_len(tokens)[cols]
-    offset = np.cumsum(token_len) - token_len
-    blob = np.empty(int(token_len.sum()), dtype=np.uint8)
-    for k in range(token_bytes.shape[1]):
-        has = token_len > k
-        blob[offset[has] + k] = token_bytes[cols[has], k]
-    text = blob.tobytes()
-    ends = np.cumsum(np.bincount(rows, weights=token_len, minlength=len(table)).astype(np.int64))
-    begins = np.concatenate([[0], ends[:-1]])
-    return [text[b : e - 1] if e > b else b"." for b, e in zip(begins.tolist(), ends.tolist(), strict=True)]
+def _chunks(n: int, row_bytes: int = 1) -> Iterator[slice]:
+    """Slices of about 16 MB of text (WRITE_ROWS rows at most)."""
+    step = max(1, min(WRITE_ROWS, CHUNK_BYTES // row_bytes))
+    for start in range(0, n, step):
+        yield slice(start, min(n, start + step))
 
 
-def _chunks(n: int) -> Iterator[slice]:
-    for start in range(0, n, WRITE_ROWS):
-        yield slice(start, min(n, start + WRITE_ROWS))
+def _name_bytes(features: Features) -> tuple[np.ndarray, np.ndarray]:
+    """The chromosome names as one UTF-8 buffer and their offsets in it."""
+    encoded = [name.encode() for name in features.chroms]
+    offsets = np.cumsum([0, *map(len, encoded)]).astype(np.int64)
+    return np.frombuffer(b"".join(encoded) or b" ", np.uint8), offsets
+
+
+def _id_bound(name_offsets: np.ndarray) -> int:
+    """Bytes of an id, with its coordinates, at most."""
+    return int(np.diff(name_offsets).max(initial=0)) + 2 * 20 + 8
+
+
+def _id_text(features: Features) -> bytes:
+    """Every id followed by a newline."""
+    names, offsets = _name_bytes(features)
+    bound = _id_bound(offsets)
+    parts = []
+    for rows in _chunks(len(features), bound):
+        out = np.empty((rows.stop - rows.start) * bound, np.uint8)
+        used = _format_rows(out, names, offsets, features.chrom[rows], features.start[rows],
+                            features.minus[rows], features.activity[rows], features.size, 0, 0)
+        parts.append(out[:used].tobytes())
+    return b"".join(parts)
 
 
 def write_bed(handle: BinaryIO, features: Features) -> None:
-    """Basset's 7 columns: chrom, start, end, '.', '1', strand, active sample indexes."""
-    names = [name.encode() for name in features.chroms]
-    for rows in _chunks(len(features)):
-        lists = index_lists(features.active(rows))
-        handle.write(
-            b"".join(
-                b"%s\t%d\t%d\t.\t1\t%s\t%s\n" % (names[c], s, s + features.size, b"-" if m else b"+", acts)
-                for c, s, m, acts in zip(
-                    features.chrom[rows].tolist(), features.start[rows].tolist(),
-                    features.minus[rows].tolist(), lists, strict=True,
-                )
-            )
-        )
+    """Basset's 7 columns: chrom, start, end, '.', '1', strand, active sample indexes ('.': none)."""
+    names, offsets = _name_bytes(features)
+    bound = _id_bound(offsets) + features.n_targets * (len(str(features.n_targets)) + 1)
+    _write_rows(handle, features, names, offsets, bound, BED_ROWS)
 
 
-def write_activity(handle: BinaryIO, features: Features, labels: Sequence[str], ids: Sequence[str]) -> None:
+def write_activity(handle: BinaryIO, features: Features, labels: Sequence[str]) -> None:
     """Basset's activity table: a header of labels after an empty cell, then `id 0/1 ...`."""
     handle.write(("\t".join(["", *labels]) + "\n").encode())
-    width = 2 * features.n_targets + 1
-    for rows in _chunks(len(features)):
-        table = features.active(rows)
-        chars = np.empty((len(table), width), dtype=np.uint8)
-        chars[:, 0:-1:2] = ord("\t")
-        chars[:, 1::2] = table + ord("0")
-        chars[:, -1] = ord("\n")
-        text = chars.tobytes()
-        handle.write(
-            b"".join(
-                name.encode() + text[r * width : (r + 1) * width]
-                for r, name in enumerate(ids[rows])
-            )
-        )
+    names, offsets = _name_bytes(features)
+    bound = _id_bound(offsets) + 2 * features.n_targets
+    _write_rows(handle, features, names, offsets, bound, ACTIVITY_ROWS)
+
+
+def _write_rows(
+    handle: BinaryIO, features: Features, names: np.ndarray, offsets: np.ndarray, bound: int, kind: int
+) -> None:
+    for rows in _chunks(len(features), bound):
+        out = np.empty((rows.stop - rows.start) * bound, np.uint8)
+        used = _format_rows(out, names, offsets, features.chrom[rows], features.start[rows],
+                            features.minus[rows], features.activity[rows], features.size,
+                            features.n_targets, kind)
+        handle.write(out[:used].data)
+
+
+@numba.njit(cache=True)
+def _format_rows(out, names, offsets, chrom, start, minus, activity, size, n_targets, kind):
+    """Rows into `out`, returning the bytes used: ids `chrom:start-end(strand)` (kind 0, as
+    bedtools getfasta -s names them), BED rows (BED_ROWS) or activity-table rows (ACTIVITY_ROWS)."""
+    at = 0
+    for r in range(len(chrom)):
+        name_lo, name_hi = offsets[chrom[r]], offsets[chrom[r] + 1]
+        out[at : at + name_hi - name_lo] = names[name_lo:name_hi]
+        at += name_hi - name_lo
+        strand = 45 if minus[r] else 43  # '-', '+'
+        if kind == BED_ROWS:
+            out[at] = 9
+            at = _decimal(out, at + 1, start[r])
+            out[at] = 9
+            at = _decimal(out, at + 1, start[r] + size)
+            out[at], out[at + 1], out[at + 2], out[at + 3] = 9, 46, 9, 49  # '\t.\t1'
+            out[at + 4], out[at + 5], out[at + 6] = 9, strand, 9
+            at += 7
+            first = at
+            for t in range(n_targets):
+                if activity[r, t >> 6] >> np.uint64(t & 63) & np.uint64(1):
+                    at = _decimal(out, at, t)
+                    out[at] = 44  # ','
+                    at += 1
+            if at == first:
+                out[at] = 46  # '.'
+                at += 1
+            else:
+                at -= 1  # the last comma
+        else:
+            out[at] = 58  # ':'
+            at = _decimal(out, at + 1, start[r])
+            out[at] = 45  # '-'
+            at = _decimal(out, at + 1, start[r] + size)
+            out[at], out[at + 1], out[at + 2] = 40, strand, 41  # '(', strand, ')'
+            at += 3
+            for t in range(n_targets):  # kind ACTIVITY_ROWS
+                out[at] = 9
+                out[at + 1] = 49 if activity[r, t >> 6] >> np.uint64(t & 63) & np.uint64(1) else 48
+                at += 2
+        out[at] = 10
+        at += 1
+    return at
+
+
+@numba.njit(cache=True)
+def _decimal(out, at, value):
+    """The decimal digits of value >= 0 at out[at:], returning the position after them."""
+    digits = 1
+    while value >= 10**digits:
+        digits += 1
+    for j in range(digits - 1, -1, -1):
+        out[at + j] = 48 + value % 10
+        value //= 10
+    return at + digits
 
 
 def write_fasta(handle: BinaryIO, ids: Sequence[str], seqs: np.ndarray) -> None:
@@ -470,7 +530,7 @@ def build_features(
                 tmp[:3],
                 (
                     lambda out: write_bed(out, features),
-                    lambda out: write_activity(out, features, labels, ids),
+                    lambda out: write_activity(out, features, labels),
                     lambda out: write_fasta(out, ids, seqs),
                 ),
                 strict=True,
