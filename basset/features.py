@@ -49,6 +49,10 @@ PRIMARY = re.compile(r"chr\d+$")  # with chrX: what Basset's -i keeps
 WRITE_ROWS = 65_536
 CHUNK_BYTES = 1 << 24
 BED_ROWS, ACTIVITY_ROWS = 1, 2  # the kinds of rows _format_rows writes (0: ids)
+# "\t0\t1..." of the 8 samples of each activity byte (bit k: the k-th cell)
+ACTIVITY_CELLS = np.array(
+    [[9, 48 + (byte >> (k // 2) & 1)][k % 2] for byte in range(256) for k in range(16)], np.uint8
+).reshape(256, 16)
 
 
 @dataclass
@@ -174,26 +178,25 @@ def merge_intervals(
     """Basset's merged features from `intervals`; `lengths[c]` is chromosome c's length."""
     if size <= 0 or not 0 <= overlap < size:
         raise DataError(f"need a feature size > 0 and 0 <= merge overlap < size (got {size}, {overlap})")
-    key = intervals.chrom.astype(np.int64) * 2 + intervals.minus
-    sample_bits = max(1, (n_targets - 1).bit_length())
+    key_bits = (2 * len(intervals.chroms)).bit_length()
     point_bits = int(intervals.point.max(initial=0)).bit_length()
-    if int(key.max(initial=0)).bit_length() + point_bits + sample_bits <= 63:
-        packed = key << (point_bits + sample_bits)  # one sort of packed (key, point, sample)
-        packed |= intervals.point << sample_bits
-        packed |= intervals.sample
-        del key
-        packed.sort()
-        sample = (packed & ((1 << sample_bits) - 1)).astype(np.int32)
-        packed >>= sample_bits
-        point = packed & ((1 << point_bits) - 1)
-        packed >>= point_bits
-        key = packed
-    else:  # (key, point, sample) do not fit 63 bits together: huge chromosomes and sample counts
-        order = np.lexsort((intervals.point, key))
-        key, point, sample = key[order], intervals.point[order], intervals.sample[order]
+    sample_bits = max(1, (n_targets - 1).bit_length())
+    if key_bits + point_bits > 63:
+        raise DataError(f"peak positions up to {intervals.point.max()} do not fit 64-bit sort keys")
+    if key_bits + point_bits + sample_bits > 63:  # many samples: sorted apart from the key
+        sample_bits = 0
+    codes = _pack(intervals.chrom, intervals.minus, intervals.point, intervals.sample, point_bits, sample_bits)
+    if sample_bits:
+        codes.sort()  # (chromosome, strand, point, sample), one integer each
+        samples = np.zeros(0, np.int32)
+    else:
+        order = np.argsort(codes)
+        codes, samples = codes[order], intervals.sample[order]
         del order
     words = max(1, -(-n_targets // 64))
-    keys, mids, activity, dropped = _sweep(key, point, sample, lengths, size, size - overlap, words)
+    keys, mids, activity, dropped = _sweep(
+        codes, samples, point_bits, sample_bits, lengths, size, size - overlap, words
+    )
     if dropped:
         log.warning("dropped %d peaks on chromosomes shorter than %d bp", dropped, size)
     return Features(
@@ -209,11 +212,21 @@ def merge_intervals(
 
 
 @numba.njit(cache=True)
-def _sweep(key, point, sample, lengths, size, max_gap, words):
-    """One pass over the peaks sorted by (key, point): each becomes a window shifted inside its
-    chromosome, identical windows collapse, and each group closes with Basset's greedy merge.
-    Returns the features' (key, mid, activity, dropped) in output order."""
-    n = len(key)
+def _pack(chrom, minus, point, sample, point_bits, sample_bits):
+    """((chromosome * 2 + strand) << point_bits | point) << sample_bits | sample, per peak."""
+    codes = np.empty(len(point), np.int64)
+    for i in range(len(point)):
+        code = ((np.int64(chrom[i]) * 2 + minus[i]) << point_bits) | point[i]
+        codes[i] = (code << sample_bits) | sample[i] if sample_bits else code
+    return codes
+
+
+@numba.njit(cache=True)
+def _sweep(codes, samples, point_bits, sample_bits, lengths, size, max_gap, words):
+    """One pass over the peaks' sorted codes (_pack; the samples apart when sample_bits is 0):
+    each becomes a window shifted inside its chromosome, identical windows collapse, and each
+    group closes with Basset's greedy merge. Returns the features' (key, mid, activity, dropped)."""
+    n = len(codes)
     half = size // 2
     out_key = np.empty(n, np.int64)
     out_mid = np.empty(n, np.int64)
@@ -223,21 +236,24 @@ def _sweep(key, point, sample, lengths, size, max_gap, words):
     dropped = 0
     last_key, last_start = -1, 0
     for i in range(n):
-        start = min(max(point[i] - half, 0), lengths[key[i] >> 1] - size)
+        value = codes[i] >> sample_bits
+        sample = codes[i] & ((1 << sample_bits) - 1) if sample_bits else samples[i]
+        key = value >> point_bits
+        start = min(max((value & ((1 << point_bits) - 1)) - half, 0), lengths[key >> 1] - size)
         if start < 0:
             dropped += 1
             continue
-        if key[i] != last_key or start - last_start >= max_gap:
+        if key != last_key or start - last_start >= max_gap:
             rows = _greedy(out_mid, out_act, group, rows, max_gap)
             group = rows
-        if rows == group or key[i] != last_key or start != last_start:
-            out_key[rows] = key[i]
+        if rows == group or key != last_key or start != last_start:
+            out_key[rows] = key
             out_mid[rows] = start + half
             for w in range(words):  # a row merged away may have left its bits here
                 out_act[rows, w] = 0
             rows += 1
-        out_act[rows - 1, sample[i] >> 6] |= np.uint64(1) << np.uint64(sample[i] & 63)
-        last_key, last_start = key[i], start
+        out_act[rows - 1, sample >> 6] |= np.uint64(1) << np.uint64(sample & 63)
+        last_key, last_start = key, start
     rows = _greedy(out_mid, out_act, group, rows, max_gap)
     return out_key[:rows].copy(), out_mid[:rows].copy(), out_act[:rows].copy(), dropped
 
@@ -357,7 +373,8 @@ def _id_text(features: Features) -> bytes:
     for rows in _chunks(len(features), bound):
         out = np.empty((rows.stop - rows.start) * bound, np.uint8)
         used = _format_rows(out, names, offsets, features.chrom[rows], features.start[rows],
-                            features.minus[rows], features.activity[rows], features.size, 0, 0)
+                            features.minus[rows], features.activity[rows].view(np.uint8),
+                            features.size, 0, 0)
         parts.append(out[:used].tobytes())
     return b"".join(parts)
 
@@ -383,15 +400,16 @@ def _write_rows(
     for rows in _chunks(len(features), bound):
         out = np.empty((rows.stop - rows.start) * bound, np.uint8)
         used = _format_rows(out, names, offsets, features.chrom[rows], features.start[rows],
-                            features.minus[rows], features.activity[rows], features.size,
-                            features.n_targets, kind)
+                            features.minus[rows], features.activity[rows].view(np.uint8),
+                            features.size, features.n_targets, kind)
         handle.write(out[:used].data)
 
 
 @numba.njit(cache=True)
-def _format_rows(out, names, offsets, chrom, start, minus, activity, size, n_targets, kind):
+def _format_rows(out, names, offsets, chrom, start, minus, bits, size, n_targets, kind):
     """Rows into `out`, returning the bytes used: ids `chrom:start-end(strand)` (kind 0, as
-    bedtools getfasta -s names them), BED rows (BED_ROWS) or activity-table rows (ACTIVITY_ROWS)."""
+    bedtools getfasta -s names them), BED rows (BED_ROWS) or activity-table rows (ACTIVITY_ROWS).
+    bits: the activity words as bytes (bit k of byte j: sample 8j + k)."""
     at = 0
     for r in range(len(chrom)):
         name_lo, name_hi = offsets[chrom[r]], offsets[chrom[r] + 1]
@@ -408,7 +426,7 @@ def _format_rows(out, names, offsets, chrom, start, minus, activity, size, n_tar
             at += 7
             first = at
             for t in range(n_targets):
-                if activity[r, t >> 6] >> np.uint64(t & 63) & np.uint64(1):
+                if bits[r, t >> 3] >> (t & 7) & 1:
                     at = _decimal(out, at, t)
                     out[at] = 44  # ','
                     at += 1
@@ -424,9 +442,12 @@ def _format_rows(out, names, offsets, chrom, start, minus, activity, size, n_tar
             at = _decimal(out, at + 1, start[r] + size)
             out[at], out[at + 1], out[at + 2] = 40, strand, 41  # '(', strand, ')'
             at += 3
-            for t in range(n_targets):  # kind ACTIVITY_ROWS
+            for j in range(n_targets >> 3):  # kind ACTIVITY_ROWS: 8 cells a byte
+                out[at : at + 16] = ACTIVITY_CELLS[bits[r, j]]
+                at += 16
+            for t in range(n_targets & ~7, n_targets):
                 out[at] = 9
-                out[at + 1] = 49 if activity[r, t >> 6] >> np.uint64(t & 63) & np.uint64(1) else 48
+                out[at + 1] = 49 if bits[r, t >> 3] >> (t & 7) & 1 else 48
                 at += 2
         out[at] = 10
         at += 1
