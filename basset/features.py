@@ -425,11 +425,13 @@ def _format_rows(out, names, offsets, chrom, start, minus, bits, size, n_targets
             out[at + 4], out[at + 5], out[at + 6] = 9, strand, 9
             at += 7
             first = at
-            for t in range(n_targets):
-                if bits[r, t >> 3] >> (t & 7) & 1:
-                    at = _decimal(out, at, t)
-                    out[at] = 44  # ','
-                    at += 1
+            for j in range((n_targets + 7) >> 3):  # bits past n_targets are 0
+                if bits[r, j]:
+                    for k in range(8):
+                        if bits[r, j] >> k & 1:
+                            at = _decimal(out, at, 8 * j + k)
+                            out[at] = 44  # ','
+                            at += 1
             if at == first:
                 out[at] = 46  # '.'
                 at += 1
