@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import optuna
@@ -21,10 +20,8 @@ def test_demo_study_as_the_quickstart_runs_it_then_continues(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("BASSET_HPO_STORAGE", raising=False)
-    start = time.monotonic()
+    # Its wall time (the quickstart's <= 6 minutes) is measured in docs/benchmarks.md, not here.
     assert main(["run", "--study", "demo", "-q"]) == 0
-    seconds = time.monotonic() - start
-    assert seconds <= 600, f"the demo took {seconds:.0f} s"  # 6 minutes on two idle cores
     assert (tmp_path / "studies" / "demo_data.h5").exists()  # generated on first use
     storage = "sqlite:///studies/demo.db"
     study = optuna.load_study(study_name="demo", storage=storage)
