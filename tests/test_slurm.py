@@ -238,7 +238,9 @@ needs_slurm = [
         "BASSET_HPO_TEST_SLURM_SKIP", "BASSET_HPO_TEST_SLURM is not set (.ci/slurm.sh starts it)")),
     pytest.mark.skipif(not PG_URL, reason="BASSET_HPO_TEST_PG_URL is not set"),
 ]
-EPOCHS = 6  # stagnant_t = EPOCHS: every trial trains them all (a scancel lands mid-trial)
+# stagnant_t = EPOCHS: every trial trains them all, long enough (about 10 s on idle cores) that
+# both tasks are caught mid-trial and both take trials, however fast the machine.
+EPOCHS = 30
 
 
 class Cluster:
@@ -360,6 +362,9 @@ def test_scancel_requeues_running_trials_and_a_resubmission_ends_exactly(
     first = c.jobs[0]
 
     def both_tasks_mid_trial() -> list[FrozenTrial] | None:
+        if not c.queued(first):
+            raise AssertionError(f"job {first} ended before both tasks were mid-trial:\n"
+                                 f"{c.logs(first)}")
         try:
             running = [t for t in c.trials() if t.state == TrialState.RUNNING
                        and max(t.intermediate_values, default=0) >= 2]
