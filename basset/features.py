@@ -9,30 +9,29 @@ merged, again and again, while that overlap is >= `overlap`. A merged feature is
 average of the two midpoints weighted by 1 + the number of samples each is active in (rounded
 half up), and is active in the union.
 
-Compiled (numba): one sort of every peak packed into one integer, then one sweep that places
-the windows, collapses identical ones into bit sets of samples (one bit per sample, in uint64
-words) and runs the greedy merge on each group as it closes; the rows of the BED and the
-activity table are formatted by compiled loops too, a chunk of rows per write.
+The compiled merge is basset/merge.py; the writers of the BED, activity table and FASTA are
+basset/featureio.py. Here: the sample table, reading the peaks, placing them on the genome, the
+pipeline (`build_features`) and the CLI.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-import numba
 import numpy as np
 from rich.progress import Progress
 
 from basset.cliutil import ArgParser, cli_entry, setup_logging
 from basset.errors import DataError
+from basset.featureio import write_activity, write_bed, write_fasta
 from basset.fileio import atomic_path, open_input
 from basset.genome import Genome
+from basset.merge import Intervals, merge_intervals
 from basset.onehot import CODE_TABLE
 from basset.peaks import read_peaks
 from basset.preprocess import (
@@ -46,54 +45,12 @@ from basset.preprocess import (
 log = logging.getLogger(__name__)
 
 PRIMARY = re.compile(r"chr\d+$")  # with chrX: what Basset's -i keeps
-WRITE_ROWS = 65_536
-CHUNK_BYTES = 1 << 24
-BED_ROWS, ACTIVITY_ROWS = 1, 2  # the kinds of rows _format_rows writes (0: ids)
-# "\t0\t1..." of the 8 samples of each activity byte (bit k: the k-th cell)
-ACTIVITY_CELLS = np.array(
-    [[9, 48 + (byte >> (k // 2) & 1)][k % 2] for byte in range(256) for k in range(16)], np.uint8
-).reshape(256, 16)
 
 
 @dataclass
 class Sample:
     label: str
     bed: Path
-
-
-@dataclass
-class Intervals:
-    """Every sample's peaks as points, concatenated."""
-
-    chroms: list[str]
-    chrom: np.ndarray  # int32 index into chroms
-    minus: np.ndarray  # bool
-    point: np.ndarray  # int64
-    sample: np.ndarray  # int32 index into the sample table
-
-
-@dataclass
-class Features:
-    chroms: list[str]
-    chrom: np.ndarray  # (n,) int32
-    minus: np.ndarray  # (n,) bool
-    start: np.ndarray  # (n,) int64
-    activity: np.ndarray  # (n, ceil(targets / 64)) uint64: bit t of row i = active in sample t
-    size: int
-    n_targets: int
-    dropped: int = 0  # points on chromosomes shorter than `size`
-
-    def __len__(self) -> int:
-        return len(self.start)
-
-    def active(self, rows: slice = slice(None)) -> np.ndarray:
-        """(rows, targets) uint8 0/1 table of a slice of the features."""
-        packed = np.ascontiguousarray(self.activity[rows]).view(np.uint8)
-        return np.unpackbits(packed, axis=1, bitorder="little")[:, : self.n_targets]
-
-    def ids(self) -> list[str]:
-        """`chrom:start-end(strand)`, as bedtools getfasta -s names them."""
-        return _id_text(self).decode().split("\n")[:-1]
 
 
 def read_sample_table(path: str | Path) -> list[Sample]:
@@ -167,135 +124,6 @@ def _ignored(name: str, ignore_y: bool, primary_only: bool) -> bool:
     )
 
 
-def merge_intervals(
-    intervals: Intervals,
-    lengths: np.ndarray,
-    n_targets: int,
-    *,
-    size: int = 600,
-    overlap: int = 200,
-) -> Features:
-    """Basset's merged features from `intervals`; `lengths[c]` is chromosome c's length."""
-    if size <= 0 or not 0 <= overlap < size:
-        raise DataError(f"need a feature size > 0 and 0 <= merge overlap < size (got {size}, {overlap})")
-    key_bits = (2 * len(intervals.chroms)).bit_length()
-    point_bits = int(intervals.point.max(initial=0)).bit_length()
-    sample_bits = max(1, (n_targets - 1).bit_length())
-    if key_bits + point_bits > 63:
-        raise DataError(f"peak positions up to {intervals.point.max()} do not fit 64-bit sort keys")
-    if key_bits + point_bits + sample_bits > 63:  # many samples: sorted apart from the key
-        sample_bits = 0
-    codes = _pack(intervals.chrom, intervals.minus, intervals.point, intervals.sample, point_bits, sample_bits)
-    if sample_bits:
-        codes.sort()  # (chromosome, strand, point, sample), one integer each
-        samples = np.zeros(0, np.int32)
-    else:
-        order = np.argsort(codes)
-        codes, samples = codes[order], intervals.sample[order]
-        del order
-    words = max(1, -(-n_targets // 64))
-    keys, mids, activity, dropped = _sweep(
-        codes, samples, point_bits, sample_bits, lengths, size, size - overlap, words
-    )
-    if dropped:
-        log.warning("dropped %d peaks on chromosomes shorter than %d bp", dropped, size)
-    return Features(
-        chroms=intervals.chroms,
-        chrom=(keys >> 1).astype(np.int32),
-        minus=(keys & 1).astype(bool),
-        start=mids - size // 2,
-        activity=activity,
-        size=size,
-        n_targets=n_targets,
-        dropped=dropped,
-    )
-
-
-@numba.njit(cache=True)
-def _pack(chrom, minus, point, sample, point_bits, sample_bits):
-    """((chromosome * 2 + strand) << point_bits | point) << sample_bits | sample, per peak."""
-    codes = np.empty(len(point), np.int64)
-    for i in range(len(point)):
-        code = ((np.int64(chrom[i]) * 2 + minus[i]) << point_bits) | point[i]
-        codes[i] = (code << sample_bits) | sample[i] if sample_bits else code
-    return codes
-
-
-@numba.njit(cache=True)
-def _sweep(codes, samples, point_bits, sample_bits, lengths, size, max_gap, words):
-    """One pass over the peaks' sorted codes (_pack; the samples apart when sample_bits is 0):
-    each becomes a window shifted inside its chromosome, identical windows collapse, and each
-    group closes with Basset's greedy merge. Returns the features' (key, mid, activity, dropped)."""
-    n = len(codes)
-    half = size // 2
-    out_key = np.empty(n, np.int64)
-    out_mid = np.empty(n, np.int64)
-    out_act = np.empty((n, words), np.uint64)
-    rows = 0  # rows written; the open group is out[group:rows]
-    group = 0
-    dropped = 0
-    last_key, last_start = -1, 0
-    for i in range(n):
-        value = codes[i] >> sample_bits
-        sample = codes[i] & ((1 << sample_bits) - 1) if sample_bits else samples[i]
-        key = value >> point_bits
-        start = min(max((value & ((1 << point_bits) - 1)) - half, 0), lengths[key >> 1] - size)
-        if start < 0:
-            dropped += 1
-            continue
-        if key != last_key or start - last_start >= max_gap:
-            rows = _greedy(out_mid, out_act, group, rows, max_gap)
-            group = rows
-        if rows == group or key != last_key or start != last_start:
-            out_key[rows] = key
-            out_mid[rows] = start + half
-            for w in range(words):  # a row merged away may have left its bits here
-                out_act[rows, w] = 0
-            rows += 1
-        out_act[rows - 1, sample >> 6] |= np.uint64(1) << np.uint64(sample & 63)
-        last_key, last_start = key, start
-    rows = _greedy(out_mid, out_act, group, rows, max_gap)
-    return out_key[:rows].copy(), out_mid[:rows].copy(), out_act[:rows].copy(), dropped
-
-
-@numba.njit(cache=True)
-def _greedy(mid, act, first, end, max_gap):
-    """Basset's merge of the group mid[first:end], in place: while the closest adjacent pair (the
-    first on a tie) is <= max_gap apart (overlap >= -m), it becomes one feature at the midpoints'
-    average weighted by 1 + active samples (rounded half up) with the union of activities.
-    Returns the group's new end."""
-    while end - first > 1:
-        best = first
-        for i in range(first + 1, end - 1):
-            if mid[i + 1] - mid[i] < mid[best + 1] - mid[best]:
-                best = i
-        if mid[best + 1] - mid[best] > max_gap:
-            break
-        w_a, w_b = 1, 1
-        for w in range(act.shape[1]):
-            w_a += _bit_count(act[best, w])
-            w_b += _bit_count(act[best + 1, w])
-            act[best, w] |= act[best + 1, w]
-        total = w_a + w_b
-        # int(0.5 + weighted mean), in integers: floor((2 * sum + total) / (2 * total)).
-        mid[best] = (2 * (w_a * mid[best] + w_b * mid[best + 1]) + total) // (2 * total)
-        for i in range(best + 1, end - 1):
-            mid[i] = mid[i + 1]
-            for w in range(act.shape[1]):
-                act[i, w] = act[i + 1, w]
-        end -= 1
-    return end
-
-
-@numba.njit(cache=True)
-def _bit_count(word):
-    count = 0
-    while word:
-        word &= word - np.uint64(1)
-        count += 1
-    return count
-
-
 def on_genome(
     intervals: Intervals, samples: Sequence[Sample], genome: Genome, sizes_file: Path | None
 ) -> tuple[Intervals, np.ndarray]:
@@ -344,140 +172,6 @@ def _read_sizes(path: Path) -> dict[str, int]:
                 raise DataError(f"{path}: line {number}: expected 'chromosome length'")
             sizes[words[0]] = int(words[1])
     return sizes
-
-
-def _chunks(n: int, row_bytes: int = 1) -> Iterator[slice]:
-    """Slices of about 16 MB of text (WRITE_ROWS rows at most)."""
-    step = max(1, min(WRITE_ROWS, CHUNK_BYTES // row_bytes))
-    for start in range(0, n, step):
-        yield slice(start, min(n, start + step))
-
-
-def _name_bytes(features: Features) -> tuple[np.ndarray, np.ndarray]:
-    """The chromosome names as one UTF-8 buffer and their offsets in it."""
-    encoded = [name.encode() for name in features.chroms]
-    offsets = np.cumsum([0, *map(len, encoded)]).astype(np.int64)
-    return np.frombuffer(b"".join(encoded) or b" ", np.uint8), offsets
-
-
-def _id_bound(name_offsets: np.ndarray) -> int:
-    """Bytes of an id, with its coordinates, at most."""
-    return int(np.diff(name_offsets).max(initial=0)) + 2 * 20 + 8
-
-
-def _id_text(features: Features) -> bytes:
-    """Every id followed by a newline."""
-    names, offsets = _name_bytes(features)
-    bound = _id_bound(offsets)
-    parts = []
-    for rows in _chunks(len(features), bound):
-        out = np.empty((rows.stop - rows.start) * bound, np.uint8)
-        used = _format_rows(out, names, offsets, features.chrom[rows], features.start[rows],
-                            features.minus[rows], features.activity[rows].view(np.uint8),
-                            features.size, 0, 0)
-        parts.append(out[:used].tobytes())
-    return b"".join(parts)
-
-
-def write_bed(handle: BinaryIO, features: Features) -> None:
-    """Basset's 7 columns: chrom, start, end, '.', '1', strand, active sample indexes ('.': none)."""
-    names, offsets = _name_bytes(features)
-    bound = _id_bound(offsets) + features.n_targets * (len(str(features.n_targets)) + 1)
-    _write_rows(handle, features, names, offsets, bound, BED_ROWS)
-
-
-def write_activity(handle: BinaryIO, features: Features, labels: Sequence[str]) -> None:
-    """Basset's activity table: a header of labels after an empty cell, then `id 0/1 ...`."""
-    handle.write(("\t".join(["", *labels]) + "\n").encode())
-    names, offsets = _name_bytes(features)
-    bound = _id_bound(offsets) + 2 * features.n_targets
-    _write_rows(handle, features, names, offsets, bound, ACTIVITY_ROWS)
-
-
-def _write_rows(
-    handle: BinaryIO, features: Features, names: np.ndarray, offsets: np.ndarray, bound: int, kind: int
-) -> None:
-    for rows in _chunks(len(features), bound):
-        out = np.empty((rows.stop - rows.start) * bound, np.uint8)
-        used = _format_rows(out, names, offsets, features.chrom[rows], features.start[rows],
-                            features.minus[rows], features.activity[rows].view(np.uint8),
-                            features.size, features.n_targets, kind)
-        handle.write(out[:used].data)
-
-
-@numba.njit(cache=True)
-def _format_rows(out, names, offsets, chrom, start, minus, bits, size, n_targets, kind):
-    """Rows into `out`, returning the bytes used: ids `chrom:start-end(strand)` (kind 0, as
-    bedtools getfasta -s names them), BED rows (BED_ROWS) or activity-table rows (ACTIVITY_ROWS).
-    bits: the activity words as bytes (bit k of byte j: sample 8j + k)."""
-    at = 0
-    for r in range(len(chrom)):
-        name_lo, name_hi = offsets[chrom[r]], offsets[chrom[r] + 1]
-        out[at : at + name_hi - name_lo] = names[name_lo:name_hi]
-        at += name_hi - name_lo
-        strand = 45 if minus[r] else 43  # '-', '+'
-        if kind == BED_ROWS:
-            out[at] = 9
-            at = _decimal(out, at + 1, start[r])
-            out[at] = 9
-            at = _decimal(out, at + 1, start[r] + size)
-            out[at], out[at + 1], out[at + 2], out[at + 3] = 9, 46, 9, 49  # '\t.\t1'
-            out[at + 4], out[at + 5], out[at + 6] = 9, strand, 9
-            at += 7
-            first = at
-            for j in range((n_targets + 7) >> 3):  # bits past n_targets are 0
-                if bits[r, j]:
-                    for k in range(8):
-                        if bits[r, j] >> k & 1:
-                            at = _decimal(out, at, 8 * j + k)
-                            out[at] = 44  # ','
-                            at += 1
-            if at == first:
-                out[at] = 46  # '.'
-                at += 1
-            else:
-                at -= 1  # the last comma
-        else:
-            out[at] = 58  # ':'
-            at = _decimal(out, at + 1, start[r])
-            out[at] = 45  # '-'
-            at = _decimal(out, at + 1, start[r] + size)
-            out[at], out[at + 1], out[at + 2] = 40, strand, 41  # '(', strand, ')'
-            at += 3
-            for j in range(n_targets >> 3):  # kind ACTIVITY_ROWS: 8 cells a byte
-                out[at : at + 16] = ACTIVITY_CELLS[bits[r, j]]
-                at += 16
-            for t in range(n_targets & ~7, n_targets):
-                out[at] = 9
-                out[at + 1] = 49 if bits[r, t >> 3] >> (t & 7) & 1 else 48
-                at += 2
-        out[at] = 10
-        at += 1
-    return at
-
-
-@numba.njit(cache=True)
-def _decimal(out, at, value):
-    """The decimal digits of value >= 0 at out[at:], returning the position after them."""
-    digits = 1
-    while value >= 10**digits:
-        digits += 1
-    for j in range(digits - 1, -1, -1):
-        out[at + j] = 48 + value % 10
-        value //= 10
-    return at + digits
-
-
-def write_fasta(handle: BinaryIO, ids: Sequence[str], seqs: np.ndarray) -> None:
-    length = seqs.shape[1]
-    for rows in _chunks(len(ids)):
-        text = seqs[rows].tobytes()
-        handle.write(
-            b"".join(
-                b">%s\n%s\n" % (name.encode(), text[r * length : (r + 1) * length])
-                for r, name in enumerate(ids[rows])
-            )
-        )
 
 
 @dataclass

@@ -34,16 +34,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from basset.features import (  # noqa: E402
-    Intervals,
-    collect_intervals,
-    merge_intervals,
-    read_sample_table,
-    write_activity,
-    write_bed,
-    write_fasta,
-)
+from basset.featureio import write_activity, write_bed, write_fasta  # noqa: E402
+from basset.features import collect_intervals, read_sample_table  # noqa: E402
 from basset.genome import Genome  # noqa: E402
+from basset.merge import Intervals, merge_intervals  # noqa: E402
 from features_reference import reference_merge  # noqa: E402
 
 HG19 = {

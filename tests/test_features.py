@@ -13,8 +13,9 @@ import pytest
 from Bio import bgzf
 
 from basset.cli import train_main
-from basset.features import Intervals, main, merge_intervals
+from basset.features import main
 from basset.genome import COMPLEMENT
+from basset.merge import Intervals, merge_intervals
 from basset.peaks import read_peaks
 from basset.preprocess import main as preprocess_main
 from features_reference import reference_merge
