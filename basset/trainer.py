@@ -5,6 +5,8 @@ RMSprop with alpha = momentum (or Adam), max-norm after every step, mean validat
 selection and for `stagnant_t`, -rc and -drop_rate. Unlike Basset we shuffle every epoch (unless
 legacy_order) and a restart continues exactly (epoch, best, optimiser, learning rate, RNGs).
 
+Loss and optimiser: basset.optim; checks and setup: basset.setup.
+
 Speed: the data stay on the device as uint8 codes when they fit (basset.data.ResidentData) and
 are expanded to one-hot per batch there; the loss is accumulated on the device (one host sync per
 epoch); multi-tensor (foreach) optimiser steps; on CUDA bf16 autocast and the whole step replayed
@@ -22,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -37,29 +38,22 @@ from basset.checkpoint import (
     LoadedModel,
     TrainingState,
     copy_seed_layers,
-    load_model,
     read_checkpoint,
     restore_rng,
     rng_state,
-    seeded_params,
 )
-from basset.data import BassetData, ResidentData, check_targets, codes_to_onehot
-from basset.device import autocast, device_memory, resolve_device, set_cpu_threads
+from basset.data import BassetData, ResidentData, codes_to_onehot
+from basset.device import autocast, resolve_device, set_cpu_threads
 from basset.errors import DataError
 from basset.fast import GraphedSteps, set_capturable
 from basset.fileio import output_folder
-from basset.metrics import binary_metrics, nan_mean, r2_per_target, single_class_targets
-from basset.model import (
-    BassetNet,
-    build_model,
-    check_architecture,
-    check_fits,
-    max_norm_,
-    norm_constrained,
-)
+from basset.metrics import binary_metrics, nan_mean, r2_per_target
+from basset.model import BassetNet, build_model, max_norm_, norm_constrained
+from basset.optim import make_optimizer, output_loss, summed_loss, weight_penalty
 from basset.params import JobParams
 from basset.predict import predict_codes, reverse_complement
 from basset.runlog import epoch_line, write_metrics_tsv
+from basset.setup import check_fit, load_seed, on_device, run_params, warn_single_class
 
 log = logging.getLogger(__name__)
 
@@ -154,49 +148,6 @@ class _RunFiles:
         write_metrics_tsv(self.tsv, checkpoint.state.history)
 
 
-def make_optimizer(params: JobParams, parameters: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """RMSprop with alpha = momentum (Basset's meaning) or Adam(beta1, beta2).
-
-    foreach: one multi-tensor kernel per operation instead of a Python loop over the tensors
-    (torch picks it by itself only on CUDA). Fused kernels are left out: RMSprop has none, and
-    device-specific optimiser flags would travel in checkpoints to other devices.
-    """
-    if params.optimization == "adam":
-        return torch.optim.Adam(
-            parameters, lr=params.learning_rate, betas=(params.beta1, params.beta2), eps=1e-8,
-            foreach=True,
-        )
-    return torch.optim.RMSprop(
-        parameters, lr=params.learning_rate, alpha=params.momentum, eps=1e-8, foreach=True
-    )
-
-
-def _loss(logits: torch.Tensor, targets: torch.Tensor, target_type: str) -> torch.Tensor:
-    """Summed over batch and targets, as Basset (sizeAverage = false)."""
-    if target_type == "binary":
-        return F.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
-    outputs = torch.relu(logits) if target_type == "positive" else logits
-    return F.mse_loss(outputs, targets, reduction="sum")
-
-
-def _output_loss(outputs: torch.Tensor, targets: torch.Tensor, target_type: str) -> torch.Tensor:
-    """The same loss from activated (possibly strand-averaged) outputs."""
-    if target_type == "binary":
-        return F.binary_cross_entropy(outputs, targets, reduction="sum")
-    return F.mse_loss(outputs, targets, reduction="sum")
-
-
-def _penalty(model: torch.nn.Module, params: JobParams) -> torch.Tensor | None:
-    """coef_l2 / coef_l1 on every parameter (Basset added them to loss and gradient)."""
-    if not params.coef_l2 and not params.coef_l1:
-        return None
-    trained = [p for p in model.parameters() if p.requires_grad]
-    total = torch.zeros((), device=trained[0].device)
-    if params.coef_l2:
-        total = total + 0.5 * params.coef_l2 * sum(p.pow(2).sum() for p in trained)
-    if params.coef_l1:
-        total = total + params.coef_l1 * sum(p.abs().sum() for p in trained)
-    return total
 
 
 def _progress(enabled: bool) -> Progress | nullcontext[None]:
@@ -220,15 +171,15 @@ class _Run:
         self.device = resolve_device(options.device)
         if self.device.type == "cpu":
             set_cpu_threads()
-        _check_fit(params, data)
+        check_fit(params, data)
         torch.manual_seed(options.rand)
         self.generator = torch.Generator().manual_seed(options.rand)
-        seed = _seed_model(options.seed_model, data)
+        seed = load_seed(options.seed_model, data)
         restart = None if options.restart is None else read_checkpoint(options.restart, self.device)
-        self.params = _run_params(params, seed, restart, data, options)
+        self.params = run_params(params, seed, restart, data, options)
         self.model, self.optimizer = self._build(seed)
         self.state = TrainingState() if restart is None else self._restore(restart)
-        self.resident = _resident(resident, data, self.device)
+        self.resident = on_device(resident, data, self.device)
         self.train_data, self.valid_data = self.resident.train, self.resident.valid
         # (5, 4): one-hot rows of the codes, built once (a per-batch host->device copy otherwise)
         self.onehot_table = codes_to_onehot(torch.arange(5, device=self.device)[None])[0].T
@@ -239,7 +190,7 @@ class _Run:
             self.steps = GraphedSteps(self._step, self.optimizer, self.params.batch_size,
                                       self.device)
         if self.params.target_type == "binary":
-            _warn_single_class(data)
+            warn_single_class(data)
 
     def _build(self, seed: LoadedModel | None) -> tuple[BassetNet, torch.optim.Optimizer]:
         model = build_model(self.params, self.data.seq_len, self.data.num_targets).to(self.device)
@@ -346,8 +297,8 @@ class _Run:
             x = reverse_complement(x)
         with autocast(self.device, self.options.amp):
             logits = self.forward(x)
-        loss = _loss(logits.float(), y, self.params.target_type)
-        penalty = _penalty(self.model, self.params)
+        loss = summed_loss(logits.float(), y, self.params.target_type)
+        penalty = weight_penalty(self.model, self.params)
         if penalty is not None:
             loss = loss + penalty
         self.optimizer.zero_grad(set_to_none=True)
@@ -366,7 +317,7 @@ class _Run:
             amp=self.options.amp,
         )
         targets = self.valid_data.targets.to(self.device)
-        loss = float(_output_loss(outputs, targets, self.params.target_type).item()) / len(targets)
+        loss = float(output_loss(outputs, targets, self.params.target_type).item()) / len(targets)
         preds, truth = outputs.cpu().numpy(), self.data.valid.targets
         if self.params.target_type == "binary":
             auroc, auprc = binary_metrics(truth, preds)
@@ -396,69 +347,4 @@ class _Run:
             best_target_metric=best.target_metric if best else [],
             check_path=files.check if files else None,
             best_path=files.best if files and files.best.exists() else None,
-        )
-
-
-def _check_fit(params: JobParams, data: BassetData) -> None:
-    """The params are valid and the data can train them."""
-    if len(data.valid) == 0:
-        raise DataError("the data set has no validation sequences")
-    params.validate()
-    check_targets(data, params.target_type)
-    if params.batch_size > len(data.train):
-        raise DataError(
-            f"batch_size {params.batch_size} is larger than the {len(data.train)} training "
-            "sequences (training drops partial batches)"
-        )
-
-
-def _seed_model(path: Path | None, data: BassetData) -> LoadedModel | None:
-    if path is None:
-        return None
-    seed = load_model(path)
-    if seed.seq_len != data.seq_len:
-        raise DataError(
-            f"the seed model takes {seed.seq_len} bp sequences, the data have {data.seq_len}"
-        )
-    return seed
-
-
-def _run_params(params: JobParams, seed: LoadedModel | None, restart: Checkpoint | None,
-                data: BassetData, options: TrainOptions) -> JobParams:
-    """What this run trains: the job, on the seed's convolution layers; a restart's own params."""
-    if seed is not None:
-        params = seeded_params(params, seed.params)
-    if restart is not None:
-        if restart.seq_len != data.seq_len or restart.target_labels != list(data.target_labels):
-            raise DataError(
-                f"{options.restart} was trained on other data "
-                "(sequence length or target labels differ)"
-            )
-        if restart.params != params:
-            log.warning("restart: using the params saved in %s", options.restart)
-        params = restart.params
-    check_architecture(params, data.seq_len)
-    device = resolve_device(options.device)
-    check_fits(params, data.seq_len, data.num_targets, device_memory(device),
-               f"the device ({device})")
-    return params
-
-
-def _resident(resident: ResidentData | None, data: BassetData,
-              device: torch.device) -> ResidentData:
-    if resident is None:
-        return ResidentData(data, device)
-    if resident.data is not data or resident.device != device:
-        raise ValueError(f"resident data were built for other data or for {resident.device}")
-    return resident
-
-
-def _warn_single_class(data: BassetData) -> None:
-    single = single_class_targets(data.valid.targets)
-    if single:
-        labels = ", ".join(data.target_labels[t] for t in single[:10])
-        more = "" if len(single) <= 10 else ", ..."
-        log.warning(
-            "%d of %d targets have one class only in validation and are left out of the "
-            "mean AUROC: %s%s", len(single), data.num_targets, labels, more,
         )
