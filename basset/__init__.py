@@ -38,7 +38,8 @@ from basset.params import (
 if TYPE_CHECKING:
     from basset.checkpoint import load_model, read_checkpoint, read_history
     from basset.data import BassetData, ResidentData, Split, check_data, load_data
-    from basset.demo import DEMO_SETS, make_demo, make_source_model
+    from basset.demo import DEMO_SETS, make_demo
+    from basset.demo_source import make_source_model
     from basset.device import cpu_cores
     from basset.metrics import nan_mean
     from basset.model import check_architecture, conv_lengths, training_bytes
@@ -55,7 +56,7 @@ _LAZY = {
     "load_data": "basset.data",
     "check_data": "basset.data",
     "make_demo": "basset.demo",
-    "make_source_model": "basset.demo",
+    "make_source_model": "basset.demo_source",
     "DEMO_SETS": "basset.demo",
     "cpu_cores": "basset.device",
     "nan_mean": "basset.metrics",

@@ -13,7 +13,8 @@ Two sets (`--set`): `source` (the default: 6000 sequences of 200 bp, train 4000 
 test 1000, the 12 targets above) and `transfer`, a small set for fine-tuning a model trained on
 the source: other sequences (an independent random stream) and 8 other targets over the same
 motifs, 600 training sequences (valid 300 / test 1000). uint8 one-hot (N as zeros; a quarter of
-float16's size); `--dtype float16` writes Basset's float16.
+float16's size); `--dtype float16` writes Basset's float16. The source model a transfer study
+fine-tunes is made in basset.demo_source.
 """
 
 from __future__ import annotations
@@ -30,14 +31,9 @@ from rich.progress import Progress
 from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
 from basset.errors import DataError
 from basset.fileio import check_output_file
-from basset.preprocess import (
-    ONEHOT_DTYPES,
-    SplitArrays,
-    progress_bars,
-    split_counts,
-    split_size,
-    write_basset_h5,
-)
+from basset.h5write import ONEHOT_DTYPES, SplitArrays, write_basset_h5
+from basset.preprocess import progress_bars
+from basset.splits import split_counts, split_size
 
 log = logging.getLogger(__name__)
 
@@ -314,42 +310,6 @@ def make_demo(
         seq_len,
         rates,
     )
-    return path
-
-
-# The demo source model a transfer study fine-tunes (hpo's generate_seed_model): the demo
-# study's paper-scaled reference trial, trained a few epochs on the source set.
-SOURCE_MODEL_PARAMS = {
-    "conv_filters": [64, 48, 48], "conv_filter_sizes": [19, 11, 7], "pool_width": [3, 4, 4],
-    "hidden_units": [128, 128], "hidden_dropouts": [0.3, 0.3], "learning_rate": 0.002,
-    "momentum": 0.98, "weight_norm": 7.0, "batch_size": 64,
-}
-SOURCE_MODEL_EPOCHS = 6
-
-
-def make_source_model(path: str | Path, *, seed: int = 1, quiet: bool = True) -> Path:
-    """Train the demo source model on the source demo set (written beside it as
-    `source_data.h5` if missing) and save its best checkpoint as `path`."""
-    from basset.api import TrainOptions  # the trainer (torch): only when a model is made
-    from basset.data import load_data
-    from basset.params import JobParams
-    from basset.trainer import train
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data_path = path.parent / "source_data.h5"
-    if not data_path.exists():
-        make_demo(data_path, seed=seed, quiet=quiet)
-    prefix = path.parent / "source"
-    result = train(
-        JobParams(**SOURCE_MODEL_PARAMS).validate(), load_data(data_path),  # type: ignore[arg-type]
-        options=TrainOptions(max_epochs=SOURCE_MODEL_EPOCHS, stagnant_t=SOURCE_MODEL_EPOCHS,
-                             rand=seed, save_prefix=prefix, quiet=quiet),
-    )
-    assert result.best_path is not None, "a finished run with a save prefix saves its best"
-    result.best_path.replace(path)
-    log.info("demo source model %s: best valid AUROC %.4f at epoch %d", path,
-             result.best_metric, result.best_epoch)
     return path
 
 

@@ -3,40 +3,41 @@
 Sequences are streamed from the FASTA into compact base codes, shuffled with the seed (train
 first, then valid, then test, as seq_hdf5.py), and written as chunked, compressed one-hot
 (N, 4, 1, L) in blocks, so the float16 one-hot of everything never sits in memory at once.
+Reading and checking the inputs, matching ids and splitting live here; the HDF5 writer is in
+basset.h5write and the split sizes, shuffle and their arguments in basset.splits (the names
+features and demo use from either are importable from here too).
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import logging
 import sys
-import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
-import h5py
 import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
 from basset.cliutil import ArgParser, cli_entry, setup_logging
-from basset.device import cpu_cores
 from basset.errors import DataError
 from basset.fasta import read_fasta
-from basset.fileio import atomic_path, check_output_file, open_input
-from basset.onehot import describe_lengths, encode_codes, onehot_from_codes
+from basset.fileio import check_output_file, open_input
+from basset.h5write import ONEHOT_DTYPES as ONEHOT_DTYPES
+from basset.h5write import SplitArrays as SplitArrays
+from basset.h5write import write_basset_h5 as write_basset_h5
+from basset.onehot import describe_lengths, encode_codes
 from basset.repair import LOST_N_WARNING, repair_scrambled
+from basset.splits import add_split_arguments as add_split_arguments
+from basset.splits import split_counts as split_counts
+from basset.splits import split_indices as split_indices
+from basset.splits import split_size as split_size
 
 log = logging.getLogger(__name__)
 
-ONEHOT_DTYPES = {"float16": np.float16, "uint8": np.uint8}
 FASTA_BATCH = 50_000
-GZIP_LEVEL = 1
-CHUNK_BYTES = 256 << 10
 EXAMPLES = 3
 
 
@@ -45,15 +46,6 @@ class ActivityTable:
     labels: list[str]
     ids: list[str]
     values: np.ndarray  # (N, T) float64
-
-
-@dataclass
-class SplitArrays:
-    """One split to write: rows of `codes`/`targets` (in output order) and their ids."""
-
-    codes: np.ndarray  # (N, L) uint8
-    targets: np.ndarray  # (N, T)
-    headers: Sequence[str]
 
 
 def _examples(items: Iterable[str]) -> str:
@@ -229,99 +221,12 @@ def match_ids(
     return np.fromiter((row_of[name] for name in fasta_ids), dtype=np.int64, count=len(fasta_ids))
 
 
-def split_counts(n: int, valid: float, test: float) -> tuple[int, int, int]:
-    """(train, valid, test) sizes; `valid`/`test` are fractions (< 1, rounded as seq_hdf5.py)
-    or counts."""
-    n_valid, n_test = (int(0.5 + size * n) if size < 1 else int(size) for size in (valid, test))
-    n_train = n - n_valid - n_test
-    if n_train <= 0:
-        raise DataError(
-            f"split sizes leave no training data: {n} sequences, valid {n_valid} + test {n_test}"
-        )
-    return n_train, n_valid, n_test
-
-
-def split_indices(n: int, valid: float, test: float, seed: int) -> dict[str, np.ndarray]:
-    """Shuffle with the seed (numpy's legacy generator, as seq_hdf5.py), then train, valid, test."""
-    n_train, n_valid, _ = split_counts(n, valid, test)
-    order = np.random.RandomState(seed).permutation(n)
-    return {
-        "train": order[:n_train],
-        "valid": order[n_train : n_train + n_valid],
-        "test": order[n_train + n_valid :],
-    }
-
-
 def targets_dtype(values: np.ndarray) -> np.dtype:
     """int8 when every value is an integer in int8's range (as seq_hdf5.py), else float32."""
     integral = np.array_equal(values, np.round(values)) and (
         values.size == 0 or (values.min() >= -128 and values.max() <= 127)
     )
     return np.dtype(np.int8 if integral else np.float32)
-
-
-def write_basset_h5(
-    path: str | Path,
-    splits: Mapping[str, SplitArrays],
-    target_labels: Sequence[str],
-    *,
-    onehot_dtype: str = "float16",
-    progress: Progress | None = None,
-) -> Path:
-    """Write Basset's layout atomically: `{split}_in` (N,4,1,L) one-hot, `{split}_out` (N,T),
-    `{split}_headers`, `target_labels`. Compression is gzip level 1 with byte shuffle (smaller and,
-    with the chunks compressed in parallel, faster than lzf here; readable by any HDF5 tool)."""
-    path = Path(path)
-    dtype = np.dtype(ONEHOT_DTYPES[onehot_dtype])
-    with (
-        atomic_path(path) as tmp,
-        h5py.File(tmp, "w") as h5,
-        ThreadPoolExecutor(_workers()) as pool,
-    ):
-        h5.create_dataset("target_labels", data=_ascii(target_labels))
-        for name, split in splits.items():
-            n, length = split.codes.shape
-            chunk_rows = max(1, min(n, CHUNK_BYTES // (4 * length * dtype.itemsize)))
-            compressed = {"compression": "gzip", "compression_opts": GZIP_LEVEL, "shuffle": True}
-            onehot = h5.create_dataset(
-                f"{name}_in",
-                shape=(n, 4, 1, length),
-                dtype=dtype,
-                **({**compressed, "chunks": (chunk_rows, 4, 1, length)} if n else {}),
-            )
-            h5.create_dataset(f"{name}_out", data=split.targets, **(compressed if n else {}))
-            h5.create_dataset(f"{name}_headers", data=_ascii(split.headers))
-            task = progress.add_task(f"writing {name}", total=n) if progress else None
-            starts = range(0, n, chunk_rows)
-            chunks = pool.map(
-                partial(_deflated_chunk, split.codes, rows=chunk_rows, dtype=dtype), starts
-            )
-            for start, data in zip(starts, chunks, strict=True):
-                onehot.id.write_direct_chunk((start, 0, 0, 0), data)
-                if progress is not None and task is not None:
-                    progress.update(task, completed=min(n, start + chunk_rows))
-    return path
-
-
-def _workers() -> int:
-    return min(4, cpu_cores())
-
-
-def _deflated_chunk(codes: np.ndarray, start: int, rows: int, dtype: np.dtype) -> bytes:
-    """One HDF5 chunk of one-hot through the shuffle and deflate filters, done here so that
-    chunks compress in parallel (zlib releases the GIL); the last chunk is zero-padded to size."""
-    block = codes[start : start + rows]
-    if len(block) < rows:
-        block = np.concatenate([block, np.zeros((rows - len(block), codes.shape[1]), np.uint8)])
-    raw = onehot_from_codes(block, dtype).view(np.uint8).reshape(-1, dtype.itemsize)
-    return zlib.compress(raw.T.tobytes(), GZIP_LEVEL)
-
-
-def _ascii(texts: Sequence[str]) -> np.ndarray:
-    """Fixed-length byte strings, as seq_hdf5.py writes them (readable by torch-hdf5 too)."""
-    encoded = [t.encode("utf-8") for t in texts]
-    width = max((len(t) for t in encoded), default=1) or 1
-    return np.array(encoded, dtype=f"S{width}")
 
 
 @dataclass
@@ -390,19 +295,6 @@ def progress_bars(quiet: bool) -> Progress:
                     console=Console(stderr=True))
 
 
-def split_size(text: str) -> float:
-    """argparse type of -v/-t: a fraction in [0, 1) or a whole count of sequences."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0 or (value >= 1 and value != int(value)):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: give a fraction in [0, 1) or a whole count of sequences"
-        )
-    return value
-
-
 def build_parser() -> ArgParser:
     parser = ArgParser(
         prog="basset-preprocess",
@@ -434,32 +326,6 @@ def build_parser() -> ArgParser:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     return parser
-
-
-def add_split_arguments(parser: argparse.ArgumentParser, *seed_flags: str) -> None:
-    """-v/--valid, -t/--test, the shuffling seed (under `seed_flags`) and --dtype of the HDF5:
-    basset-preprocess's, shared by basset-features."""
-    parser.add_argument(
-        "-v",
-        "--valid",
-        type=split_size,
-        default=0.1,
-        help="validation size: fraction (<1) or count (default 0.1)",
-    )
-    parser.add_argument(
-        "-t",
-        "--test",
-        type=split_size,
-        default=0.1,
-        help="test size: fraction (<1) or count (default 0.1)",
-    )
-    parser.add_argument(*seed_flags, dest="seed", type=int, default=1, help="shuffling seed (default 1)")
-    parser.add_argument(
-        "--dtype",
-        choices=sorted(ONEHOT_DTYPES),
-        default="float16",
-        help="float16: Basset-compatible, N = 0.25 (default); uint8: compact, N = zeros",
-    )
 
 
 @cli_entry
