@@ -31,16 +31,12 @@ from basset.errors import DataError
 from basset.featureio import write_activity, write_bed, write_fasta
 from basset.fileio import atomic_path, open_input
 from basset.genome import Genome
+from basset.h5write import SplitArrays, write_basset_h5
 from basset.merge import Intervals, merge_intervals
 from basset.onehot import CODE_TABLE
 from basset.peaks import read_peaks
-from basset.preprocess import (
-    SplitArrays,
-    add_split_arguments,
-    progress_bars,
-    split_indices,
-    write_basset_h5,
-)
+from basset.preprocess import progress_bars
+from basset.splits import add_split_arguments, split_indices
 
 log = logging.getLogger(__name__)
 

@@ -25,15 +25,10 @@ from basset.cliutil import ArgParser, cli_entry, setup_logging
 from basset.errors import DataError
 from basset.fasta import read_fasta
 from basset.fileio import check_output_file, open_input
-from basset.h5write import ONEHOT_DTYPES as ONEHOT_DTYPES
-from basset.h5write import SplitArrays as SplitArrays
-from basset.h5write import write_basset_h5 as write_basset_h5
+from basset.h5write import ONEHOT_DTYPES, SplitArrays, write_basset_h5
 from basset.onehot import describe_lengths, encode_codes
 from basset.repair import LOST_N_WARNING, repair_scrambled
-from basset.splits import add_split_arguments as add_split_arguments
-from basset.splits import split_counts as split_counts
-from basset.splits import split_indices as split_indices
-from basset.splits import split_size as split_size
+from basset.splits import add_split_arguments, split_indices
 
 log = logging.getLogger(__name__)
 

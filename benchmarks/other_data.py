@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from basset.preprocess import SplitArrays, write_basset_h5
+from basset.h5write import SplitArrays, write_basset_h5
 
 SEQ_LEN = 300
 N_MOTIFS = 8

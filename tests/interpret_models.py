@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from basset.checkpoint import Checkpoint
+from basset.h5write import SplitArrays, write_basset_h5
 from basset.model import BassetNet, build_model
 from basset.params import JobParams
-from basset.preprocess import SplitArrays, write_basset_h5
 
 CODES = {base: code for code, base in enumerate("ACGT")}
 

@@ -14,7 +14,7 @@ import torch
 from basset.checkpoint import load_model, read_checkpoint
 from basset.cli import build_train_parser, predict_main, train_main
 from basset.cli import test_main as basset_test  # not named test_*: pytest would collect it
-from basset.preprocess import SplitArrays, write_basset_h5
+from basset.h5write import SplitArrays, write_basset_h5
 from synth_data import make_data, one_thread
 
 pytestmark = pytest.mark.usefixtures(one_thread.__name__)
