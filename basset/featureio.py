@@ -17,6 +17,8 @@ WRITE_ROWS = 65_536
 CHUNK_BYTES = 1 << 24
 BED_ROWS, ACTIVITY_ROWS = 1, 2  # the kinds of rows _format_rows writes (0: ids)
 # "\t0\t1..." of the 8 samples of each activity byte (bit k: the k-th cell)
+POWERS_OF_TEN = 10 ** np.arange(19, dtype=np.int64)
+LOWEST_BIT = np.array([(byte & -byte).bit_length() - 1 for byte in range(256)], np.int64)  # of byte > 0
 ACTIVITY_CELLS = np.array(
     [[9, 48 + (byte >> (k // 2) & 1)][k % 2] for byte in range(256) for k in range(16)], np.uint8
 ).reshape(256, 16)
@@ -44,15 +46,7 @@ def _id_bound(name_offsets: np.ndarray) -> int:
 def _id_text(features: Features) -> bytes:
     """Every id followed by a newline."""
     names, offsets = _name_bytes(features)
-    bound = _id_bound(offsets)
-    parts = []
-    for rows in _chunks(len(features), bound):
-        out = np.empty((rows.stop - rows.start) * bound, np.uint8)
-        used = _format_rows(out, names, offsets, features.chrom[rows], features.start[rows],
-                            features.minus[rows], features.activity[rows].view(np.uint8),
-                            features.size, 0, 0)
-        parts.append(out[:used].tobytes())
-    return b"".join(parts)
+    return b"".join(text.tobytes() for text in _formatted(features, names, offsets, _id_bound(offsets), 0, 0))
 
 
 def write_bed(handle: BinaryIO, features: Features) -> None:
@@ -73,12 +67,23 @@ def write_activity(handle: BinaryIO, features: Features, labels: Sequence[str]) 
 def _write_rows(
     handle: BinaryIO, features: Features, names: np.ndarray, offsets: np.ndarray, bound: int, kind: int
 ) -> None:
+    for text in _formatted(features, names, offsets, bound, kind, features.n_targets):
+        handle.write(text.data)
+
+
+def _formatted(
+    features: Features, names: np.ndarray, offsets: np.ndarray, bound: int, kind: int, n_targets: int
+) -> Iterator[np.ndarray]:
+    """The rows' text (_format_rows' kind and n_targets, `bound` bytes a row at most), a chunk at
+    a time in one buffer reused from chunk to chunk: each chunk is gone when the next comes."""
+    out = np.empty(0, np.uint8)
     for rows in _chunks(len(features), bound):
-        out = np.empty((rows.stop - rows.start) * bound, np.uint8)
+        if len(out) < (rows.stop - rows.start) * bound:
+            out = np.empty((rows.stop - rows.start) * bound, np.uint8)
         used = _format_rows(out, names, offsets, features.chrom[rows], features.start[rows],
                             features.minus[rows], features.activity[rows].view(np.uint8),
-                            features.size, features.n_targets, kind)
-        handle.write(out[:used].data)
+                            features.size, n_targets, kind)
+        yield out[:used]
 
 
 @numba.njit(cache=True)
@@ -89,8 +94,9 @@ def _format_rows(out, names, offsets, chrom, start, minus, bits, size, n_targets
     at = 0
     for r in range(len(chrom)):
         name_lo, name_hi = offsets[chrom[r]], offsets[chrom[r] + 1]
-        out[at : at + name_hi - name_lo] = names[name_lo:name_hi]
-        at += name_hi - name_lo
+        for j in range(name_lo, name_hi):  # loops, not slices: numba's slice copies cost more
+            out[at] = names[j]
+            at += 1
         strand = 45 if minus[r] else 43  # '-', '+'
         if kind == BED_ROWS:
             out[at] = 9
@@ -102,12 +108,12 @@ def _format_rows(out, names, offsets, chrom, start, minus, bits, size, n_targets
             at += 7
             first = at
             for j in range((n_targets + 7) >> 3):  # bits past n_targets are 0
-                if bits[r, j]:
-                    for k in range(8):
-                        if bits[r, j] >> k & 1:
-                            at = _decimal(out, at, 8 * j + k)
-                            out[at] = 44  # ','
-                            at += 1
+                byte = bits[r, j]
+                while byte:
+                    at = _decimal(out, at, 8 * j + LOWEST_BIT[byte])
+                    out[at] = 44  # ','
+                    at += 1
+                    byte &= byte - 1
             if at == first:
                 out[at] = 46  # '.'
                 at += 1
@@ -121,7 +127,8 @@ def _format_rows(out, names, offsets, chrom, start, minus, bits, size, n_targets
             out[at], out[at + 1], out[at + 2] = 40, strand, 41  # '(', strand, ')'
             at += 3
             for j in range(n_targets >> 3):  # kind ACTIVITY_ROWS: 8 cells a byte
-                out[at : at + 16] = ACTIVITY_CELLS[bits[r, j]]
+                for q in range(16):
+                    out[at + q] = ACTIVITY_CELLS[bits[r, j], q]
                 at += 16
             for t in range(n_targets & ~7, n_targets):
                 out[at] = 9
@@ -136,7 +143,7 @@ def _format_rows(out, names, offsets, chrom, start, minus, bits, size, n_targets
 def _decimal(out, at, value):
     """The decimal digits of value >= 0 at out[at:], returning the position after them."""
     digits = 1
-    while value >= 10**digits:
+    while digits < len(POWERS_OF_TEN) and value >= POWERS_OF_TEN[digits]:
         digits += 1
     for j in range(digits - 1, -1, -1):
         out[at + j] = 48 + value % 10

@@ -34,7 +34,7 @@ from basset.genome import Genome
 from basset.h5write import SplitArrays, write_basset_h5
 from basset.merge import Intervals, merge_intervals
 from basset.onehot import CODE_TABLE
-from basset.peaks import read_peaks
+from basset.peaks import PeakArrays
 from basset.preprocess import progress_bars
 from basset.splits import add_split_arguments, split_indices
 
@@ -88,30 +88,32 @@ def collect_intervals(
 ) -> Intervals:
     """Read every sample's peaks into compact arrays (about 17 bytes a peak), one file at a time."""
     chroms: dict[str, int] = {}
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    peaks = PeakArrays()
+    counts: list[int] = []
     ignored: dict[str, int] = {}
     task = progress.add_task("reading peaks", total=len(samples)) if progress else None
-    for index, source in enumerate(samples):
-        peaks = read_peaks(source.bed, summit=summit)
-        codes = np.array([chroms.setdefault(name, len(chroms)) for name in peaks.chroms], np.int32)
-        keep_name = np.array(
-            [not _ignored(name, ignore_y, primary_only) for name in peaks.chroms], dtype=bool
-        )
-        chrom, minus, point = peaks.chrom, peaks.minus, peaks.point
+    for source in samples:
+        start = peaks.size
+        names = peaks.read(source.bed, summit=summit)
+        codes = np.array([chroms.setdefault(name, len(chroms)) for name in names], np.int32)
+        keep_name = np.array([not _ignored(name, ignore_y, primary_only) for name in names], dtype=bool)
         if not keep_name.all():
-            for name, count in zip(peaks.chroms, np.bincount(chrom, minlength=len(peaks.chroms)), strict=True):
+            chrom = peaks.chrom[start : peaks.size]
+            for name, count in zip(names, np.bincount(chrom, minlength=len(names)), strict=True):
                 if _ignored(name, ignore_y, primary_only):
                     ignored[name] = ignored.get(name, 0) + int(count)
-            keep = keep_name[chrom]
-            chrom, minus, point = chrom[keep], minus[keep], point[keep]
-        parts.append((codes[chrom], minus, point, np.full(len(point), index, dtype=np.int32)))
+            peaks.keep(start, keep_name[chrom])
+        added = peaks.chrom[start : peaks.size]
+        np.take(codes, added, out=added)
+        counts.append(peaks.size - start)
         if progress is not None and task is not None:
             progress.update(task, advance=1)
     if ignored:
         shown = ", ".join(f"{name} {count}" for name, count in sorted(ignored.items())[:5])
         log.info("ignored %d peaks (%s%s)", sum(ignored.values()), shown, ", ..." if len(ignored) > 5 else "")
-    chrom, minus, point, sample = (np.concatenate([p[i] for p in parts]) for i in range(4))
-    return Intervals(list(chroms), chrom, minus, point, sample)
+    sample = np.repeat(np.arange(len(samples), dtype=np.int32), counts)
+    n = peaks.size
+    return Intervals(list(chroms), peaks.chrom[:n], peaks.minus[:n], peaks.point[:n], sample)
 
 
 def _ignored(name: str, ignore_y: bool, primary_only: bool) -> bool:

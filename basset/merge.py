@@ -18,6 +18,8 @@ from basset.featureio import _id_text
 
 log = logging.getLogger(__name__)
 
+PREV, NEXT, WAITING, STACK = range(4)  # the columns of _greedy's work space
+
 
 @dataclass
 class Intervals:
@@ -118,6 +120,7 @@ def _sweep(codes, samples, point_bits, sample_bits, lengths, size, max_gap, word
     out_key = np.empty(n, np.int64)
     out_mid = np.empty(n, np.int64)
     out_act = np.empty((n, words), np.uint64)
+    work = np.empty((n, 4), np.int64)  # _greedy's; only the rows of the largest group are touched
     rows = 0  # rows written; the open group is out[group:rows]
     group = 0
     dropped = 0
@@ -131,7 +134,7 @@ def _sweep(codes, samples, point_bits, sample_bits, lengths, size, max_gap, word
             dropped += 1
             continue
         if key != last_key or start - last_start >= max_gap:
-            rows = _greedy(out_mid, out_act, group, rows, max_gap)
+            rows = _greedy(out_mid, out_act, group, rows, max_gap, work)
             group = rows
         if rows == group or key != last_key or start != last_start:
             out_key[rows] = key
@@ -141,43 +144,89 @@ def _sweep(codes, samples, point_bits, sample_bits, lengths, size, max_gap, word
             rows += 1
         out_act[rows - 1, sample >> 6] |= np.uint64(1) << np.uint64(sample & 63)
         last_key, last_start = key, start
-    rows = _greedy(out_mid, out_act, group, rows, max_gap)
+    rows = _greedy(out_mid, out_act, group, rows, max_gap, work)
     return out_key[:rows].copy(), out_mid[:rows].copy(), out_act[:rows].copy(), dropped
 
 
 @numba.njit(cache=True)
-def _greedy(mid, act, first, end, max_gap):
+def _greedy(mid, act, first, end, max_gap, work):
     """Basset's merge of the group mid[first:end], in place: while the closest adjacent pair (the
     first on a tie) is <= max_gap apart (overlap >= -m), it becomes one feature at the midpoints'
     average weighted by 1 + active samples (rounded half up) with the union of activities.
-    Returns the group's new end."""
-    while end - first > 1:
-        best = first
-        for i in range(first + 1, end - 1):
-            if mid[i + 1] - mid[i] < mid[best + 1] - mid[best]:
-                best = i
-        if mid[best + 1] - mid[best] > max_gap:
-            break
-        w_a, w_b = 1, 1
-        for w in range(act.shape[1]):
-            w_a += _bit_count(act[best, w])
-            w_b += _bit_count(act[best + 1, w])
-            act[best, w] |= act[best + 1, w]
-        total = w_a + w_b
-        # int(0.5 + weighted mean), in integers: floor((2 * sum + total) / (2 * total)).
-        mid[best] = (2 * (w_a * mid[best] + w_b * mid[best + 1]) + total) // (2 * total)
-        for i in range(best + 1, end - 1):
-            mid[i] = mid[i + 1]
+    Returns the group's new end.
+
+    In O(g), not O(g^2): a merged midpoint lies between the two, so a merge only widens the
+    distances to its neighbours; a pair closer than the pair on its left and no farther than the
+    one on its right is then merged by the greedy before either of those, and with the same
+    result, whatever is merged elsewhere meanwhile. So such pairs are merged as they are found,
+    left to right, and after each merge the pairs whose standing it changes are looked at again
+    (a stack). work[k]: previous and next row of row first + k (next -1: merged away), whether
+    it waits on the stack, and the stack's entry k."""
+    g = end - first
+    if g < 2:
+        return end
+    for k in range(g):
+        work[k, PREV], work[k, NEXT], work[k, WAITING] = k - 1, k + 1, 0
+    waiting = 0
+    cursor = 0  # the pairs from here on have not been looked at yet
+    while waiting or cursor < g - 1:
+        if waiting:
+            waiting -= 1
+            left = work[waiting, STACK]
+            work[left, WAITING] = 0
+        else:
+            left = cursor
+            cursor += 1
+        right = work[left, NEXT]
+        if right < 0 or right >= g:  # merged away, or the last row
+            continue
+        gap = mid[first + right] - mid[first + left]
+        before, after = work[left, PREV], work[right, NEXT]
+        if (
+            gap > max_gap
+            or (before >= 0 and mid[first + left] - mid[first + before] <= gap)
+            or (after < g and mid[first + after] - mid[first + right] < gap)
+        ):
+            continue
+        _merge_pair(mid, act, first + left, first + right)
+        work[left, NEXT], work[right, NEXT] = after, -1
+        if after < g:
+            work[after, PREV] = left
+        # the pairs on either side changed distance, and those beyond them changed neighbour
+        for changed in (work[before, PREV] if before >= 0 else -1, before, left, after):
+            if 0 <= changed < cursor and not work[changed, WAITING]:
+                work[changed, WAITING] = 1
+                work[waiting, STACK] = changed
+                waiting += 1
+    k, row = 0, first  # the rows left (row first is never merged away), moved together
+    while k < g:
+        if row != first + k:
+            mid[row] = mid[first + k]
             for w in range(act.shape[1]):
-                act[i, w] = act[i + 1, w]
-        end -= 1
-    return end
+                act[row, w] = act[first + k, w]
+        row += 1
+        k = work[k, NEXT]
+    return row
+
+
+@numba.njit(cache=True)
+def _merge_pair(mid, act, a, b):
+    """Row b into row a: the midpoints' average weighted by 1 + active samples, rounded half
+    up, and the union of the activities."""
+    w_a, w_b = 1, 1
+    for w in range(act.shape[1]):
+        w_a += _bit_count(act[a, w])
+        w_b += _bit_count(act[b, w])
+        act[a, w] |= act[b, w]
+    total = w_a + w_b
+    # int(0.5 + weighted mean), in integers: floor((2 * sum + total) / (2 * total)).
+    mid[a] = (2 * (w_a * mid[a] + w_b * mid[b]) + total) // (2 * total)
 
 
 @numba.njit(cache=True)
 def _bit_count(word):
-    count = 0
-    while word:
-        word &= word - np.uint64(1)
-        count += 1
-    return count
+    """Set bits of a uint64 (SWAR)."""
+    word = word - ((word >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    word = (word & np.uint64(0x3333333333333333)) + ((word >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    word = (word + (word >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((word * np.uint64(0x0101010101010101)) >> np.uint64(56))

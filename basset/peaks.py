@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numba
 import numpy as np
@@ -39,26 +40,79 @@ class Peaks:
 
 
 def read_peaks(path: str | Path, *, summit: bool = False) -> Peaks:
-    path = Path(path)
-    with open_input(path, "peak file") as handle:
-        data = handle.read()
-    buf = np.frombuffer(data, dtype=np.uint8)
-    scanned = _scan(buf, summit)
-    if scanned is None:
-        return _read_checked(path, data, buf, summit)
-    chrom, point, minus, name_lo, name_hi = scanned
-    names = [data[lo:hi] for lo, hi in zip(name_lo.tolist(), name_hi.tolist(), strict=True)]
-    order = sorted(range(len(names)), key=names.__getitem__)  # codes in name order, as np.unique
-    rank = np.empty(len(names), dtype=np.int32)
-    rank[order] = np.arange(len(names), dtype=np.int32)
-    chroms = [names[i].decode("utf-8", errors="replace") for i in order]
-    return Peaks(chroms, rank[chrom] if len(names) else chrom, point, minus)
+    peaks = PeakArrays()
+    chroms = peaks.read(path, summit=summit)
+    return Peaks(chroms, peaks.chrom[: peaks.size], peaks.point[: peaks.size], peaks.minus[: peaks.size])
 
 
-def _scan(buf: np.ndarray, summit: bool) -> tuple[np.ndarray, ...] | None:
-    """(chrom code, point, minus, name start, name end) of a file without a bad line, else None."""
-    result = _scan_lines(buf, summit)
-    return None if result[0] else result[1:]
+class PeakArrays:
+    """The peaks of one file after another, appended to arrays that grow by doubling; each file's
+    bytes are read into a buffer kept from file to file. (Fresh memory for every file costs more
+    in page faults than parsing it.) Rows [0, size) are in use."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.chrom = np.empty(0, np.int32)  # codes of the file that put them there
+        self.point = np.empty(0, np.int64)
+        self.minus = np.empty(0, bool)
+        self._text = np.empty(0, np.uint8)
+
+    def read(self, path: str | Path, *, summit: bool = False) -> list[str]:
+        """Append the peaks of `path`; returns its chromosomes, which its rows' codes index, in
+        sorted order (as np.unique numbers them)."""
+        path = Path(path)
+        with open_input(path, "peak file") as handle:
+            buf = self._read_bytes(handle)
+        self._reserve(_count_lines(buf))
+        bad, rows, spans = _scan_lines(buf, summit, self.chrom, self.point, self.minus, self.size)
+        if bad:
+            peaks = _read_checked(path, buf.tobytes(), buf, summit)
+            rows = len(peaks.point)
+            for column, values in zip(self.columns(), (peaks.chrom, peaks.point, peaks.minus), strict=True):
+                column[self.size : self.size + rows] = values
+            self.size += rows
+            return peaks.chroms
+        names = [buf[lo:hi].tobytes() for lo, hi, _ in spans.tolist()]
+        order = sorted(range(len(names)), key=names.__getitem__)
+        rank = np.empty(len(names), dtype=np.int32)
+        rank[order] = np.arange(len(names), dtype=np.int32)
+        added = self.chrom[self.size : self.size + rows]
+        np.take(rank, added, out=added)
+        self.size += rows
+        return [names[i].decode("utf-8", errors="replace") for i in order]
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.chrom, self.point, self.minus
+
+    def keep(self, start: int, keep: np.ndarray) -> None:
+        """Of the rows from `start` on (the last file's), keep those where `keep` is True."""
+        kept = int(keep.sum())
+        for column in self.columns():
+            column[start : start + kept] = column[start : self.size][keep]
+        self.size = start + kept
+
+    def _reserve(self, rows: int) -> None:
+        if self.size + rows > len(self.point):
+            capacity = max(self.size + rows, 2 * len(self.point))
+            self.chrom, self.point, self.minus = (
+                _grown(column, self.size, capacity) for column in self.columns()
+            )
+
+    def _read_bytes(self, handle: BinaryIO) -> np.ndarray:
+        size = 0
+        while True:
+            if size == len(self._text):
+                self._text = _grown(self._text, size, max(1 << 20, 2 * size))
+            read = handle.readinto(memoryview(self._text)[size:])  # type: ignore[attr-defined]
+            if not read:
+                return self._text[:size]
+            size += read
+
+
+def _grown(array: np.ndarray, used: int, capacity: int) -> np.ndarray:
+    grown = np.empty(capacity, array.dtype)
+    grown[:used] = array[:used]
+    return grown
 
 
 def _read_checked(path: Path, data: bytes, buf: np.ndarray, summit: bool) -> Peaks:
@@ -188,36 +242,42 @@ def _skipped(buf: np.ndarray, lo: int, hi: int) -> bool:
 
 
 @numba.njit(cache=True)
+def _digits(buf: np.ndarray, pos: int) -> tuple[int, int]:
+    """The whole number of 1 to MAX_DIGITS digits at buf[pos:] (-1 if none or more) and the
+    position after its digits."""
+    value, end = 0, pos
+    while end < len(buf):
+        digit = buf[end] - np.uint8(48)  # wraps around below '0'
+        if digit > 9:
+            break
+        value = value * 10 + digit
+        end += 1
+    return (value if 0 < end - pos <= MAX_DIGITS else -1), end
+
+
+@numba.njit(cache=True)
 def _whole_number(buf: np.ndarray, lo: int, hi: int) -> int:
     """buf[lo:hi] as a whole number of 1 to MAX_DIGITS digits, else -1."""
-    if hi <= lo or hi - lo > MAX_DIGITS:
-        return -1
-    value = 0
-    for j in range(lo, hi):
-        digit = buf[j] - 48
-        if digit < 0 or digit > 9:
-            return -1
-        value = value * 10 + digit
-    return value
+    value, end = _digits(buf, lo)
+    return value if end == hi else -1
 
 
 @numba.njit(cache=True)
 def _slot(
-    buf: np.ndarray, lo: int, hi: int, table: np.ndarray, name_lo: np.ndarray, name_hi: np.ndarray
+    buf: np.ndarray, lo: int, hi: int, word: np.uint64, table: np.ndarray, names: np.ndarray
 ) -> np.int64:
-    """Slot of the name buf[lo:hi] in an open-addressing table of codes (FNV-1a hash, linear
-    probing): the slot holding its code, or the empty one where it goes."""
-    h = np.uint64(14695981039346656037)
-    for j in range(lo, hi):
-        h = (h ^ np.uint64(buf[j])) * np.uint64(1099511628211)
+    """Slot of the name buf[lo:hi] in an open-addressing table of codes (linear probing): the
+    slot holding its code, or the empty one where it goes. `word`: the name's last 8 bytes, which
+    with its length tell names of up to 8 bytes apart; names[code]: (start, end, word)."""
     mask = len(table) - 1
-    slot = np.int64(h & np.uint64(mask))
+    h = (word ^ np.uint64(hi - lo)) * np.uint64(0x9E3779B97F4A7C15)
+    slot = np.int64((h >> np.uint64(40)) & np.uint64(mask))
     while table[slot] >= 0:
         code = table[slot]
-        a, b = name_lo[code], name_hi[code]
-        if b - a == hi - lo:
+        a, b = names[code, 0], names[code, 1]
+        if np.uint64(names[code, 2]) == word and b - a == hi - lo:
             same = True
-            for j in range(hi - lo):
+            for j in range(hi - lo - 8):  # bytes before the last 8
                 if buf[a + j] != buf[lo + j]:
                     same = False
                     break
@@ -228,65 +288,102 @@ def _slot(
 
 
 @numba.njit(cache=True)
-def _scan_lines(buf: np.ndarray, summit: bool):
-    """One pass over the file's bytes with the numpy parser's rules; the first element is True
-    when a line is bad (the numpy parser then names it) or the file names more than MAX_NAMES
-    chromosomes. (Fixed-size tables: arrays reassigned inside the loop make it twice as slow.)"""
+def _line_end(buf: np.ndarray, pos: int) -> int:
+    while pos < len(buf) and buf[pos] != NEWLINE:
+        pos += 1
+    return pos
+
+
+@numba.njit(cache=True)
+def _count_lines(buf: np.ndarray) -> int:
+    lines = 1
+    for byte in buf:  # a loop: np.count_nonzero(buf == NEWLINE) takes three times as long
+        lines += byte == NEWLINE
+    return lines
+
+
+@numba.njit(cache=True)
+def _scan_lines(buf: np.ndarray, summit: bool, chrom: np.ndarray, point: np.ndarray, minus: np.ndarray, at: int):
+    """One pass over the file's bytes with the numpy parser's rules, the name hashed and the
+    numbers' digits read as the bytes go by; the peaks go to rows at, at + 1, ... of chrom, point
+    and minus (room for _count_lines(buf) rows). Returns (bad, rows, (start, end, _) of each
+    name), bad True when a line is bad (the numpy parser then names it) or the file names more
+    than MAX_NAMES chromosomes. (Fixed-size tables: arrays reassigned inside the loop make it
+    twice as slow.)"""
     n = len(buf)
-    lines = 1 + np.count_nonzero(buf == NEWLINE)
-    chrom = np.empty(lines, np.int32)
-    point = np.empty(lines, np.int64)
-    minus = np.zeros(lines, np.bool_)
     table = np.full(2 * MAX_NAMES, -1, np.int64)  # at most half full
-    name_lo = np.empty(MAX_NAMES, np.int64)
-    name_hi = np.empty(MAX_NAMES, np.int64)
+    names = np.empty((MAX_NAMES, 3), np.int64)  # start, end, last 8 bytes
     n_names = 0
     tabs = np.empty(SUMMIT_COLUMN + 1, np.int64)
-    rows = 0
+    row = at
     pos = 0
     while pos < n:
-        n_tabs = 0
-        end = pos
-        while end < n and buf[end] != NEWLINE:
-            if buf[end] == TAB:
-                if n_tabs <= SUMMIT_COLUMN:
-                    tabs[n_tabs] = end
-                n_tabs += 1
-            end += 1
-        following = end + 1
-        if end > pos and buf[end - 1] == CR:
-            end -= 1
-        if end == pos or buf[pos] == 35 or (buf[pos] in (98, 116) and _skipped(buf, pos, end)):
-            pos = following
+        first_byte = buf[pos]
+        if first_byte == NEWLINE:
+            pos += 1
             continue
-        if n_tabs < 2 or tabs[0] == pos or tabs[0] - pos > MAX_NAME:
-            return True, chrom, point, minus, name_lo, name_hi
-        first = _whole_number(buf, tabs[0] + 1, tabs[1])
-        last = _whole_number(buf, tabs[1] + 1, tabs[2] if n_tabs > 2 else end)
-        if first < 0 or last < 0 or first > last:
-            return True, chrom, point, minus, name_lo, name_hi
-        point[rows] = (first + last) // 2
+        if first_byte in (35, CR, 98, 116):  # '#', CR, 'b', 't': maybe a line to skip
+            end = _line_end(buf, pos)
+            stop = end - 1 if end > pos and buf[end - 1] == CR else end
+            if stop == pos or first_byte == 35 or _skipped(buf, pos, stop):
+                pos = end + 1
+                continue
+        word = np.uint64(0)  # the name's last 8 bytes, up to the first tab
+        j = pos
+        while j < n and buf[j] != TAB and buf[j] != NEWLINE:
+            word = (word << np.uint64(8)) | np.uint64(buf[j])
+            j += 1
+        if j == n or buf[j] != TAB or j == pos or j - pos > MAX_NAME:
+            return True, 0, names
+        tabs[0] = j
+        first, j = _digits(buf, j + 1)
+        if first < 0 or j == n or buf[j] != TAB:
+            return True, 0, names
+        tabs[1] = j
+        last, j = _digits(buf, j + 1)
+        if last < 0 or first > last:
+            return True, 0, names
+        n_tabs = 2
+        if j < n and buf[j] == TAB:  # more columns: their tabs, then the line's end
+            end = j
+            while end < n and buf[end] != NEWLINE:
+                if buf[end] == TAB:
+                    if n_tabs <= SUMMIT_COLUMN:
+                        tabs[n_tabs] = end
+                    n_tabs += 1
+                end += 1
+            following = end + 1
+            if buf[end - 1] == CR:
+                end -= 1
+        else:  # the end column ends the line, with or without CR
+            end = j
+            if j < n and buf[j] == CR:
+                j += 1
+            if j < n and buf[j] != NEWLINE:
+                return True, 0, names
+            following = j + 1
+        point[row] = (first + last) // 2
         if summit:
             if n_tabs < SUMMIT_COLUMN:
-                return True, chrom, point, minus, name_lo, name_hi
+                return True, 0, names
             lo, hi = tabs[SUMMIT_COLUMN - 1] + 1, tabs[SUMMIT_COLUMN] if n_tabs > SUMMIT_COLUMN else end
             if not (hi - lo == 2 and buf[lo] == 45 and buf[lo + 1] == 49):  # "-1": no summit
                 offset = _whole_number(buf, lo, hi)
                 if offset < 0 or offset > last - first:
-                    return True, chrom, point, minus, name_lo, name_hi
-                point[rows] = first + offset
+                    return True, 0, names
+                point[row] = first + offset
+        minus[row] = False
         if n_tabs >= STRAND_COLUMN:
             hi = tabs[STRAND_COLUMN] if n_tabs > STRAND_COLUMN else end
-            minus[rows] = hi - tabs[STRAND_COLUMN - 1] == 2 and buf[hi - 1] == 45
-        slot = _slot(buf, pos, tabs[0], table, name_lo, name_hi)
+            minus[row] = hi - tabs[STRAND_COLUMN - 1] == 2 and buf[hi - 1] == 45
+        slot = _slot(buf, pos, tabs[0], word, table, names)
         if table[slot] < 0:  # a new name
             if n_names == MAX_NAMES:
-                return True, chrom, point, minus, name_lo, name_hi
+                return True, 0, names
             table[slot] = n_names
-            name_lo[n_names], name_hi[n_names] = pos, tabs[0]
+            names[n_names, 0], names[n_names, 1], names[n_names, 2] = pos, tabs[0], np.int64(word)
             n_names += 1
-        chrom[rows] = table[slot]
-        rows += 1
+        chrom[row] = table[slot]
+        row += 1
         pos = following
-    return False, chrom[:rows], point[:rows], minus[:rows], name_lo[:n_names], name_hi[:n_names]
-
+    return False, row - at, names[:n_names]

@@ -16,7 +16,7 @@ from basset.cli import train_main
 from basset.features import main
 from basset.genome import COMPLEMENT
 from basset.merge import Intervals, merge_intervals
-from basset.peaks import read_peaks
+from basset.peaks import MAX_NAMES, read_peaks
 from basset.preprocess import main as preprocess_main
 from features_reference import reference_merge
 
@@ -185,6 +185,16 @@ def test_narrowpeak_summit_and_strand(tmp_path: Path) -> None:
     plain, with_summit = read_peaks(bed), read_peaks(bed, summit=True)
     assert plain.point.tolist() == [2200, 150] and with_summit.point.tolist() == [2050, 150]
     assert plain.minus.tolist() == [False, True] and plain.chroms == ["chr1"]
+
+
+def test_a_file_naming_more_chromosomes_than_the_compiled_scan_holds(tmp_path: Path) -> None:
+    bed = tmp_path / "contigs.bed"
+    n = MAX_NAMES + 1  # parsed by the numpy parser instead
+    bed.write_text("".join(f"c{i}\t{i}\t{i + 2}\n" for i in range(n)))
+    peaks = read_peaks(bed)
+    assert len(peaks.chroms) == n and len(peaks.point) == n
+    point = dict(zip([peaks.chroms[c] for c in peaks.chrom], peaks.point.tolist(), strict=True))
+    assert point["c7"] == 8 and point[f"c{n - 1}"] == n
 
 
 def test_peaks_to_hdf5_to_one_training_epoch(tmp_path: Path) -> None:
