@@ -103,7 +103,7 @@ class PeakArrays:
         while True:
             if size == len(self._text):
                 self._text = _grown(self._text, size, max(1 << 20, 2 * size))
-            read = handle.readinto(memoryview(self._text)[size:])  # type: ignore[attr-defined]
+            read = handle.readinto(self._text[size:].data)  # type: ignore[attr-defined]
             if not read:
                 return self._text[:size]
             size += read
