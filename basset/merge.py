@@ -114,7 +114,10 @@ def _pack(chrom, minus, point, sample, point_bits, sample_bits):
 def _sweep(codes, samples, point_bits, sample_bits, lengths, size, max_gap, words):
     """One pass over the peaks' sorted codes (_pack; the samples apart when sample_bits is 0):
     each becomes a window shifted inside its chromosome, identical windows collapse, and each
-    group closes with Basset's greedy merge. Returns the features' (key, mid, activity, dropped)."""
+    group closes with Basset's greedy merge. Returns the features' (key, mid, activity, dropped).
+    The arrays have a row per peak, but only the rows of the features so far and of the open
+    group are ever written, and memory never written is never resident: the activity returned
+    (a view) is all the activity memory there is."""
     n = len(codes)
     half = size // 2
     out_key = np.empty(n, np.int64)
@@ -145,7 +148,7 @@ def _sweep(codes, samples, point_bits, sample_bits, lengths, size, max_gap, word
         out_act[rows - 1, sample >> 6] |= np.uint64(1) << np.uint64(sample & 63)
         last_key, last_start = key, start
     rows = _greedy(out_mid, out_act, group, rows, max_gap, work)
-    return out_key[:rows].copy(), out_mid[:rows].copy(), out_act[:rows].copy(), dropped
+    return out_key[:rows], out_mid[:rows], out_act[:rows], dropped  # no copies: see above
 
 
 @numba.njit(cache=True)
