@@ -63,7 +63,7 @@ class PeakArrays:
         path = Path(path)
         with open_input(path, "peak file") as handle:
             buf = self._read_bytes(handle)
-        self._reserve(_count_lines(buf))
+        self.reserve(_count_lines(buf))
         bad, rows, spans = _scan_lines(buf, summit, self.chrom, self.point, self.minus, self.size)
         if bad:
             peaks = _read_checked(path, buf.tobytes(), buf, summit)
@@ -91,7 +91,8 @@ class PeakArrays:
             column[start : start + kept] = column[start : self.size][keep]
         self.size = start + kept
 
-    def _reserve(self, rows: int) -> None:
+    def reserve(self, rows: int) -> None:
+        """Room for `rows` more rows (memory reserved but never written costs nothing)."""
         if self.size + rows > len(self.point):
             capacity = max(self.size + rows, 2 * len(self.point))
             self.chrom, self.point, self.minus = (
