@@ -2,7 +2,8 @@
 
 One sort of every peak packed into one integer, then one sweep that places the windows,
 collapses identical ones into bit sets of samples (one bit per sample, in uint64 words) and runs
-the greedy merge on each group as it closes. The pipeline around it is basset/features.py.
+the greedy merge on each group as it closes, in time linear in the group (_greedy). The pipeline
+around it is basset/features.py.
 """
 
 from __future__ import annotations
