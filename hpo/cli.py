@@ -107,7 +107,8 @@ def build_parser() -> ArgParser:
     _add_study_flags(run)
     run.add_argument("--n-trials", type=int, help="study-wide total (default: the study file's)")
     _add_worker_flags(run)
-    run.add_argument("--timeout", type=float, help="start no new trial after S seconds")
+    run.add_argument("--timeout", type=float, help="end the run after S seconds: no trial starts "
+                     "later, running ones stop at their next epoch end (complete, best epoch kept)")
     run.add_argument("--seed", type=int, help="base sampler seed (worker k uses seed + k); "
                      "give each host its own")
     run.set_defaults(func=run_main)

@@ -1,7 +1,8 @@
 """A trial = suggest JobParams, train them through the trainer's hooks, return the best AUROC.
 
 How a trial ends:
-- COMPLETE: max_epochs or stagnant_t reached; the value is the best epoch's mean valid AUROC.
+- COMPLETE: max_epochs or stagnant_t reached, or the run's --timeout passed (user attr
+  `stop_reason` "timeout"); the value is the best epoch's mean valid AUROC.
 - PRUNED: the pruner stopped it (user attr `pruned_at_epoch`), or its architecture cannot be
   built for this sequence length (user attr `invalid_architecture`; never trained). Pruned
   rather than failed so that TPE learns to avoid that region.
@@ -23,6 +24,7 @@ import gc
 import math
 import os
 import socket
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +62,7 @@ from hpo.space import suggest_params, suggest_training
 TrainFn = Callable[..., TrainResult]
 PRUNED = "pruned"
 INTERRUPTED = "interrupted"
+TIMEOUT = "timeout"  # `run --timeout` ran out: the trial ends complete with its best epoch
 
 
 class TrialFailed(Exception):
@@ -84,6 +87,7 @@ class TrialContext:
     train_fn: TrainFn | None = None  # None: basset.train; tests inject a fake
     on_trial_start: Callable[[], None] | None = None  # e.g. release the study lock
     stop_requested: Callable[[], bool] | None = None  # SIGINT/SIGTERM: stop after this epoch
+    deadline: float | None = None  # time.time() at which a running trial stops after its epoch
 
 
 def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
@@ -164,6 +168,8 @@ def _train(trial: optuna.Trial, params: JobParams, training: dict[str, Any],
                 raise StopTraining(PRUNED)
         if ctx.stop_requested is not None and ctx.stop_requested():
             raise StopTraining(INTERRUPTED)
+        if ctx.deadline is not None and time.time() >= ctx.deadline:
+            raise StopTraining(TIMEOUT)
 
     train_fn = ctx.train_fn or train
     try:

@@ -99,7 +99,9 @@ class RunPlan:
     n_trials: int
     devices: list[str]  # one per worker: "cpu", "cuda:0", "cuda:0", "cuda:1", ...
     threads: int  # torch threads per worker
-    deadline: float | None = None  # no new trial starts after this time.time()
+    # time.time() after which no trial starts and running trials stop at their next epoch end
+    # (complete, with their best epoch: the run's wall time is bounded, not only its starts)
+    deadline: float | None = None
     quiet: bool = False
     train_fn: TrainFn | None = None  # tests inject a fake; None is basset.train
 
@@ -163,7 +165,7 @@ def run_trials(
         config=config, data=data, resident=ResidentData(data, device), device=device,
         run_dir=run_dir(config, plan.url),
         engine=engine, worker=slurm.worker_name(rank), train_fn=plan.train_fn,
-        on_trial_start=lock.release, stop_requested=stop_requested,
+        on_trial_start=lock.release, stop_requested=stop_requested, deadline=plan.deadline,
     )
     objective = make_objective(ctx)
     gc.freeze()  # what exists now lives as long as the worker: keep it out of per-trial gc runs

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -77,9 +78,12 @@ def metrics(epoch: int, auroc: float, loss: float = 1.0) -> EpochMetrics:
     )
 
 
-def scripted_train(curves: dict[int, list[float]]):  # type: ignore[no-untyped-def]
+def scripted_train(  # type: ignore[no-untyped-def]
+    curves: dict[int, list[float]], before_epoch_end: Callable[[int], None] | None = None
+):
     """A fake trainer that plays a fixed AUROC curve per number of conv filters (first layer),
-    with the real trainer's stop rules (max_epochs, stagnant_t, a hook's StopTraining)."""
+    with the real trainer's stop rules (max_epochs, stagnant_t, a hook's StopTraining).
+    `before_epoch_end(epoch)` runs before each epoch's hooks (e.g. to make an epoch slow)."""
 
     def train(params: JobParams, data: BassetData, *, options: TrainOptions,
               hooks: TrainHooks, resident: ResidentData | None = None) -> TrainResult:
@@ -89,6 +93,8 @@ def scripted_train(curves: dict[int, list[float]]):  # type: ignore[no-untyped-d
         for epoch, auroc in enumerate(curve[: options.max_epochs], start=1):
             m = metrics(epoch, auroc)
             history.append(m)
+            if before_epoch_end is not None:
+                before_epoch_end(epoch)
             if auroc > best:
                 best, best_epoch = auroc, epoch
             stop = epoch - best_epoch >= options.stagnant_t

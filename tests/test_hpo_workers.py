@@ -13,6 +13,9 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
+from basset.api import TrainHooks, TrainOptions, TrainResult
+from basset.data import BassetData, ResidentData
+from basset.params import JobParams
 from hpo import progress
 from hpo.cli import main
 from hpo.config import load_study
@@ -21,7 +24,7 @@ from hpo.errors import ConfigError
 from hpo.study import prepare_study
 from hpo.supervisor import run_study
 from hpo.workers import RunPlan, run_trials
-from hpo_testutil import quick_train, study_toml, tiny_data, write_h5
+from hpo_testutil import quick_train, scripted_train, study_toml, tiny_data, write_h5
 
 REF = ('{label = "ref", conv_filters = [8], conv_filter_sizes = [5], pool_width = [2], '
        "hidden_units = [16], learning_rate = 0.01, batch_size = 32}")
@@ -119,6 +122,35 @@ def test_no_trial_starts_after_the_timeout(tmp_path: Path) -> None:
                    deadline=time.time() - 1, train_fn=quick_train)
     assert run_trials(plan, 0) == 0
     assert optuna.load_study(study_name="tiny", storage=url).trials == []
+
+
+def test_a_running_trial_stops_at_the_timeout_and_keeps_its_best_epoch(tmp_path: Path) -> None:
+    # --timeout bounds the run's wall time: the trial past the deadline ends after that epoch,
+    # COMPLETE with its best epoch so far, and no other trial starts.
+    write_h5(tmp_path / "tiny.h5", tiny_data())
+    top = f"max_epochs = 5\nstagnant_t = 5\nenqueue = [{REF}]"
+    config = load_study(str(study_toml(tmp_path, top)))
+    url = f"sqlite:///{tmp_path}/studies/tiny.db"
+    prepare_study(config, url)
+    deadline = time.time() + 3
+    played: list[int] = []
+
+    def train(params: JobParams, data: BassetData, *, options: TrainOptions,
+              hooks: TrainHooks, resident: ResidentData | None = None) -> TrainResult:
+        def epoch_two_ends_late(epoch: int) -> None:
+            played.append(epoch)
+            if epoch == 2:
+                time.sleep(max(0.0, deadline - time.time()) + 0.05)
+        return scripted_train({8: [0.6, 0.55, 0.9, 0.95, 0.97]}, epoch_two_ends_late)(
+            params, data, options=options, hooks=hooks)
+
+    plan = RunPlan(config=config, url=url, n_trials=3, devices=["cpu"], threads=1,
+                   deadline=deadline, train_fn=train)
+    assert run_trials(plan, 0) == 1
+    (trial,) = optuna.load_study(study_name="tiny", storage=url).trials
+    assert played == [1, 2]
+    assert trial.state == TrialState.COMPLETE and trial.value == 0.6
+    assert trial.user_attrs["stop_reason"] == "timeout" and trial.user_attrs["best_epoch"] == 1
 
 
 def test_worker_plan_on_the_cpu() -> None:
