@@ -1,5 +1,6 @@
-"""A multi-task data set built unlike the demo's, to check that the demo study generalises.
+"""Multi-task data sets built unlike the demo's, to check that the demo study generalises.
 
+`--kind motifs` (the default):
 The demo (basset.demo) plants JASPAR motifs in GC-matched background and labels sequences by
 logical rules with flip noise. This set shares none of that: 300 bp of first-order Markov
 background (CpG-depleted, each sequence with its own AT richness), eight random PWMs (not JASPAR)
@@ -8,7 +9,12 @@ strands, and ten targets whose log-odds mix motif dosage (counts), position (the
 only), a spaced pair in fixed orientation, a repressor and GC content; labels are drawn from the
 logistic of that score, so the noise is graded, not flipped.
 
-    python benchmarks/other_data.py other.h5 [--seed 7] [--n-seqs 6000]
+`--kind words`: a set that suits k-mer counting: 400 bp of i.i.d. background with per-sequence
+GC, thirty short words (6-8 bp, one base mutated in 30 % of the copies) planted a Poisson number of
+times on either strand, and sixteen targets in four correlated groups whose log-odds are sparse
+weighted sums of the word counts plus a GC term: dosage everywhere, position nowhere.
+
+    python benchmarks/other_data.py other.h5 [--kind motifs|words] [--seed 7] [--n-seqs 6000]
 """
 
 from __future__ import annotations
@@ -99,9 +105,45 @@ def generate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return codes, targets, list(score)
 
 
-def make_other(path: Path, *, n_seqs: int = 6000, seed: int = 7) -> Path:
+WORDS_LEN, N_WORDS, N_GROUPS, PER_GROUP = 400, 30, 4, 4
+
+
+def generate_words(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed)
+    gc = np.clip(rng.normal(0.42, 0.05, n), 0.3, 0.6)
+    base_p = np.stack([(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2], axis=1)
+    draws = rng.random((n, WORDS_LEN))[..., None] > np.cumsum(base_p, axis=1)[:, None, :]
+    codes = np.minimum(draws.sum(-1), 3).astype(np.uint8)
+    words = [rng.integers(0, 4, rng.integers(6, 9)).astype(np.uint8) for _ in range(N_WORDS)]
+    counts = rng.poisson(rng.uniform(0.2, 1.2, N_WORDS), size=(n, N_WORDS))
+    for w, word in enumerate(words):
+        for k in range(counts[:, w].max()):
+            rows = np.flatnonzero(counts[:, w] > k)
+            starts = rng.integers(0, WORDS_LEN - len(word), len(rows))
+            for row, start in zip(rows, starts, strict=True):
+                site = word.copy()
+                if rng.random() < 0.3:
+                    site[rng.integers(len(site))] = rng.integers(4)
+                if rng.random() < 0.5:
+                    site = 3 - site[::-1]
+                codes[row, start:start + len(site)] = site
+    group = rng.normal(0, 1, (N_GROUPS, N_WORDS)) * (rng.random((N_GROUPS, N_WORDS)) < 0.3)
+    own = rng.normal(0, 0.4, (N_GROUPS * PER_GROUP, N_WORDS))
+    weights = np.repeat(group, PER_GROUP, axis=0) + own * (rng.random(own.shape) < 0.2)
+    gc_z = (np.isin(codes, (1, 2)).mean(axis=1) - 0.42) / 0.05
+    logits = 0.8 * counts @ weights.T + 0.3 * gc_z[:, None] * rng.normal(0, 1, len(weights))
+    logits -= np.quantile(logits, 0.75, axis=0)  # about a quarter positive per target
+    targets = (rng.random(logits.shape) < 1 / (1 + np.exp(-logits))).astype(np.int8)
+    labels = [f"group{t // PER_GROUP}_{t % PER_GROUP}" for t in range(len(weights))]
+    return codes, targets, labels
+
+
+KINDS = {"motifs": generate, "words": generate_words}
+
+
+def make_other(path: Path, *, kind: str = "motifs", n_seqs: int = 6000, seed: int = 7) -> Path:
     """Write the set in Basset's layout, split 2/3 train, 1/6 valid, 1/6 test."""
-    codes, targets, labels = generate(n_seqs, seed)
+    codes, targets, labels = KINDS[kind](n_seqs, seed)
     n_train, n_valid = n_seqs * 2 // 3, n_seqs // 6
     bounds = {"train": (0, n_train), "valid": (n_train, n_train + n_valid),
               "test": (n_train + n_valid, n_seqs)}
@@ -113,10 +155,11 @@ def make_other(path: Path, *, n_seqs: int = 6000, seed: int = 7) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
+    parser.add_argument("--kind", choices=sorted(KINDS), default="motifs")
     parser.add_argument("--n-seqs", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    make_other(args.out, n_seqs=args.n_seqs, seed=args.seed)
+    make_other(args.out, kind=args.kind, n_seqs=args.n_seqs, seed=args.seed)
 
 
 if __name__ == "__main__":
