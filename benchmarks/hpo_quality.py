@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -48,6 +49,7 @@ from basset import TrainOptions, load_data, make_demo, train
 from basset.metrics import binary_metrics, nan_mean
 from hpo.config import load_study
 from hpo.evaluate import score_checkpoint, stored_scores
+from hpo.space import reference_values, suggest
 
 METHODS = ("kmer-lr", "reference", "optuna-script", "service", "service-at-script-wall")
 # What the service spends outside its trials (start-up, workers importing torch and loading the
@@ -149,30 +151,34 @@ def optuna_script(data_path: Path, n_trials: int, epochs: int, seed: int) -> tup
             p = torch.cat([torch.sigmoid(model(x[i:i + 1024])) for i in range(0, len(x), 1024)])
         return nan_mean(binary_metrics(y.numpy(), p.numpy())[0])
 
+    space = load_study("demo").space  # the study's ranges, drawn as a script draws them
+
+    def draw(trial: optuna.Trial, key: str, layer: int | None = None) -> Any:
+        name = key if layer is None else f"{key}_{layer}"
+        return suggest(trial, space.get(name, space[key]), name)
+
     def define_model(trial: optuna.Trial) -> nn.Sequential:
         layers: list[nn.Module] = []
         channels, positions = 4, length
-        n_conv = trial.suggest_int("num_conv", 1, 3)
+        n_conv = draw(trial, "num_conv")
         for i in range(n_conv):
-            filters = trial.suggest_int(f"conv_filters_{i}", 32, 256, log=True)
-            width = trial.suggest_int(f"conv_filter_sizes_{i}", 3, 25)
+            filters = draw(trial, "conv_filters", i)
+            width = draw(trial, "conv_filter_sizes", i)
             if i == n_conv - 1:
-                last = trial.suggest_categorical("last_pool_width", ["4", "global"])
+                last = draw(trial, "last_pool_width")
                 pool = positions if last == "global" else int(last)
             else:
-                pool = trial.suggest_int(f"pool_width_{i}", 2, 4)
-            dropout = trial.suggest_float(f"conv_dropouts_{i}", 0.0, 0.3)
+                pool = draw(trial, "pool_width", i)
             layers += [nn.Conv1d(channels, filters, width, padding="same"),
                        nn.BatchNorm1d(filters), nn.ReLU(), nn.MaxPool1d(pool, ceil_mode=True),
-                       nn.Dropout(dropout)]
+                       nn.Dropout(draw(trial, "conv_dropouts", i))]
             channels, positions = filters, math.ceil(positions / pool)
         layers.append(nn.Flatten())
         units = channels * positions
-        for j in range(trial.suggest_int("num_hidden", 1, 2)):
-            hidden = trial.suggest_int(f"hidden_units_{j}", 32, 256, log=True)
-            dropout = trial.suggest_float(f"hidden_dropouts_{j}", 0.0, 0.5)
+        for j in range(draw(trial, "num_hidden")):
+            hidden = draw(trial, "hidden_units", j)
             layers += [nn.Linear(units, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-                       nn.Dropout(dropout)]
+                       nn.Dropout(draw(trial, "hidden_dropouts", j))]
             units = hidden
         layers.append(nn.Linear(units, targets))
         return nn.Sequential(*layers)
@@ -180,9 +186,9 @@ def optuna_script(data_path: Path, n_trials: int, epochs: int, seed: int) -> tup
     def objective(trial: optuna.Trial) -> float:
         torch.manual_seed(trial.number)
         model = define_model(trial)
-        lr = trial.suggest_float("learning_rate", 1e-3, 1e-2, log=True)
-        name = trial.suggest_categorical("optimization", ["rmsprop", "adam"])
-        batch = trial.suggest_categorical("batch_size", [64, 128])
+        lr = draw(trial, "learning_rate")
+        name = draw(trial, "optimization")
+        batch = draw(trial, "batch_size")
         optimizer = (torch.optim.Adam if name == "adam" else torch.optim.RMSprop)(
             model.parameters(), lr=lr)
         loader = torch.utils.data.DataLoader(
@@ -207,14 +213,8 @@ def optuna_script(data_path: Path, n_trials: int, epochs: int, seed: int) -> tup
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.MedianPruner())
-    study.enqueue_trial({  # the paper's architecture, scaled as in the demo study
-        "num_conv": 3, "conv_filters_0": 64, "conv_filters_1": 48, "conv_filters_2": 48,
-        "conv_filter_sizes_0": 19, "conv_filter_sizes_1": 11, "conv_filter_sizes_2": 7,
-        "pool_width_0": 3, "pool_width_1": 4, "last_pool_width": "4", "conv_dropouts_0": 0.0,
-        "conv_dropouts_1": 0.0, "conv_dropouts_2": 0.0, "num_hidden": 2, "hidden_units_0": 128,
-        "hidden_units_1": 128, "hidden_dropouts_0": 0.3, "hidden_dropouts_1": 0.3,
-        "learning_rate": 0.002, "optimization": "rmsprop", "batch_size": 64,
-    })
+    config = load_study("demo")  # its reference first, as the service enqueues it
+    study.enqueue_trial(reference_values(config, config.enqueue[0]))
     study.optimize(objective, n_trials=n_trials)
     return float(best_model["auroc"]), float(best_model["test"]), n_trials  # type: ignore[arg-type]
 
