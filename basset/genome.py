@@ -2,21 +2,29 @@
 when missing), and the sequences of many same-sized windows cut from it.
 
 Extraction reads each chromosome once through the library and slices every window of it with
-one numpy gather, instead of one library call per window.
+one numpy gather, instead of one library call per window. Reading a chromosome is most of the
+cost (the library decodes it and strips its newlines in Python), so large extractions share the
+chromosomes among forked processes, one per core, that write their rows straight into one
+shared output buffer.
 """
 
 from __future__ import annotations
 
+import mmap
+import multiprocessing
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyfaidx  # type: ignore[import-untyped]
 
+from basset.device import cpu_cores
 from basset.errors import DataError
 from basset.fileio import GZIP_MAGIC, UTF8_BOM, UTF16_BOMS
 
 COMPRESSED_SUFFIXES = (".gz", ".bgz")
+PARALLEL_BYTES = 64 << 20  # smaller extractions stay in this process (forking costs more)
 
 # Reverse complement of FASTA bytes: case kept, IUPAC codes complemented, anything else kept.
 COMPLEMENT = np.arange(256, dtype=np.uint8)
@@ -59,23 +67,64 @@ class Genome:
 
     def windows(
         self, names: Iterable[str], chrom: np.ndarray, start: np.ndarray, minus: np.ndarray,
-        size: int,
+        size: int, *, workers: int | None = None,
     ) -> np.ndarray:
         """(n, size) uint8 bytes of windows [start, start + size) of chromosome `names[chrom]`,
-        reverse-complemented where `minus` (bedtools getfasta -s)."""
+        reverse-complemented where `minus` (bedtools getfasta -s). `workers`: processes (None:
+        one per core for an output over PARALLEL_BYTES, else this process alone)."""
         names = list(names)
-        out = np.empty((len(start), size), dtype=np.uint8)
         by_chrom = np.argsort(chrom, kind="stable")
         codes, firsts = np.unique(chrom[by_chrom], return_index=True)
-        for code, rows in zip(codes.tolist(), np.split(by_chrom, firsts[1:]), strict=True):
-            sequence = self.chromosome(names[code])
-            out[rows] = np.lib.stride_tricks.sliding_window_view(sequence, size)[start[rows]]
-        flip = np.flatnonzero(minus)
-        out[flip] = COMPLEMENT[out[flip, ::-1]]
+        jobs = [(names[code], rows) for code, rows in
+                zip(codes.tolist(), np.split(by_chrom, firsts[1:]), strict=True)]
+        jobs.sort(key=lambda job: -self.lengths[job[0]])  # the longest first: even shares
+        if workers is None:
+            workers = cpu_cores() if len(start) * size > PARALLEL_BYTES else 1
+        workers = min(workers, len(jobs))
+        if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+            out = np.empty((len(start), size), dtype=np.uint8)
+            for name, rows in jobs:
+                self._fill(out, name, rows, start, minus, size)
+            return out
+        # Anonymous shared memory made before the fork: the children's rows land in `out`.
+        out = np.frombuffer(mmap.mmap(-1, max(1, len(start) * size)), dtype=np.uint8)
+        out = out[: len(start) * size].reshape(len(start), size)
+        global _SHARED
+        _SHARED = (self.path, out, start, minus, size)
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                list(pool.map(_fill_in_child, jobs))
+        finally:
+            _SHARED = None
         return out
+
+    def _fill(self, out: np.ndarray, name: str, rows: np.ndarray, start: np.ndarray,
+              minus: np.ndarray, size: int) -> None:
+        sequence = self.chromosome(name)
+        windows = np.lib.stride_tricks.sliding_window_view(sequence, size)[start[rows]]
+        flip = minus[rows]
+        windows[flip] = COMPLEMENT[windows[flip, ::-1]]
+        out[rows] = windows
 
     def close(self) -> None:
         self._fasta.close()
+
+
+# What a forked extraction child reads (set in the parent just before the fork): the genome's
+# path, the shared output and the windows' starts, strands and size.
+_SHARED: tuple[Path, np.ndarray, np.ndarray, np.ndarray, int] | None = None
+
+
+def _fill_in_child(job: tuple[str, np.ndarray]) -> None:
+    global _CHILD_GENOME
+    assert _SHARED is not None
+    path, out, start, minus, size = _SHARED
+    if _CHILD_GENOME is None:  # its own handle: a file offset shared with the parent would mix reads
+        _CHILD_GENOME = Genome(path)
+    _CHILD_GENOME._fill(out, job[0], job[1], start, minus, size)
+
+
+_CHILD_GENOME: Genome | None = None
 
 
 def _check_file(path: Path) -> None:

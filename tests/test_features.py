@@ -14,7 +14,7 @@ from Bio import bgzf
 
 from basset.cli import train_main
 from basset.features import main
-from basset.genome import COMPLEMENT
+from basset.genome import COMPLEMENT, Genome
 from basset.merge import Intervals, merge_intervals
 from basset.peaks import MAX_NAMES, read_peaks
 from basset.preprocess import main as preprocess_main
@@ -176,6 +176,26 @@ def test_peaks_to_features_table_fasta_and_hdf5(tmp_path: Path, genome_name: str
         "chr1", "chr1", "chrX"
     ]
     assert not (tmp_path / "primary.h5").exists()
+
+
+@pytest.mark.parametrize("genome_name", ["genome.fa", "genome.fa.gz"])
+def test_windows_from_forked_processes_equal_one_process(tmp_path: Path, genome_name: str) -> None:
+    # Large extractions share the chromosomes among processes writing into one shared buffer.
+    genome_path = tmp_path / genome_name
+    sequences = write_genome(genome_path)
+    names = list(CHROMS)
+    rng = np.random.default_rng(3)
+    chrom = rng.integers(0, len(names), 500)
+    start = rng.integers(0, np.array([CHROMS[n] for n in names])[chrom] - 50)
+    minus = rng.random(500) < 0.5
+    genome = Genome(genome_path)
+    one = genome.windows(names, chrom, start, minus, 50, workers=1)
+    forked = genome.windows(names, chrom, start, minus, 50, workers=2)
+    genome.close()
+    np.testing.assert_array_equal(forked, one)
+    row = int(np.flatnonzero(minus)[0])
+    window = np.frombuffer(sequences[names[chrom[row]]][start[row]:start[row] + 50], np.uint8)
+    assert one[row].tobytes() == COMPLEMENT[window[::-1]].tobytes()
 
 
 def test_narrowpeak_summit_and_strand(tmp_path: Path) -> None:
