@@ -6,6 +6,7 @@ Importable by spawned worker processes (the paced trainer is pickled into RunPla
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -102,3 +103,16 @@ def running_after_epoch(url: str, name: str, epoch: int) -> Callable[[], FrozenT
                      and "pid" in t.user_attrs), None)
 
     return probe
+
+
+def fill_file_system(filler: Path) -> Path:
+    """Write zeros to `filler` until its file system has no byte left; return `filler`."""
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler

@@ -42,6 +42,7 @@ from hpo.config import load_study
 from hpo.study import prepare_study
 from hpo.workers import RunPlan, run_trials
 from hpo_testutil import quick_train, study_toml, tiny_data, write_h5
+from reliability_testutil import fill_file_system
 from synth_data import make_data
 
 SCRIPTS: dict[str, Callable[[list[str]], int]] = {
@@ -333,18 +334,11 @@ def _mount_tmpfs(ws: Path) -> list[Path]:
     try:
         subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], check=True)
-        fd = os.open(full / "filler", os.O_WRONLY | os.O_CREAT)
+        fill_file_system(full / "filler")
     except BaseException:  # never leave a mount behind
         for point in (full, ro):
             subprocess.run(["umount", str(point)], capture_output=True)
         raise
-    try:  # fill it to the last byte
-        while os.write(fd, b"\0" * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
     return [ro, full]
 
 

@@ -29,7 +29,7 @@ from hpo.storage import StudyLock, make_engine, make_storage
 from hpo.study import prepare_study
 from hpo.workers import RunPlan, retry_orphans, run_trials
 from hpo_testutil import quick_train, tiny_data, write_h5
-from reliability_testutil import running_after_epoch, study_file, wait_for
+from reliability_testutil import fill_file_system, running_after_epoch, study_file, wait_for
 from test_reliability_recovery import HPO, MANY, _check_resumed
 
 WATCHED = """
@@ -158,19 +158,6 @@ def _tmpfs(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
-def _fill(folder: Path) -> Path:
-    filler = folder / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, b"\0" * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    return filler
-
-
 @pytest.mark.slow
 def test_disk_full_run_is_one_line_and_the_next_run_hits_the_total(tmp_path: Path) -> None:
     data = write_h5(tmp_path / "tiny.h5", tiny_data())
@@ -180,7 +167,7 @@ def test_disk_full_run_is_one_line_and_the_next_run_hits_the_total(tmp_path: Pat
         cmd = [*HPO, "run", "--study", str(study), "--storage", url, "--n-trials", "2", "-q",
                "--workers", "1"]
         prepare_study(load_study(str(study)), url)
-        filler = _fill(disk)
+        filler = fill_file_system(disk / "filler")
         failed = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert failed.returncode == 2, failed.stderr
         assert len(failed.stderr.splitlines()) == 1 and "Traceback" not in failed.stderr
