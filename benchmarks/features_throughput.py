@@ -34,6 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from benchclock import cpu_seconds  # noqa: E402
+
 from basset.featureio import write_activity, write_bed, write_fasta  # noqa: E402
 from basset.features import collect_intervals, read_sample_table  # noqa: E402
 from basset.genome import Genome  # noqa: E402
@@ -203,12 +205,6 @@ def extraction(folder: Path, n_features: int, shrink: int) -> dict[str, float]:
         write_fasta(out, ids, seqs)
     fasta_s, fasta_cpu = time.perf_counter() - t, time.process_time() - cpu
     return {"index": index_s, "genome_gb": sum(chromosomes.values()) / 1e9, **timings, "fasta": fasta_s, "fasta_cpu": fasta_cpu}
-
-
-def cpu_seconds() -> float:
-    """This process and its finished children (extraction's forked workers), user + system."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:

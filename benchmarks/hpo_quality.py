@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ import h5py
 import numpy as np
 import optuna
 import torch
+from benchclock import cpu_seconds
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
@@ -67,13 +67,6 @@ class Row:
     wall_s: float
     cpu_s: float
     trials: int
-
-
-def cpu_seconds() -> float:
-    """This process and its finished children (the service's workers), user + system."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def measured(method: str, run: Callable[[], tuple[float, float, int]]) -> Row:
