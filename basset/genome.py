@@ -87,15 +87,13 @@ class Genome:
                 self._fill(out, name, rows, start, minus, size)
             return out
         # Anonymous shared memory made before the fork: the children's rows land in `out`.
-        out = np.frombuffer(mmap.mmap(-1, max(1, len(start) * size)), dtype=np.uint8)
-        out = out[: len(start) * size].reshape(len(start), size)
-        global _SHARED
-        _SHARED = (self.path, out, start, minus, size)
-        try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-                list(pool.map(_fill_in_child, jobs))
-        finally:
-            _SHARED = None
+        out = np.frombuffer(mmap.mmap(-1, len(start) * size), dtype=np.uint8)
+        out = out.reshape(len(start), size)
+        # Forked, the children inherit these arguments as they are (nothing is pickled).
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_start_child,
+                                 initargs=(self.path, out, start, minus, size)) as pool:
+            list(pool.map(_fill_in_child, jobs))
         return out
 
     def _fill(self, out: np.ndarray, name: str, rows: np.ndarray, start: np.ndarray,
@@ -110,21 +108,21 @@ class Genome:
         self._fasta.close()
 
 
-# What a forked extraction child reads (set in the parent just before the fork): the genome's
-# path, the shared output and the windows' starts, strands and size.
-_SHARED: tuple[Path, np.ndarray, np.ndarray, np.ndarray, int] | None = None
+# A forked extraction child's own genome handle (a file offset shared with the parent would mix
+# their reads) and the shared output with the windows' starts, strands and size.
+_CHILD: tuple[Genome, np.ndarray, np.ndarray, np.ndarray, int] | None = None
+
+
+def _start_child(path: Path, out: np.ndarray, start: np.ndarray, minus: np.ndarray,
+                 size: int) -> None:
+    global _CHILD
+    _CHILD = (Genome(path), out, start, minus, size)
 
 
 def _fill_in_child(job: tuple[str, np.ndarray]) -> None:
-    global _CHILD_GENOME
-    assert _SHARED is not None
-    path, out, start, minus, size = _SHARED
-    if _CHILD_GENOME is None:  # its own handle: a file offset shared with the parent would mix reads
-        _CHILD_GENOME = Genome(path)
-    _CHILD_GENOME._fill(out, job[0], job[1], start, minus, size)
-
-
-_CHILD_GENOME: Genome | None = None
+    assert _CHILD is not None
+    genome, out, start, minus, size = _CHILD
+    genome._fill(out, job[0], job[1], start, minus, size)
 
 
 def _check_file(path: Path) -> None:
