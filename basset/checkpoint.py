@@ -32,7 +32,7 @@ NAMES_IN_FILE = {v: k for k, v in FILE_NAMES.items()}
 
 # A seeded run takes its convolution layers from the seed model (as Basset did); the job gives
 # the rest, hidden layers included (Basset ignored the job's architecture altogether).
-CONV_KEYS = (*CONV_LISTS, "padding")
+CONV_KEYS = (*CONV_LISTS, "last_pool", "padding")
 
 
 @dataclass

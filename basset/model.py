@@ -16,6 +16,7 @@ from torch import nn
 
 from basset.errors import ArchitectureError
 from basset.params import JobParams
+from basset.softpool import SoftPool1d
 
 
 def conv_lengths(params: JobParams, seq_len: int) -> list[tuple[int, int]]:
@@ -73,6 +74,8 @@ def _sizes(params: JobParams, seq_len: int, num_targets: int) -> tuple[int, int]
     for i, (after_conv, after_pool) in enumerate(lengths):
         after_conv, after_pool = max(after_conv, 1), max(after_pool, 1)
         weights += channels[i] * channels[i + 1] * params.conv_filter_sizes[i] + 3 * channels[i + 1]
+        if params.last_pool == "soft" and i == len(lengths) - 1:
+            weights += channels[i + 1]  # the soft pool's sharpness
         # conv, batch-norm and ReLU outputs at full length; pool output, its int64 indices and
         # the dropout mask at the pooled length.
         activations += params.batch_size * channels[i + 1] * (3 * 4 * after_conv + 16 * after_pool)
@@ -106,7 +109,8 @@ def check_fits(params: JobParams, seq_len: int, num_targets: int, memory_bytes: 
         )
 
 
-def _conv_block(in_ch: int, out_ch: int, size: int, pool: int, dropout: float, same: bool) -> nn.Sequential:
+def _conv_block(in_ch: int, out_ch: int, size: int, pool: int, dropout: float, same: bool,
+                soft: bool) -> nn.Sequential:
     layers: list[nn.Module] = []
     padding = 0
     if same:
@@ -118,7 +122,7 @@ def _conv_block(in_ch: int, out_ch: int, size: int, pool: int, dropout: float, s
         nn.Conv1d(in_ch, out_ch, size, padding=padding),
         nn.BatchNorm1d(out_ch),
         nn.ReLU(inplace=True),
-        nn.MaxPool1d(pool, ceil_mode=True),
+        SoftPool1d(out_ch, pool) if soft else nn.MaxPool1d(pool, ceil_mode=True),
     ]
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
@@ -147,9 +151,11 @@ class BassetNet(nn.Module):
         self.num_targets = num_targets
         same = params.padding == "same"
         channels = [4, *params.conv_filters]
+        last = params.num_conv - 1
+        soft = params.last_pool == "soft"
         self.conv = nn.Sequential(
             *(
-                _conv_block(channels[i], channels[i + 1], size, pool, drop, same)
+                _conv_block(channels[i], channels[i + 1], size, pool, drop, same, soft and i == last)
                 for i, (size, pool, drop) in enumerate(
                     zip(params.conv_filter_sizes, params.pool_width, params.conv_dropouts, strict=True)
                 )

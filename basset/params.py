@@ -16,6 +16,7 @@ from basset.fileio import write_text_atomic
 OPTIMIZERS = ("rmsprop", "adam")
 TARGET_TYPES = ("binary", "continuous", "positive")
 PADDINGS = ("paper", "same")
+LAST_POOLS = ("max", "soft")
 
 # Per-layer lists: which count they follow, and whether a single value is broadcast to every
 # layer as Basset's table_ext does.
@@ -37,8 +38,11 @@ def field_types(cls: type) -> dict[str, tuple[type, bool]]:
 class JobParams:
     """Every params-table key the model and optimiser use, with Basset's defaults.
 
-    `padding` is ours: "same" is Basset HEAD's padded graph, "paper" the unpadded graph of the
-    published model. The original parser reads it as an extra key and ignores it.
+    `padding` and `last_pool` are ours (the original parser reads them as extra keys and ignores
+    them). padding: "same" is Basset HEAD's padded graph, "paper" the unpadded graph of the
+    published model. last_pool: how the last conv layer pools its windows, "max" (Basset) or
+    "soft", a log-mean-exp whose sharpness each filter learns: near max when sharp, near the
+    mean when flat, so that the network can count a motif's sites, not only see one.
     """
 
     conv_filters: list[int] = field(default_factory=lambda: [10])
@@ -59,6 +63,7 @@ class JobParams:
     target_type: str = "binary"
     batch_normalize: bool = True  # Basset cannot switch it off; accepted for compatibility
     padding: str = "same"
+    last_pool: str = "max"
 
     def __post_init__(self) -> None:
         if self.hidden_units == [0]:  # the table's spelling of "no hidden layer" (to_table)
@@ -124,6 +129,7 @@ class JobParams:
             ("optimization", OPTIMIZERS),
             ("target_type", TARGET_TYPES),
             ("padding", PADDINGS),
+            ("last_pool", LAST_POOLS),
         ):
             if getattr(self, name) not in allowed:
                 raise ParamsError(

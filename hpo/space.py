@@ -44,7 +44,7 @@ SPACE_KEYS = sorted(
     set(JOB_TYPES) - {"padding"} | set(LAYER_COUNTS) | set(TRAINING_KEYS) | {LAST_POOL}
 )
 # What a transfer study takes from its seed model, never from its space.
-SEED_KEYS = ("num_conv", *CONV_LISTS)
+SEED_KEYS = ("num_conv", *CONV_LISTS, "last_pool")
 REQUIRED_PER_LAYER = ("conv_filters", "conv_filter_sizes", "hidden_units")
 
 

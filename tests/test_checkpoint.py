@@ -106,6 +106,21 @@ def test_seed_from_two_targets_into_five(
     assert not torch.equal(trained.model.first_conv.weight, seed.model.first_conv.weight)
 
 
+def test_a_soft_pooled_seed_keeps_its_pooling_and_sharpness(tmp_path: Path) -> None:
+    train(small_params(last_pool="soft"), make_data(),
+          options=_options(max_epochs=1, save_prefix=tmp_path / "s"))
+    seed = load_model(tmp_path / "s_best.pt").model
+    train(small_params(), make_data(num_targets=3, seed=2),  # the job says max; the seed wins
+          options=_options(max_epochs=1, save_prefix=tmp_path / "t",
+                           seed_model=tmp_path / "s_best.pt", freeze_conv=True))
+    tuned = load_model(tmp_path / "t_check.pt")
+    assert tuned.params.last_pool == "soft"
+    sharpness = [k for k in seed.state_dict() if k.endswith("log_sharpness")]
+    assert len(sharpness) == 1 and not torch.equal(seed.state_dict()[sharpness[0]],
+                                                   torch.zeros(8))  # it trained
+    assert torch.equal(tuned.model.state_dict()[sharpness[0]], seed.state_dict()[sharpness[0]])
+
+
 def test_freeze_conv_keeps_the_seed_filters(tmp_path: Path) -> None:
     train(small_params(), make_data(), options=_options(max_epochs=1, save_prefix=tmp_path / "s"))
     result = train(

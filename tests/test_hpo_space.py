@@ -93,6 +93,7 @@ conv_filters = [4, 6]
 conv_filter_sizes = [3, 7]
 pool_width = [2, 3]
 last_pool_width = { choices = [2, "global"] }
+last_pool = { choices = ["max", "soft"] }
 num_hidden = [0, 1]
 hidden_units = [8, 24]
 learning_rate = { low = 1e-3, high = 3e-2, log = true }
@@ -102,7 +103,9 @@ batch_size = 32
 """
 
 
-def test_global_pooling_resolves_to_one_position_and_the_table_is_plain(tmp_path: Path) -> None:
+@pytest.mark.parametrize("last_pool", ["max", "soft"])
+def test_global_pooling_resolves_to_one_position_and_the_table_is_plain(
+        tmp_path: Path, last_pool: str) -> None:
     from basset import cli as basset_cli
     from basset.checkpoint import load_model
     from basset.model import build_model, check_architecture
@@ -111,8 +114,10 @@ def test_global_pooling_resolves_to_one_position_and_the_table_is_plain(tmp_path
     config = load_study(str(study_toml(tmp_path, space=GLOBAL_SPACE)))
     values = {"num_conv": 2, "conv_filters_0": 12, "conv_filters_1": 5, "conv_filter_sizes_0": 7,
               "conv_filter_sizes_1": 3, "pool_width_0": 3, "last_pool_width": "global",
-              "num_hidden": 1, "hidden_units_0": 10, "learning_rate": 0.01}
+              "last_pool": last_pool, "num_hidden": 1, "hidden_units_0": 10,
+              "learning_rate": 0.01}
     params = suggest_params(FixedTrial(values), config, 60)
+    assert params.last_pool == last_pool
     assert params.pool_width == [3, 20]  # 60 bp -> pool 3 -> 20 positions -> all of them
     assert check_architecture(params, 60) == 5 * 1  # flatten: last layer's filters x 1
     assert parse_params(params.to_table()) == params  # no "global" in the table
@@ -165,6 +170,8 @@ def test_the_packaged_spaces_hold_the_paper_and_the_small_data_shapes(study_name
     config = load_study(study_name)  # loading checks that the paper's reference is in the space
     assert config.enqueue[0].params.num_conv == 3 and config.enqueue[0].params.num_hidden == 2
     assert "global" in config.space["last_pool_width"].choices
+    assert config.space["last_pool"].choices == ("max", "soft")
+    assert config.enqueue[0].params.last_pool == "max"  # Basset's pooling
     # One wide conv layer with dropout and one small hidden layer (pool 4 here: "global" is a
     # choice of its own) is in the space too: check_space refuses a reference outside it.
     small = dataclasses.replace(

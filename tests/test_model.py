@@ -13,8 +13,10 @@ from basset.model import (
     load_kipoi_state_dict,
     max_norm_,
     norm_constrained,
+    parameter_count,
 )
 from basset.params import JobParams, pretrained_params
+from basset.softpool import SoftPool1d, SoftPoolFunction
 
 
 def _pretrained(padding: str) -> JobParams:
@@ -87,6 +89,52 @@ def test_max_norm_caps_each_output_unit() -> None:
     unchanged = [w.clone() for w in small]
     max_norm_(small, 0.5)
     assert all(torch.equal(a, b) for a, b in zip(small, unchanged, strict=True))
+
+
+@pytest.mark.parametrize(("length", "width"), [(10, 3), (9, 3), (12, 12), (7, 2), (5, 1)])
+def test_soft_pool_keeps_max_pool_lengths_and_spans_max_to_mean(length: int, width: int) -> None:
+    x = torch.randn(2, 3, length, dtype=torch.float64)  # a flat pool's mean needs the precision
+    pool = SoftPool1d(3, width).double()
+    maxed = nn.MaxPool1d(width, ceil_mode=True)(x)
+    assert pool(x).shape == maxed.shape
+    with torch.no_grad():
+        pool.log_sharpness.fill_(9.0)  # sharp: the window's max
+    assert torch.allclose(pool(x), maxed, atol=2e-3)
+    with torch.no_grad():
+        pool.log_sharpness.fill_(-9.0)  # flat: the window's mean, the short last one included
+    means = [x[..., i:i + width].mean(-1) for i in range(0, length, width)]
+    assert torch.allclose(pool(x), torch.stack(means, -1), atol=1e-3)
+
+
+@pytest.mark.parametrize(("length", "width"), [(10, 3), (8, 8)])
+def test_soft_pool_gradient_is_autograds(length: int, width: int) -> None:
+    x = torch.randn(2, 3, length, dtype=torch.float64, requires_grad=True)
+    sharpness = torch.tensor([0.5, 1.0, 3.0], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, s: SoftPoolFunction.apply(a, s, width),
+                                    (x, sharpness))
+
+
+def test_soft_last_pool_counts_sites_where_max_pooling_cannot() -> None:
+    one_site, two_sites = torch.zeros(1, 1, 40), torch.zeros(1, 1, 40)
+    one_site[..., 5] = two_sites[..., 5] = two_sites[..., 30] = 6.0
+    pool = SoftPool1d(1, 40)
+    assert pool(two_sites).item() > pool(one_site).item() + 0.5  # about log 2 per doubling
+    maxed = nn.MaxPool1d(40, ceil_mode=True)
+    assert maxed(two_sites).item() == maxed(one_site).item()
+
+
+def test_last_pool_soft_changes_only_the_last_conv_layer() -> None:
+    params = JobParams(conv_filters=[6, 5], conv_filter_sizes=[5, 3], pool_width=[2, 30],
+                       hidden_units=[8], last_pool="soft", weight_norm=0.5).validate()
+    model = build_model(params, 60, 3)
+    pools = [m for m in model.conv.modules() if isinstance(m, (nn.MaxPool1d, SoftPool1d))]
+    assert [type(m) for m in pools] == [nn.MaxPool1d, SoftPool1d]
+    assert model(torch.rand(4, 4, 60)).shape == (4, 3)
+    assert sum(p.numel() for p in model.parameters()) == parameter_count(params, 60, 3)
+    assert parameter_count(params, 60, 3) == parameter_count(
+        JobParams(**{**params.to_dict(), "last_pool": "max"}), 60, 3) + 5
+    # max-norm constrains weights, never the sharpness
+    assert all(w is not pools[1].log_sharpness for w in norm_constrained(model))
 
 
 def _kipoi_like(filters: list[int], sizes: list[int], pools: list[int], flat: int, hidden: list[int], targets: int) -> nn.Sequential:

@@ -34,6 +34,7 @@ def test_write_then_read_gives_the_same_params(tmp_path: Path) -> None:
         optimization="adam",
         weight_norm=6.5,
         padding="paper",
+        last_pool="soft",
     )
     write_params(original, tmp_path / "p.txt")
     assert read_params(tmp_path / "p.txt") == original
@@ -73,6 +74,7 @@ def test_single_dropout_is_broadcast() -> None:
             "conv_filter_sizes has 2 value(s) but conv_filters has 3",
         ),
         ("optimization sgd\n", "optimization must be one of rmsprop, adam, got 'sgd'"),
+        ("last_pool mean\n", "last_pool must be one of max, soft, got 'mean'"),
         ("learning_rate 0.1\nlearning_rate 0.2\n", "learning_rate is given 2 times"),
         ("hidden_dropouts 1.5\n", "hidden_dropouts must be in [0, 1)"),
     ],
