@@ -280,11 +280,14 @@ def main() -> None:
                   f"{s.test_auroc - by['reference'].test_auroc:+.4f}")
     if "optuna-script" in by:
         o = by["optuna-script"]
-        for name in ("service", "service-at-script-wall"):
+        # The wall-time goal is the timed row's: the defaults run their own budget (n_trials,
+        # no time limit), however long the script's sampler happened to take.
+        for name, wall_goal in (("service", " (defaults: no time limit)"),
+                                ("service-at-script-wall", " (goal <= 1)")):
             if name in by:
                 s = by[name]
                 print(f"{name} test - script test: {s.test_auroc - o.test_auroc:+.4f} (goal >= 0);"
-                      f" wall {name} / script: {s.wall_s / o.wall_s:.2f} (goal <= 1)")
+                      f" wall {name} / script: {s.wall_s / o.wall_s:.2f}{wall_goal}")
 
 
 if __name__ == "__main__":

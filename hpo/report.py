@@ -258,13 +258,16 @@ def test_scores_section(best: FrozenTrial | None, references: list[FrozenTrial],
 
 
 def _architecture(trial: FrozenTrial, study_name: str) -> list[str]:
-    """conv layers as filters x width / pool, hidden units, learning rate, batch size."""
+    """conv layers as filters x width / pool ("soft": the last pools softly), hidden units,
+    learning rate, batch size."""
     try:
         p = trial_params(trial, study_name)
     except ResultsError:
         return ["-"] * 4
     conv = " ".join(f"{f}×{w}/{pool}" for f, w, pool in
                     zip(p.conv_filters, p.conv_filter_sizes, p.pool_width, strict=True))
+    if p.last_pool == "soft":
+        conv += " soft"
     hidden = " ".join(str(h) for h in p.hidden_units) or "none"
     return [conv, hidden, f"{p.learning_rate:.3g}", str(p.batch_size)]
 
