@@ -74,11 +74,12 @@ def _sizes(params: JobParams, seq_len: int, num_targets: int) -> tuple[int, int]
     for i, (after_conv, after_pool) in enumerate(lengths):
         after_conv, after_pool = max(after_conv, 1), max(after_pool, 1)
         weights += channels[i] * channels[i + 1] * params.conv_filter_sizes[i] + 3 * channels[i + 1]
-        if params.last_pool == "soft" and i == len(lengths) - 1:
-            weights += channels[i + 1]  # the soft pool's sharpness
         # conv, batch-norm and ReLU outputs at full length; pool output, its int64 indices and
         # the dropout mask at the pooled length.
         activations += params.batch_size * channels[i + 1] * (3 * 4 * after_conv + 16 * after_pool)
+        if params.last_pool == "soft" and i == len(lengths) - 1:
+            weights += channels[i + 1]  # its sharpness
+            activations += params.batch_size * channels[i + 1] * 4 * after_conv  # its softmax
     units = [channels[-1] * max(lengths[-1][1], 1), *params.hidden_units]
     for i in range(len(params.hidden_units)):
         weights += units[i] * units[i + 1] + 3 * units[i + 1]

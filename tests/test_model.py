@@ -14,6 +14,7 @@ from basset.model import (
     max_norm_,
     norm_constrained,
     parameter_count,
+    training_bytes,
 )
 from basset.params import JobParams, pretrained_params
 from basset.softpool import SoftPool1d, SoftPoolFunction
@@ -131,8 +132,9 @@ def test_last_pool_soft_changes_only_the_last_conv_layer() -> None:
     assert [type(m) for m in pools] == [nn.MaxPool1d, SoftPool1d]
     assert model(torch.rand(4, 4, 60)).shape == (4, 3)
     assert sum(p.numel() for p in model.parameters()) == parameter_count(params, 60, 3)
-    assert parameter_count(params, 60, 3) == parameter_count(
-        JobParams(**{**params.to_dict(), "last_pool": "max"}), 60, 3) + 5
+    maxed = JobParams(**{**params.to_dict(), "last_pool": "max"})
+    assert parameter_count(params, 60, 3) == parameter_count(maxed, 60, 3) + 5
+    assert training_bytes(params, 60, 3) > training_bytes(maxed, 60, 3)  # it keeps its softmax
     # max-norm constrains weights, never the sharpness
     assert all(w is not pools[1].log_sharpness for w in norm_constrained(model))
 
