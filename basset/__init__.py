@@ -24,6 +24,7 @@ from basset.fileio import (
     write_text_atomic,
 )
 from basset.params import (
+    CONV_KEYS,
     CONV_LISTS,
     HIDDEN_LISTS,
     PADDINGS,
@@ -70,6 +71,7 @@ _LAZY = {
 
 __all__ = [
     "DEMO_SETS",
+    "CONV_KEYS",
     "CONV_LISTS",
     "HIDDEN_LISTS",
     "PADDINGS",

@@ -22,18 +22,13 @@ from basset.api import EpochMetrics
 from basset.errors import BassetError, DataError
 from basset.fileio import write_bytes_atomic
 from basset.model import BassetNet, build_model
-from basset.params import CONV_LISTS, JobParams, parse_params
+from basset.params import CONV_KEYS, JobParams, parse_params
 
 FORMAT = "basset-hpo checkpoint"
 VERSION = 1
 # EpochMetrics fields under their names in the file (Basset's, also for R2).
 FILE_NAMES = {"valid_metric": "valid_auroc", "target_metric": "target_auroc"}
 NAMES_IN_FILE = {v: k for k, v in FILE_NAMES.items()}
-
-# A seeded run takes its convolution layers from the seed model (as Basset did); the job gives
-# the rest, hidden layers included (Basset ignored the job's architecture altogether).
-CONV_KEYS = (*CONV_LISTS, "last_pool", "padding")
-
 
 @dataclass
 class TrainingState:

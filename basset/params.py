@@ -23,6 +23,9 @@ LAST_POOLS = ("max", "soft")
 CONV_LISTS = ("conv_filters", "conv_filter_sizes", "pool_width", "conv_dropouts")
 HIDDEN_LISTS = ("hidden_units", "hidden_dropouts")
 BROADCAST = ("pool_width", "conv_dropouts", "hidden_dropouts")
+# What a seeded run takes from its seed model with its convolution layers (as Basset did); the
+# job gives the rest, hidden layers included.
+CONV_KEYS = (*CONV_LISTS, "last_pool", "padding")
 
 
 def field_types(cls: type) -> dict[str, tuple[type, bool]]:

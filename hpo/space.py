@@ -29,7 +29,15 @@ from typing import Any, Protocol
 
 import optuna
 
-from basset import CONV_LISTS, HIDDEN_LISTS, JobParams, ParamsError, conv_lengths, field_types
+from basset import (
+    CONV_KEYS,
+    CONV_LISTS,
+    HIDDEN_LISTS,
+    JobParams,
+    ParamsError,
+    conv_lengths,
+    field_types,
+)
 from hpo.errors import ConfigError
 
 LAYER_COUNTS = {"num_conv": CONV_LISTS, "num_hidden": HIDDEN_LISTS}
@@ -44,7 +52,7 @@ SPACE_KEYS = sorted(
     set(JOB_TYPES) - {"padding"} | set(LAYER_COUNTS) | set(TRAINING_KEYS) | {LAST_POOL}
 )
 # What a transfer study takes from its seed model, never from its space.
-SEED_KEYS = ("num_conv", *CONV_LISTS, "last_pool")
+SEED_KEYS = ("num_conv", *CONV_KEYS)
 REQUIRED_PER_LAYER = ("conv_filters", "conv_filter_sizes", "hidden_units")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import optuna
 
-from basset import CONV_LISTS, check_data, load_data, load_model, make_demo, make_source_model
+from basset import CONV_KEYS, check_data, load_data, load_model, make_demo, make_source_model
 from hpo import packing, records
 from hpo.config import StudyConfig
 from hpo.errors import ConfigError
@@ -184,7 +184,8 @@ def seeded_config(config: StudyConfig) -> StudyConfig:
     if data.seq_len != seed.seq_len:
         raise ConfigError(f"seed_model {config.seed_model} takes {seed.seq_len} bp sequences, "
                           f"the data {config.data} have {data.seq_len} bp")
-    convolutions = {key: list(getattr(seed.params, key)) for key in CONV_LISTS}
-    seeded = replace(config, fixed={**config.fixed, **convolutions}, padding=seed.params.padding)
+    taken = {key: value for key, value in seed.params.to_dict().items() if key in CONV_KEYS}
+    padding = taken.pop("padding")  # a study's padding is its own setting, not a [fixed] key
+    seeded = replace(config, fixed={**config.fixed, **taken}, padding=padding)
     check_space(seeded, seeded.enqueue)
     return seeded

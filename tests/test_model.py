@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -132,7 +134,7 @@ def test_last_pool_soft_changes_only_the_last_conv_layer() -> None:
     assert [type(m) for m in pools] == [nn.MaxPool1d, SoftPool1d]
     assert model(torch.rand(4, 4, 60)).shape == (4, 3)
     assert sum(p.numel() for p in model.parameters()) == parameter_count(params, 60, 3)
-    maxed = JobParams(**{**params.to_dict(), "last_pool": "max"})
+    maxed = dataclasses.replace(params, last_pool="max")
     assert parameter_count(params, 60, 3) == parameter_count(maxed, 60, 3) + 5
     assert training_bytes(params, 60, 3) > training_bytes(maxed, 60, 3)  # it keeps its softmax
     # max-norm constrains weights, never the sharpness
