@@ -7,11 +7,9 @@ use, so that `import basset` (params tables, errors) stays light for the scripts
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
-from basset.cliutil import ArgParser, cli_entry, positive_int, setup_logging
+from basset.cli.common import ArgParser, cli_entry, positive_int, setup_logging
 from basset.errors import ArchitectureError, BassetError, ParamsError
 from basset.fileio import (
     OutputError,
@@ -23,50 +21,53 @@ from basset.fileio import (
     process_alive,
     write_text_atomic,
 )
+from basset.lazy import lazy_names
 from basset.params import (
     CONV_KEYS,
     CONV_LISTS,
     HIDDEN_LISTS,
     PADDINGS,
+    PRESETS,
     JobParams,
     field_types,
     parse_params,
-    pretrained_params,
     read_params,
     write_params,
 )
+from basset.training.seam import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
 
 if TYPE_CHECKING:
-    from basset.checkpoint import load_model, read_checkpoint, read_history
-    from basset.data import BassetData, ResidentData, Split, check_data, load_data
-    from basset.demo import DEMO_SETS, make_demo
-    from basset.demo_source import make_source_model
+    from basset.data.demo import DEMO_SETS, make_demo
+    from basset.data.h5read import BassetData, Split, check_data, load_data
     from basset.device import cpu_cores
-    from basset.metrics import nan_mean
-    from basset.model import check_architecture, conv_lengths, training_bytes
-    from basset.predict import split_scores
-    from basset.trainer import TrainingDiverged, train
+    from basset.nn.model import check_architecture, conv_lengths, training_bytes
+    from basset.training.checkpoint import load_model, read_checkpoint, read_history
+    from basset.training.demo_source_model import make_source_model
+    from basset.training.metrics import nan_mean
+    from basset.training.predict import split_scores
+    from basset.training.resident import ResidentData
+    from basset.training.trainer import TrainingDiverged, train
 
 _LAZY = {
-    "load_model": "basset.checkpoint",
-    "read_checkpoint": "basset.checkpoint",
-    "read_history": "basset.checkpoint",
-    "Split": "basset.data",
-    "BassetData": "basset.data",
-    "ResidentData": "basset.data",
-    "load_data": "basset.data",
-    "check_data": "basset.data",
-    "make_demo": "basset.demo",
-    "make_source_model": "basset.demo_source",
-    "DEMO_SETS": "basset.demo",
-    "cpu_cores": "basset.device",
-    "nan_mean": "basset.metrics",
-    "split_scores": "basset.predict",
-    "check_architecture": "basset.model",
-    "conv_lengths": "basset.model",
-    "training_bytes": "basset.model",
-    "TrainingDiverged": "basset.trainer",
-    "train": "basset.trainer",
+    "load_model": "training.checkpoint",
+    "read_checkpoint": "training.checkpoint",
+    "read_history": "training.checkpoint",
+    "Split": "data.h5read",
+    "BassetData": "data.h5read",
+    "ResidentData": "training.resident",
+    "load_data": "data.h5read",
+    "check_data": "data.h5read",
+    "make_demo": "data.demo",
+    "make_source_model": "training.demo_source_model",
+    "DEMO_SETS": "data.demo",
+    "cpu_cores": "device",
+    "nan_mean": "training.metrics",
+    "split_scores": "training.predict",
+    "check_architecture": "nn.model",
+    "conv_lengths": "nn.model",
+    "training_bytes": "nn.model",
+    "TrainingDiverged": "training.trainer",
+    "train": "training.trainer",
 }
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "CONV_LISTS",
     "HIDDEN_LISTS",
     "PADDINGS",
+    "PRESETS",
     "ArchitectureError",
     "ArgParser",
     "BassetData",
@@ -108,7 +110,6 @@ __all__ = [
     "output_folder",
     "parse_params",
     "positive_int",
-    "pretrained_params",
     "process_alive",
     "read_checkpoint",
     "read_history",
@@ -121,8 +122,4 @@ __all__ = [
     "write_text_atomic",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'basset' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _LAZY)

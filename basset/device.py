@@ -7,7 +7,6 @@ torch is imported only where a device is resolved, so the scripts that need no t
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 from typing import TYPE_CHECKING
@@ -23,20 +22,6 @@ def cpu_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def add_device_args(parser: argparse.ArgumentParser) -> None:
-    """The scripts' device flags: --device, and Basset's -cuda (-cudnn) for the GPU."""
-    parser.add_argument("-cuda", "--cuda", "-cudnn", action="store_true",
-                        help="run on the GPU (same as --device cuda)")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
-
-
-def device_from_args(args: argparse.Namespace) -> str:
-    """The device the flags name, checked now: a missing GPU is a one-line error before any work."""
-    device: str = args.device or ("cuda" if args.cuda else "cpu")
-    resolve_device(device)
-    return device
 
 
 def resolve_device(name: str) -> torch.device:

@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -268,3 +269,21 @@ momentum\t0.98
 def pretrained_params() -> JobParams:
     """JobParams of Basset's pretrained_params.txt."""
     return parse_params(PRETRAINED_TABLE, "pretrained_params.txt")
+
+
+def builtin_params() -> JobParams:
+    """basset_train.lua's built-in network when no -job is given (docs/basset-semantics.md §2)."""
+    return JobParams(
+        conv_filters=[300, 300, 500],
+        conv_filter_sizes=[21, 6, 4],
+        pool_width=[4, 4, 4],
+        hidden_units=[800],
+        hidden_dropouts=[0.5],
+    ).validate()
+
+
+# The named architectures: a study's `enqueue` may name them.
+PRESETS: dict[str, Callable[[], JobParams]] = {
+    "pretrained": pretrained_params,
+    "builtin": builtin_params,
+}

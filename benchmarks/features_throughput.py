@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from benchclock import cpu_seconds  # noqa: E402
 
-from basset.featureio import write_activity, write_bed, write_fasta  # noqa: E402
-from basset.features import collect_intervals, read_sample_table  # noqa: E402
-from basset.genome import Genome  # noqa: E402
-from basset.merge import Intervals, merge_intervals  # noqa: E402
+from basset.data.feature_files import write_activity, write_bed, write_fasta  # noqa: E402
+from basset.data.features import collect_intervals, read_sample_table  # noqa: E402
+from basset.data.genome import Genome  # noqa: E402
+from basset.data.merge import Intervals, merge_intervals  # noqa: E402
 from features_reference import reference_merge  # noqa: E402
 
 HG19 = {

@@ -69,7 +69,7 @@ from hpo.config import PACKAGED_STUDIES, load_study
 log = logging.getLogger("gpu_check")
 REPO = Path(__file__).resolve().parents[1]
 MIB = 1 << 20
-MEMORY_STEPS = 5  # 3 eager warm-up steps, the capture, one replay (basset.fast)
+MEMORY_STEPS = 5  # 3 eager warm-up steps, the capture, one replay (basset.training.cuda_graphs)
 # (sequence length, targets) of each study's data: the demo data's defaults, the compendium's
 STUDY_SHAPES = {"demo": (200, 12), "dnase": (600, 164)}
 SPEED_GOAL, SPEED_BATCHES = 3.0, (128, 1024)
@@ -105,7 +105,7 @@ class Context:
     device: torch.device
     sizes: Sizes
     out: Path
-    demo_data: Path | None = None  # the HPO step's data; None: made with basset.demo
+    demo_data: Path | None = None  # the HPO step's data; None: made with basset.data.demo
 
     @property
     def cuda(self) -> bool:

@@ -46,7 +46,7 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from basset import TrainOptions, load_data, make_demo, train
-from basset.metrics import binary_metrics, nan_mean
+from basset.training.metrics import binary_metrics, nan_mean
 from hpo.config import load_study
 from hpo.evaluate import score_checkpoint, stored_scores
 from hpo.space import reference_values, suggest

@@ -27,7 +27,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from basset.demo import make_demo
+from basset.data.demo import make_demo
 from hpo.config import PACKAGED_STUDIES
 
 

@@ -1,7 +1,7 @@
 """Multi-task data sets built unlike the demo's, to check that the demo study generalises.
 
 `--kind motifs` (the default):
-The demo (basset.demo) plants JASPAR motifs in GC-matched background and labels sequences by
+The demo (basset.data.demo) plants JASPAR motifs in GC-matched background and labels sequences by
 logical rules with flip noise. This set shares none of that: 300 bp of first-order Markov
 background (CpG-depleted, each sequence with its own AT richness), eight random PWMs (not JASPAR)
 of widths 8-16 and uneven information content planted a Poisson number of times on random
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from basset.h5write import SplitArrays, write_basset_h5
+from basset.data.h5write import SplitArrays, write_basset_h5
 
 SEQ_LEN = 300
 N_MOTIFS = 8

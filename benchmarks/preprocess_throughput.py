@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from basset.fasta import read_fasta
-from basset.onehot import encode_codes, onehot_from_codes
-from basset.preprocess import preprocess
+from basset.data.fasta import read_fasta
+from basset.data.onehot import encode_codes, onehot_from_codes
+from basset.data.preprocess import preprocess
 
 PROJECT_N = 2_000_000
 

@@ -29,8 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from basset import BassetData, Split, TrainOptions, pretrained_params, train
-from basset.data import codes_to_onehot
+from basset import BassetData, Split, TrainOptions, train
+from basset.params import pretrained_params
+from basset.training.resident import codes_to_onehot
 
 SEQ_LEN, TARGETS = 600, 164
 # Dense bf16 tensor-core peaks in TFLOP/s (NVIDIA data sheets); the first name found in the

@@ -30,8 +30,8 @@ from pathlib import Path
 import optuna
 import torch
 
-from basset.demo import make_demo
-from basset.demo_source import make_source_model
+from basset.data.demo import make_demo
+from basset.training.demo_source_model import make_source_model
 from hpo.cli import main as hpo_main
 from hpo.config import PACKAGED_STUDIES
 from hpo.evaluate import stored_scores

@@ -31,7 +31,7 @@ from hpo.cli_results import (
 from hpo.config import HeartbeatConfig, StudyConfig, load_study
 from hpo.devices import default_threads, gpu_ids, plan_devices
 from hpo.errors import ConfigError
-from hpo.packing import parse_trials_per_gpu
+from hpo.packing import TrialsPerGpu
 from hpo.storage import (
     ENV_STORAGE,
     make_storage,
@@ -73,6 +73,19 @@ SQLite or loopback only when the partition's nodes are this host) and carry no p
 ~/.pgpass or $PGPASSWORD: jobs inherit the environment). --dry-run prints the sbatch script;
 a submitted one is kept beside the task logs, ./studies/NAME/slurm/JOB_TASK.log.
 """
+
+
+def parse_trials_per_gpu(text: str) -> TrialsPerGpu:
+    """argparse type for --trials-per-gpu: a positive integer or "auto"."""
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 or auto, got {value}")
+    return value
 
 
 def _add_study_flags(parser: argparse.ArgumentParser) -> None:

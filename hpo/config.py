@@ -17,10 +17,10 @@ from typing import Any
 from basset import (
     DEMO_SETS,
     PADDINGS,
+    PRESETS,
     ParamsError,
     field_types,
     parse_params,
-    pretrained_params,
     read_params,
 )
 from hpo.errors import ConfigError
@@ -236,13 +236,13 @@ def _last_pool_value(value: Any, where: str) -> int | str:
 def _reference(item: Any, index: int) -> Reference:
     where = f"enqueue[{index}]"
     if isinstance(item, str):
-        if item == "pretrained":
-            return Reference("pretrained", pretrained_params())
+        if item in PRESETS:
+            return Reference(item, PRESETS[item]())
         try:
             return Reference(item, read_params(item))
         except ParamsError as err:
             raise ConfigError(
-                f"{where}: {err} (use \"pretrained\", a params file or a table)"
+                f"{where}: {err} (use {' or '.join(map(repr, PRESETS))}, a params file or a table)"
             ) from None
     if isinstance(item, dict):
         item = dict(item)
@@ -255,7 +255,8 @@ def _reference(item: Any, index: int) -> Reference:
             return Reference(str(label), parse_params("\n".join(lines), where))
         except ParamsError as err:
             raise ConfigError(str(err)) from None
-    raise ConfigError(f"{where}: give \"pretrained\", a params file path or a table, got {item!r}")
+    raise ConfigError(f"{where}: give {' or '.join(map(repr, PRESETS))}, a params file path or a "
+                      f"table, got {item!r}")
 
 
 _TOP: dict[str, type] = {

@@ -29,7 +29,7 @@ class DashboardError(ConfigError):
 class _QuietHandler(WSGIRequestHandler):
     """Request lines go to the debug log, not to stderr."""
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (base signature)
+    def log_message(self, format: str, *args: object) -> None:  # the base class names it so
         log.debug("%s - %s", self.address_string(), format % args)
 
 

@@ -10,7 +10,6 @@ control daemon is already running (we never start one).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
@@ -35,19 +34,6 @@ MAX_PACKED_MPS = 8
 MPS_DEFAULT_PIPE = "/tmp/nvidia-mps"
 
 TrialsPerGpu = int | Literal["auto"]
-
-
-def parse_trials_per_gpu(text: str) -> TrialsPerGpu:
-    """argparse type for --trials-per-gpu: a positive integer or "auto"."""
-    if text == "auto":
-        return "auto"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or auto, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1 or auto, got {value}")
-    return value
 
 
 def data_bytes(rows: int, seq_len: int, num_targets: int) -> int:

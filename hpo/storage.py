@@ -237,7 +237,7 @@ class StudyLock:
 
     def acquire(self) -> None:
         if self._path is not None:
-            self._handle = open(f"{self._path}.lock", "a")  # noqa: SIM115 (held until release)
+            self._handle = open(f"{self._path}.lock", "a")  # held until release
             fcntl.flock(self._handle, fcntl.LOCK_EX)
         else:
             try:

@@ -13,10 +13,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
-from basset.data import BassetData, ResidentData
+from basset.data.h5read import BassetData
 from basset.params import JobParams
-from basset.trainer import TrainingDiverged
+from basset.training.resident import ResidentData
+from basset.training.seam import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
+from basset.training.trainer import TrainingDiverged
 from synth_data import make_data
 
 
@@ -116,7 +117,7 @@ def scripted_train(  # type: ignore[no-untyped-def]
 def diverging_train(params: JobParams, data: BassetData, *, options: TrainOptions,
                     hooks: TrainHooks, resident: ResidentData | None = None) -> TrainResult:
     """Fake trainer: a learning rate above 0.01 diverges after one epoch; others learn."""
-    from basset.trainer import train
+    from basset.training.trainer import train
 
     if params.learning_rate > 0.01:
         hooks.on_epoch_end(metrics(1, 0.5))

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from basset.checkpoint import Checkpoint
-from basset.h5write import SplitArrays, write_basset_h5
-from basset.model import BassetNet, build_model
+from basset.data.h5write import SplitArrays, write_basset_h5
+from basset.nn.model import BassetNet, build_model
 from basset.params import JobParams
+from basset.training.checkpoint import Checkpoint
 
 CODES = {base: code for code, base in enumerate("ACGT")}
 
@@ -72,7 +72,7 @@ def run_cli(main: Callable[[list[str]], int], args: list[str]) -> int:
 
 
 def save_model(model: BassetNet, path: Path, labels: list[str]) -> Path:
-    """A checkpoint that basset.checkpoint.load_model reads."""
+    """A checkpoint that basset.training.checkpoint.load_model reads."""
     Checkpoint(model.state_dict(), model.params, labels, model.seq_len).save(path)
     return path
 

@@ -16,10 +16,11 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
-from basset.api import EpochMetrics, TrainHooks, TrainOptions, TrainResult
-from basset.data import BassetData, ResidentData
+from basset.data.h5read import BassetData
 from basset.params import JobParams
-from basset.trainer import train
+from basset.training.resident import ResidentData
+from basset.training.seam import EpochMetrics, TrainHooks, TrainOptions, TrainResult
+from basset.training.trainer import train
 
 PACE_S = 0.6  # pause after each epoch of paced_train
 T = TypeVar("T")
@@ -58,7 +59,7 @@ def study_file(folder: Path, name: str, data: Path, *, max_epochs: int, interval
 
 def paced_train(params: JobParams, data: BassetData, *, options: TrainOptions,
                 hooks: TrainHooks, resident: ResidentData | None = None) -> TrainResult:
-    """basset.trainer.train (real checkpoints, real restart) with a pause after every epoch."""
+    """basset.training.trainer.train (real checkpoints, real restart) with a pause after every epoch."""
     assert hooks.on_epoch_end is not None
     report = hooks.on_epoch_end
 

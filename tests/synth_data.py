@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from basset.data import BassetData, Split
+from basset.data.h5read import BassetData, Split
 
 
 def motif_split(rng: np.random.Generator, n: int, seq_len: int, motifs: np.ndarray) -> Split:

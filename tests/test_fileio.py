@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from basset.cliutil import cli_entry
+from basset.cli.common import cli_entry
 from basset.fileio import (
     OutputError,
     atomic_path,

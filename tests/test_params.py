@@ -84,3 +84,12 @@ def test_bad_tables_name_the_problem(text: str, message: str) -> None:
         parse_params(text, "job.txt")
     assert message in str(err.value)
     assert str(err.value).startswith("job.txt")
+
+
+def test_presets_name_the_published_and_the_builtin_networks() -> None:
+    from basset.params import PRESETS
+
+    assert PRESETS["pretrained"]().conv_filters == [300, 200, 200]
+    builtin = PRESETS["builtin"]()
+    assert (builtin.conv_filters, builtin.conv_filter_sizes, builtin.hidden_units) == (
+        [300, 300, 500], [21, 6, 4], [800])

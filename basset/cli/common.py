@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
+from basset.data.h5write import ONEHOT_DTYPES
+from basset.device import resolve_device
 from basset.errors import BassetError
 from basset.fileio import describe_os_error, is_user_os_error
 
@@ -76,3 +78,56 @@ def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
     """Log to stderr: INFO by default, WARNING with -q, DEBUG with -v."""
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+
+
+def split_size(text: str) -> float:
+    """argparse type of -v/-t: a fraction in [0, 1) or a whole count of sequences."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0 or (value >= 1 and value != int(value)):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a fraction in [0, 1) or a whole count of sequences"
+        )
+    return value
+
+
+def add_split_arguments(parser: argparse.ArgumentParser, *seed_flags: str) -> None:
+    """-v/--valid, -t/--test, the shuffling seed (under `seed_flags`) and --dtype of the HDF5:
+    basset-preprocess's, shared by basset-features."""
+    parser.add_argument(
+        "-v",
+        "--valid",
+        type=split_size,
+        default=0.1,
+        help="validation size: fraction (<1) or count (default 0.1)",
+    )
+    parser.add_argument(
+        "-t",
+        "--test",
+        type=split_size,
+        default=0.1,
+        help="test size: fraction (<1) or count (default 0.1)",
+    )
+    parser.add_argument(*seed_flags, dest="seed", type=int, default=1, help="shuffling seed (default 1)")
+    parser.add_argument(
+        "--dtype",
+        choices=sorted(ONEHOT_DTYPES),
+        default="float16",
+        help="float16: Basset-compatible, N = 0.25 (default); uint8: compact, N = zeros",
+    )
+
+
+def add_device_args(parser: argparse.ArgumentParser) -> None:
+    """The scripts' device flags: --device, and Basset's -cuda (-cudnn) for the GPU."""
+    parser.add_argument("-cuda", "--cuda", "-cudnn", action="store_true",
+                        help="run on the GPU (same as --device cuda)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
+
+
+def device_from_args(args: argparse.Namespace) -> str:
+    """The device the flags name, checked now: a missing GPU is a one-line error before any work."""
+    device: str = args.device or ("cuda" if args.cuda else "cpu")
+    resolve_device(device)
+    return device

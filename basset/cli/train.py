@@ -13,19 +13,19 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from basset.api import TrainOptions
-from basset.checkpoint import LoadedModel, load_model, seed_job
-from basset.cliutil import (
+from basset.cli.common import (
     ArgParser,
+    add_device_args,
     cli_entry,
+    device_from_args,
     non_negative_int,
     positive_int,
     setup_logging,
 )
-from basset.data import load_data
-from basset.device import add_device_args, device_from_args
+from basset.data.fasta import read_fasta_all
+from basset.data.h5read import load_data
+from basset.data.onehot import encode_codes
 from basset.errors import DataError
-from basset.fasta import read_fasta_all
 from basset.fileio import (
     atomic_path,
     check_output_file,
@@ -33,25 +33,15 @@ from basset.fileio import (
     output_folder,
     write_text_atomic,
 )
-from basset.metrics import nan_mean, r2_per_target
-from basset.onehot import encode_codes
-from basset.params import PADDINGS, JobParams, read_params
-from basset.predict import predict_proba, split_scores
-from basset.trainer import train
+from basset.params import PADDINGS, builtin_params, read_params
+from basset.training.checkpoint import LoadedModel, load_model, seed_job
+from basset.training.metrics import nan_mean, r2_per_target
+from basset.training.predict import predict_proba, split_scores
+from basset.training.seam import TrainOptions
+from basset.training.trainer import train
 
 log = logging.getLogger(__name__)
 DEFAULTS = TrainOptions()  # the flags' defaults are the trainer's
-
-
-def basset_default_params() -> JobParams:
-    """basset_train.lua's built-in architecture when no -job is given (reference §1.1)."""
-    return JobParams(
-        conv_filters=[300, 300, 500],
-        conv_filter_sizes=[21, 6, 4],
-        pool_width=[4, 4, 4],
-        hidden_units=[800],
-        hidden_dropouts=[0.5],
-    ).validate()
 
 
 def build_train_parser() -> ArgParser:
@@ -100,7 +90,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     if args.job:
         params = read_params(args.job)
     else:  # Basset's built-in net, or with -seed the seed's
-        params = seed_job(args.seed) if args.seed else basset_default_params()
+        params = seed_job(args.seed) if args.seed else builtin_params()
     if args.padding:
         params.padding = args.padding
     if args.freeze_conv and not args.seed:

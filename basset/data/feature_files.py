@@ -11,7 +11,7 @@ import numba
 import numpy as np
 
 if TYPE_CHECKING:
-    from basset.merge import Features
+    from basset.data.merge import Features
 
 WRITE_ROWS = 65_536
 CHUNK_BYTES = 1 << 20  # text a write: 16 MB writes took twice the CPU (the buffer outgrows the cache)
@@ -43,10 +43,11 @@ def _id_bound(name_offsets: np.ndarray) -> int:
     return int(np.diff(name_offsets).max(initial=0)) + 2 * 20 + 8
 
 
-def _id_text(features: Features) -> bytes:
-    """Every id followed by a newline."""
+def feature_ids(features: Features) -> list[str]:
+    """`chrom:start-end(strand)` of every feature, as bedtools getfasta -s names them."""
     names, offsets = _name_bytes(features)
-    return b"".join(text.tobytes() for text in _formatted(features, names, offsets, _id_bound(offsets), 0, 0))
+    chunks = _formatted(features, names, offsets, _id_bound(offsets), 0, 0)
+    return b"".join(text.tobytes() for text in chunks).decode().split("\n")[:-1]
 
 
 def write_bed(handle: BinaryIO, features: Features) -> None:

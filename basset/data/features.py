@@ -1,7 +1,7 @@
 """`basset-features`: peaks (one BED per sample) + genome -> Basset's features, activity table,
 sequences and HDF5 (preprocess_features.py, bedtools getfasta -s and seq_hdf5.py in one step).
 
-Basset's semantics (reference/basset.md §3.2): each peak becomes a point (its midpoint, or the
+Basset's semantics (docs/basset-semantics.md §4): each peak becomes a point (its midpoint, or the
 narrowPeak summit) extended to `size` bp and shifted inside the chromosome ends; peaks are sorted
 per chromosome and strand and cut into groups wherever the next one overlaps the group's end by
 less than `overlap`; inside a group the adjacent pair overlapping most (the first on a tie) is
@@ -9,9 +9,9 @@ merged, again and again, while that overlap is >= `overlap`. A merged feature is
 average of the two midpoints weighted by 1 + the number of samples each is active in (rounded
 half up), and is active in the union.
 
-The compiled merge is basset/merge.py; the writers of the BED, activity table and FASTA are
-basset/featureio.py. Here: the sample table, reading the peaks, placing them on the genome, the
-pipeline (`build_features`) and the CLI.
+The compiled merge is basset/data/merge.py; the writers of the BED, activity table and FASTA are
+basset/data/feature_files.py. Here: the sample table, reading the peaks, placing them on the
+genome and the pipeline (`build_features`); the command line is basset/cli/features.py.
 """
 
 from __future__ import annotations
@@ -26,17 +26,16 @@ from pathlib import Path
 import numpy as np
 from rich.progress import Progress
 
-from basset.cliutil import ArgParser, cli_entry, setup_logging
+from basset.data.feature_files import feature_ids, write_activity, write_bed, write_fasta
+from basset.data.genome import Genome
+from basset.data.h5write import SplitArrays, write_basset_h5
+from basset.data.merge import Intervals, merge_intervals
+from basset.data.onehot import CODE_TABLE
+from basset.data.peaks import PeakArrays
+from basset.data.splits import split_indices
 from basset.errors import DataError
-from basset.featureio import write_activity, write_bed, write_fasta
 from basset.fileio import atomic_path, open_input
-from basset.genome import Genome
-from basset.h5write import SplitArrays, write_basset_h5
-from basset.merge import Intervals, merge_intervals
-from basset.onehot import CODE_TABLE
-from basset.peaks import PeakArrays
-from basset.preprocess import progress_bars
-from basset.splits import add_split_arguments, split_indices
+from basset.progress import progress_bars
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +238,7 @@ def build_features(
             progress.update(task, total=1, completed=1)
         finally:
             genome.close()
-        ids = features.ids()
+        ids = feature_ids(features)
         counts = split_indices(len(ids), valid, test, seed) if h5 else None  # checks the sizes
         with ExitStack() as stack:
             tmp = [stack.enter_context(atomic_path(path)) for path in outputs]
@@ -271,56 +270,3 @@ def build_features(
         outputs=outputs,
         counts={name: len(idx) for name, idx in counts.items()} if counts else None,
     )
-
-
-def build_parser() -> ArgParser:
-    parser = ArgParser(
-        prog="basset-features",
-        description="Peaks (one BED/narrowPeak per sample, plain or gzipped) + genome FASTA -> "
-        "Basset's merged features (PREFIX.bed), activity table (PREFIX_act.txt), sequences "
-        "(PREFIX.fa) and HDF5 (PREFIX.h5).",
-    )
-    parser.add_argument("samples", type=Path, help="sample table: 'label bed_path' per line")
-    parser.add_argument("genome", type=Path, help="genome FASTA, plain or bgzipped (indexed if needed)")
-    parser.add_argument("-o", "--out", default="features", metavar="PREFIX",
-                        help="output prefix (default: features)")
-    parser.add_argument("-s", "--size", type=int, default=600, help="feature size in bp (default 600)")
-    parser.add_argument("-m", "--merge-overlap", type=int, default=200,
-                        help="merge features overlapping by at least this many bp (default 200)")
-    parser.add_argument("-c", "--chrom-sizes", type=Path, default=None,
-                        help="chromosome lengths table, checked against the genome's")
-    parser.add_argument("-y", "--no-chry", action="store_true", help="ignore chrY peaks")
-    parser.add_argument("-i", "--primary-only", action="store_true",
-                        help="ignore every chromosome but chr<number> and chrX (_random, chrUn, chrM, ...)")
-    parser.add_argument("--summit", action="store_true",
-                        help="centre on narrowPeak's summit (column 10) rather than the midpoint")
-    parser.add_argument("--no-h5", action="store_true", help="stop after PREFIX.fa")
-    add_split_arguments(parser, "--seed")  # -s is the feature size, as in Basset
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
-    return parser
-
-
-@cli_entry
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(quiet=args.quiet)
-    summary = build_features(
-        args.samples,
-        args.genome,
-        args.out,
-        size=args.size,
-        overlap=args.merge_overlap,
-        sizes_file=args.chrom_sizes,
-        ignore_y=args.no_chry,
-        primary_only=args.primary_only,
-        summit=args.summit,
-        h5=not args.no_h5,
-        valid=args.valid,
-        test=args.test,
-        seed=args.seed,
-        onehot_dtype=args.dtype,
-        quiet=args.quiet,
-    )
-    if not args.quiet:
-        print(summary)
-    return 0

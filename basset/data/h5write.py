@@ -16,9 +16,9 @@ import h5py
 import numpy as np
 from rich.progress import Progress
 
+from basset.data.onehot import onehot_from_codes
 from basset.device import cpu_cores
 from basset.fileio import atomic_path
-from basset.onehot import onehot_from_codes
 
 ONEHOT_DTYPES = {"float16": np.float16, "uint8": np.uint8}
 GZIP_LEVEL = 1

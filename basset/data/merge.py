@@ -1,9 +1,9 @@
-"""Basset's merge of peaks into features (reference/basset.md §3.2), compiled with numba.
+"""Basset's merge of peaks into features (docs/basset-semantics.md §4), compiled with numba.
 
 One sort of every peak packed into one integer, then one sweep that places the windows,
 collapses identical ones into bit sets of samples (one bit per sample, in uint64 words) and runs
 the greedy merge on each group as it closes, in time linear in the group (_greedy). The pipeline
-around it is basset/features.py.
+around it is basset/data/features.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import numba
 import numpy as np
 
 from basset.errors import DataError
-from basset.featureio import _id_text
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +50,6 @@ class Features:
         """(rows, targets) uint8 0/1 table of a slice of the features."""
         packed = np.ascontiguousarray(self.activity[rows]).view(np.uint8)
         return np.unpackbits(packed, axis=1, bitorder="little")[:, : self.n_targets]
-
-    def ids(self) -> list[str]:
-        """`chrom:start-end(strand)`, as bedtools getfasta -s names them."""
-        return _id_text(self).decode().split("\n")[:-1]
 
 
 def merge_intervals(

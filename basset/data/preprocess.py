@@ -4,31 +4,28 @@ Sequences are streamed from the FASTA into compact base codes, shuffled with the
 first, then valid, then test, as seq_hdf5.py), and written as chunked, compressed one-hot
 (N, 4, 1, L) in blocks, so the float16 one-hot of everything never sits in memory at once.
 Reading and checking the inputs, matching ids and splitting live here; the HDF5 writer is in
-basset.h5write and the split sizes, shuffle and their arguments in basset.splits (the names
-features and demo use from either are importable from here too).
+basset.data.h5write, the split sizes and shuffle in basset.data.splits, the command line in
+basset.cli.preprocess.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
 from rich.progress import Progress
 
-from basset.cliutil import ArgParser, cli_entry, setup_logging
+from basset.data.fasta import read_fasta
+from basset.data.h5write import ONEHOT_DTYPES, SplitArrays, write_basset_h5
+from basset.data.onehot import describe_lengths, encode_codes
+from basset.data.splits import split_indices
 from basset.errors import DataError
-from basset.fasta import read_fasta
 from basset.fileio import check_output_file, open_input
-from basset.h5write import ONEHOT_DTYPES, SplitArrays, write_basset_h5
-from basset.onehot import describe_lengths, encode_codes
-from basset.repair import LOST_N_WARNING, repair_scrambled
-from basset.splits import add_split_arguments, split_indices
+from basset.progress import progress_bars
 
 log = logging.getLogger(__name__)
 
@@ -281,78 +278,3 @@ def preprocess(
         targets_dtype=str(out_dtype),
         onehot_dtype=onehot_dtype,
     )
-
-
-def progress_bars(quiet: bool) -> Progress:
-    """Transient progress bars on stderr (stdout keeps only results)."""
-    # Off when stderr is not a terminal: a finished transient display still leaves a blank line.
-    return Progress(disable=quiet or not sys.stderr.isatty(), transient=True,
-                    console=Console(stderr=True))
-
-
-def build_parser() -> ArgParser:
-    parser = ArgParser(
-        prog="basset-preprocess",
-        description="FASTA + activity table -> Basset HDF5 (train/valid/test one-hot and targets).",
-    )
-    parser.add_argument(
-        "fasta", type=Path, nargs="?", help="sequences (plain or gzipped); headers are the table's row ids"
-    )
-    parser.add_argument(
-        "table", type=Path, nargs="?", help="activity table: header of target labels, then id v1 v2 ..."
-    )
-    parser.add_argument("out", type=Path, nargs="?", help="HDF5 file to write")
-    parser.add_argument(
-        "--repair-scrambled",
-        nargs=2,
-        type=Path,
-        metavar=("IN", "OUT"),
-        help="instead: write OUT, the HDF5 IN (from Basset's 2020 seq_hdf5.py) with its "
-        "scrambled one-hot restored",
-    )
-    add_split_arguments(parser, "-s", "--seed")
-    parser.add_argument(
-        "-e",
-        "--extend",
-        type=int,
-        default=None,
-        metavar="L",
-        help="centre-trim/pad every sequence to L bp",
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
-    return parser
-
-
-@cli_entry
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    setup_logging(quiet=args.quiet)
-    paths = [args.fasta, args.table, args.out]
-    if args.repair_scrambled:
-        if any(paths):
-            parser.error("--repair-scrambled takes no other paths than IN and OUT")
-        source, out = args.repair_scrambled
-        with progress_bars(args.quiet) as progress:
-            counts = repair_scrambled(source, out, onehot_dtype=args.dtype, progress=progress)
-        log.warning("%s", LOST_N_WARNING)
-        if not args.quiet:
-            shown = ", ".join(f"{name} {n}" for name, n in counts.items())
-            print(f"repaired {shown} sequences into {out} ({args.dtype} one-hot)")
-        return 0
-    if not all(paths):
-        parser.error("the following arguments are required: fasta, table, out")
-    summary = preprocess(
-        args.fasta,
-        args.table,
-        args.out,
-        valid=args.valid,
-        test=args.test,
-        seed=args.seed,
-        extend=args.extend,
-        onehot_dtype=args.dtype,
-        quiet=args.quiet,
-    )
-    if not args.quiet:
-        print(summary)
-    return 0

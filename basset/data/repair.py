@@ -17,10 +17,10 @@ import h5py
 import numpy as np
 from rich.progress import Progress
 
-from basset.data import SCRAMBLE_SAMPLE_ROWS, SPLITS, non_onehot_fraction
+from basset.data.h5read import SCRAMBLE_SAMPLE_ROWS, SPLITS, non_onehot_fraction
+from basset.data.onehot import codes_from_onehot, onehot_from_codes
 from basset.errors import DataError
 from basset.fileio import atomic_path
-from basset.onehot import codes_from_onehot, onehot_from_codes
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,9 @@ counts, the seeded shuffle, and the -v/-t/seed/--dtype arguments basset-features
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 from basset.errors import DataError
-from basset.h5write import ONEHOT_DTYPES
 
 
 def split_counts(n: int, valid: float, test: float) -> tuple[int, int, int]:
@@ -33,42 +30,3 @@ def split_indices(n: int, valid: float, test: float, seed: int) -> dict[str, np.
         "valid": order[n_train : n_train + n_valid],
         "test": order[n_train + n_valid :],
     }
-
-
-def split_size(text: str) -> float:
-    """argparse type of -v/-t: a fraction in [0, 1) or a whole count of sequences."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0 or (value >= 1 and value != int(value)):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: give a fraction in [0, 1) or a whole count of sequences"
-        )
-    return value
-
-
-def add_split_arguments(parser: argparse.ArgumentParser, *seed_flags: str) -> None:
-    """-v/--valid, -t/--test, the shuffling seed (under `seed_flags`) and --dtype of the HDF5:
-    basset-preprocess's, shared by basset-features."""
-    parser.add_argument(
-        "-v",
-        "--valid",
-        type=split_size,
-        default=0.1,
-        help="validation size: fraction (<1) or count (default 0.1)",
-    )
-    parser.add_argument(
-        "-t",
-        "--test",
-        type=split_size,
-        default=0.1,
-        help="test size: fraction (<1) or count (default 0.1)",
-    )
-    parser.add_argument(*seed_flags, dest="seed", type=int, default=1, help="shuffling seed (default 1)")
-    parser.add_argument(
-        "--dtype",
-        choices=sorted(ONEHOT_DTYPES),
-        default="float16",
-        help="float16: Basset-compatible, N = 0.25 (default); uint8: compact, N = zeros",
-    )

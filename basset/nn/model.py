@@ -1,6 +1,6 @@
 """The Basset network from a JobParams: conv blocks, hidden blocks, output layer (logits).
 
-Two graphs (reference/basset.md §0.1, §2.3): "paper" convolutions are unpadded, the graph of the
+Two graphs (docs/basset-semantics.md §1): "paper" convolutions are unpadded, the graph of the
 published model (600 bp -> flatten 2000 with the pretrained params); "same" convolutions keep the
 length, Basset HEAD's graph (600 bp -> flatten 2600). Even kernel widths are padded one more on the
 right so the length really is kept (Basset HEAD lost a position: its issue #30).
@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from basset.errors import ArchitectureError
+from basset.nn.softpool import SoftPool1d
 from basset.params import JobParams
-from basset.softpool import SoftPool1d
 
 
 def conv_lengths(params: JobParams, seq_len: int) -> list[tuple[int, int]]:

@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
-from basset.api import EpochMetrics
 from basset.errors import BassetError, DataError
 from basset.fileio import write_bytes_atomic
-from basset.model import BassetNet, build_model
+from basset.nn.model import BassetNet, build_model
 from basset.params import CONV_KEYS, JobParams, parse_params
+from basset.training.seam import EpochMetrics
 
 FORMAT = "basset-hpo checkpoint"
 VERSION = 1

@@ -1,5 +1,5 @@
 """The demo source model a transfer study fine-tunes (hpo's generate_seed_model): the demo
-study's paper-scaled reference trial, trained a few epochs on the source demo set (basset.demo).
+study's paper-scaled reference trial, trained a few epochs on the source demo set (basset.data.demo).
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from basset.demo import make_demo
+from basset.data.demo import make_demo
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +22,10 @@ SOURCE_MODEL_EPOCHS = 6
 def make_source_model(path: str | Path, *, seed: int = 1, quiet: bool = True) -> Path:
     """Train the demo source model on the source demo set (written beside it as
     `source_data.h5` if missing) and save its best checkpoint as `path`."""
-    from basset.api import TrainOptions  # the trainer (torch): only when a model is made
-    from basset.data import load_data
+    from basset.data.h5read import load_data
     from basset.params import JobParams
-    from basset.trainer import train
+    from basset.training.seam import TrainOptions  # the trainer (torch): only when a model is made
+    from basset.training.trainer import train
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """The loss, the coef_l2 / coef_l1 penalty and the optimiser Basset trains with
-(reference/basset.md §1.2-1.3)."""
+(docs/basset-semantics.md §2)."""
 
 from __future__ import annotations
 

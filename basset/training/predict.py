@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from basset.data import Split, codes_to_onehot
+from basset.data.h5read import Split
 from basset.device import autocast
-from basset.metrics import binary_metrics
-from basset.model import BassetNet
+from basset.nn.model import BassetNet
+from basset.training.metrics import binary_metrics
+from basset.training.resident import codes_to_onehot
 
 
 def reverse_complement(onehot: torch.Tensor) -> torch.Tensor:

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import torch
 
-from basset.api import TrainOptions
-from basset.checkpoint import Checkpoint, LoadedModel, load_model, seeded_params
-from basset.data import BassetData, ResidentData, check_targets
+from basset.data.h5read import BassetData, check_targets
 from basset.device import device_memory, resolve_device
 from basset.errors import DataError
-from basset.metrics import single_class_targets
-from basset.model import check_architecture, check_fits
+from basset.nn.model import check_architecture, check_fits
 from basset.params import JobParams
+from basset.training.checkpoint import Checkpoint, LoadedModel, load_model, seeded_params
+from basset.training.metrics import single_class_targets
+from basset.training.resident import ResidentData
+from basset.training.seam import TrainOptions
 
 log = logging.getLogger(__name__)
 

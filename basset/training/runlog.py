@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from basset.api import EpochMetrics
 from basset.fileio import write_text_atomic
+from basset.training.seam import EpochMetrics
 
 # (column, EpochMetrics field): valid_auroc, as Basset named it, holds R2 for regression targets.
 TSV_COLUMNS = (

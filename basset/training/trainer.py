@@ -1,16 +1,16 @@
 """train(params, data, options=..., hooks=...) -> TrainResult: Basset's training loop, fast.
 
-Semantics follow basset_train.lua (reference/basset.md §1.2-1.4): BCE summed over the batch,
+Semantics follow basset_train.lua (docs/basset-semantics.md §2-3): BCE summed over the batch,
 RMSprop with alpha = momentum (or Adam), max-norm after every step, mean validation AUROC for model
 selection and for `stagnant_t`, -rc and -drop_rate. Unlike Basset we shuffle every epoch (unless
 legacy_order) and a restart continues exactly (epoch, best, optimiser, learning rate, RNGs).
 
-Loss and optimiser: basset.optim; checks and setup: basset.setup.
+Loss and optimiser: basset.training.optim; checks and setup: basset.setup.
 
-Speed: the data stay on the device as uint8 codes when they fit (basset.data.ResidentData) and
+Speed: the data stay on the device as uint8 codes when they fit (basset.training.resident.ResidentData) and
 are expanded to one-hot per batch there; the loss is accumulated on the device (one host sync per
 epoch); multi-tensor (foreach) optimiser steps; on CUDA bf16 autocast and the whole step replayed
-from a CUDA graph (basset.fast); torch.compile on request.
+from a CUDA graph (basset.training.cuda_graphs); torch.compile on request.
 """
 
 from __future__ import annotations
@@ -32,8 +32,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
-from basset.checkpoint import (
+from basset.data.h5read import BassetData
+from basset.device import autocast, resolve_device, set_cpu_threads
+from basset.errors import DataError
+from basset.fileio import output_folder
+from basset.nn.model import BassetNet, build_model, max_norm_, norm_constrained
+from basset.params import JobParams
+from basset.training.checkpoint import (
     Checkpoint,
     LoadedModel,
     TrainingState,
@@ -42,18 +47,14 @@ from basset.checkpoint import (
     restore_rng,
     rng_state,
 )
-from basset.data import BassetData, ResidentData, codes_to_onehot
-from basset.device import autocast, resolve_device, set_cpu_threads
-from basset.errors import DataError
-from basset.fast import GraphedSteps, set_capturable
-from basset.fileio import output_folder
-from basset.metrics import binary_metrics, nan_mean, r2_per_target
-from basset.model import BassetNet, build_model, max_norm_, norm_constrained
-from basset.optim import make_optimizer, output_loss, summed_loss, weight_penalty
-from basset.params import JobParams
-from basset.predict import predict_codes, reverse_complement
-from basset.runlog import epoch_line, write_metrics_tsv
-from basset.setup import check_fit, load_seed, on_device, run_params, warn_single_class
+from basset.training.cuda_graphs import GraphedSteps, set_capturable
+from basset.training.metrics import binary_metrics, nan_mean, r2_per_target
+from basset.training.optim import make_optimizer, output_loss, summed_loss, weight_penalty
+from basset.training.predict import predict_codes, reverse_complement
+from basset.training.resident import ResidentData, codes_to_onehot
+from basset.training.run_setup import check_fit, load_seed, on_device, run_params, warn_single_class
+from basset.training.runlog import epoch_line, write_metrics_tsv
+from basset.training.seam import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
 
 log = logging.getLogger(__name__)
 

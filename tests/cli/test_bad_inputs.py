@@ -27,16 +27,16 @@ import numpy as np
 import pytest
 import torch
 
-from basset import cli as basset_cli
-from basset.api import TrainOptions
-from basset.checkpoint import FORMAT, VERSION
-from basset.demo import main as demo_main
-from basset.features import main as features_main
-from basset.interpret.motifs import main as motifs_main
-from basset.interpret.sat import main as sat_main
+from basset.cli import train as basset_cli
+from basset.cli.demo_data import main as demo_main
+from basset.cli.features import main as features_main
+from basset.cli.motifs import main as motifs_main
+from basset.cli.preprocess import main as preprocess_main
+from basset.cli.sat import main as sat_main
 from basset.params import JobParams
-from basset.preprocess import main as preprocess_main
-from basset.trainer import train
+from basset.training.checkpoint import FORMAT, VERSION
+from basset.training.seam import TrainOptions
+from basset.training.trainer import train
 from hpo.cli import main as hpo_main
 from hpo.config import load_study
 from hpo.study import prepare_study

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from basset.checkpoint import load_model, read_checkpoint
-from basset.cli import build_train_parser, predict_main, train_main
-from basset.cli import test_main as basset_test  # not named test_*: pytest would collect it
-from basset.h5write import SplitArrays, write_basset_h5
+from basset.cli.train import build_train_parser, predict_main, train_main
+from basset.cli.train import test_main as basset_test  # not named test_*: pytest would collect it
+from basset.data.h5write import SplitArrays, write_basset_h5
+from basset.training.checkpoint import load_model, read_checkpoint
 from synth_data import make_data, one_thread
 
 pytestmark = pytest.mark.usefixtures(one_thread.__name__)
@@ -164,7 +164,7 @@ def test_console_script_runs() -> None:
 @pytest.mark.slow
 def test_oct4_mafk_reaches_098(oct4_mafk: Path, tmp_path: Path,
                                capsys: pytest.CaptureFixture[str]) -> None:
-    preprocess = pytest.importorskip("basset.preprocess")
+    preprocess = pytest.importorskip("basset.cli.preprocess")
     h5 = tmp_path / "oct4_mafk.h5"
     assert preprocess.main([str(oct4_mafk / "oct4_mafk.fa"), str(oct4_mafk / "oct4_mafk_act.txt"),
                             str(h5), "-v", "700", "-t", "700", "-q"]) == 0

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from basset.data import load_data
+from basset.data.h5read import load_data
 from basset.errors import DataError
 
 CODES = np.array([[0, 1, 2, 3, 4, 0], [3, 3, 4, 2, 1, 0], [1, 1, 1, 1, 1, 1]], dtype=np.uint8)

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from basset.data import load_data
-from basset.demo import (
+from basset.cli.demo_data import main
+from basset.data.demo import (
     ELEMENTS,
     TARGETS,
     TRANSFER_TARGETS,
     element_probs,
     generate_all,
-    main,
     make_demo,
 )
+from basset.data.h5read import load_data
 
 # sha256 over the default demo file's datasets (sorted names, raw bytes), before the transfer set
 # was added: the default output must never change for the same seed.

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from Bio import bgzf
 
+from basset.data.fasta import read_fasta, read_fasta_all
 from basset.errors import DataError
-from basset.fasta import read_fasta, read_fasta_all
 
 RECORDS = ">s1 some description\nACGT\nacgt\n\n>s2\nNNA\n"
 EXPECTED = [("s1", b"ACGTacgt"), ("s2", b"NNA")]

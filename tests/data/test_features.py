@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from Bio import bgzf
 
-from basset.cli import train_main
-from basset.features import main
-from basset.genome import COMPLEMENT, Genome
-from basset.merge import Intervals, merge_intervals
-from basset.peaks import MAX_NAMES, read_peaks
-from basset.preprocess import main as preprocess_main
+from basset.cli.features import main
+from basset.cli.preprocess import main as preprocess_main
+from basset.cli.train import train_main
+from basset.data.genome import COMPLEMENT, Genome
+from basset.data.merge import Intervals, merge_intervals
+from basset.data.peaks import MAX_NAMES, read_peaks
 from features_reference import reference_merge
 
 CHROMS = {"chr1": 12_000, "chr2": 1_000, "chrX": 2_000, "chrY": 2_000, "chrM": 1_000,

@@ -3,13 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from basset.errors import DataError
-from basset.onehot import (
+from basset.data.onehot import (
     codes_from_onehot,
     decode_codes,
     encode_codes,
     onehot_from_codes,
 )
+from basset.errors import DataError
 
 
 def test_encode_maps_bases_lowercase_and_iupac() -> None:

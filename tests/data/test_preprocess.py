@@ -9,10 +9,10 @@ import h5py
 import numpy as np
 import pytest
 
-from basset.data import load_data
-from basset.fasta import read_fasta
-from basset.onehot import encode_codes, onehot_from_codes
-from basset.preprocess import main
+from basset.cli.preprocess import main
+from basset.data.fasta import read_fasta
+from basset.data.h5read import load_data
+from basset.data.onehot import encode_codes, onehot_from_codes
 
 BASES = np.array(list("ACGT"))
 

@@ -8,10 +8,10 @@ import h5py
 import numpy as np
 import pytest
 
-from basset.data import load_data
+from basset.cli.preprocess import main
+from basset.data.h5read import load_data
+from basset.data.onehot import N_CODE, onehot_from_codes
 from basset.errors import DataError
-from basset.onehot import N_CODE, onehot_from_codes
-from basset.preprocess import main
 
 LENGTH = 30
 

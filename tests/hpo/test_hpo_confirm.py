@@ -15,9 +15,9 @@ import pytest
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from basset import cli as basset_cli
-from basset.checkpoint import load_model, read_checkpoint
+from basset.cli import train as basset_cli
 from basset.params import parse_params, read_params
+from basset.training.checkpoint import load_model, read_checkpoint
 from hpo import cli as hpo_cli
 from hpo import confirm, evaluate, progress
 from hpo.config import load_study

@@ -12,7 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from basset import cli as basset_cli
+from basset.cli import train as basset_cli
 from hpo.cli import main
 from hpo.evaluate import stored_scores
 from results_testutil import run_tiny_study

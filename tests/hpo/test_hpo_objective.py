@@ -13,7 +13,7 @@ import torch
 from optuna.trial import TrialState
 
 from basset import TrainResult, train
-from basset.checkpoint import load_model
+from basset.training.checkpoint import load_model
 from hpo import records
 from hpo.config import load_study
 from hpo.objective import TrialContext, TrialFailed, make_objective

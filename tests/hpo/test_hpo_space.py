@@ -74,7 +74,7 @@ def test_an_invalid_architecture_never_reaches_the_trainer(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("study_name", ["demo", "dnase"])
 def test_every_corner_of_the_packaged_spaces_is_buildable(study_name: str) -> None:
-    from basset.model import check_architecture
+    from basset.nn.model import check_architecture
 
     config = load_study(study_name)
     seq_len = 200 if study_name == "demo" else 600
@@ -106,9 +106,9 @@ batch_size = 32
 @pytest.mark.parametrize("last_pool", ["max", "soft"])
 def test_global_pooling_resolves_to_one_position_and_the_table_is_plain(
         tmp_path: Path, last_pool: str) -> None:
-    from basset import cli as basset_cli
-    from basset.checkpoint import load_model
-    from basset.model import build_model, check_architecture
+    from basset.cli import train as basset_cli
+    from basset.nn.model import build_model, check_architecture
+    from basset.training.checkpoint import load_model
     from hpo_testutil import write_h5
 
     config = load_study(str(study_toml(tmp_path, space=GLOBAL_SPACE)))

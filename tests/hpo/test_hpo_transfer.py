@@ -13,12 +13,12 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-import basset.trainer
+import basset.training.trainer
 import hpo.study
-from basset import cli as basset_cli
-from basset.api import TrainOptions
-from basset.checkpoint import load_model
+from basset.cli import train as basset_cli
 from basset.params import CONV_KEYS, JobParams, parse_params
+from basset.training.checkpoint import load_model
+from basset.training.seam import TrainOptions
 from hpo.cli import main as hpo_main
 from hpo.config import load_study
 from hpo.study import prepare_study, seeded_config
@@ -46,7 +46,7 @@ def seed_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model trained 2 epochs on 3 targets of 60 bp."""
     folder = tmp_path_factory.mktemp("seed")
     torch.set_num_threads(1)
-    result = basset.trainer.train(SEED_PARAMS, tiny_data(), options=TrainOptions(
+    result = basset.training.trainer.train(SEED_PARAMS, tiny_data(), options=TrainOptions(
         max_epochs=2, save_prefix=folder / "seed", quiet=True))
     assert result.best_path is not None
     return result.best_path
@@ -68,14 +68,14 @@ def test_every_trial_starts_from_the_seed_convolutions_and_reruns_with_basset_tr
     torch.set_num_threads(1)
     seed = load_model(seed_model)
     at_first_epoch: list[dict[str, torch.Tensor]] = []
-    original = basset.trainer._Run.train_epoch
+    original = basset.training.trainer._Run.train_epoch
 
     def spy(self, epoch, progress):  # type: ignore[no-untyped-def]
         if epoch == 1:
             at_first_epoch.append({k: v.clone() for k, v in self.model.conv.state_dict().items()})
         return original(self, epoch, progress)
 
-    monkeypatch.setattr(basset.trainer._Run, "train_epoch", spy)
+    monkeypatch.setattr(basset.training.trainer._Run, "train_epoch", spy)
     config = seeded_config(load_study(str(_transfer_study(tmp_path, seed_model))))
     url = f"sqlite:///{tmp_path}/studies/tiny.db"
     prepare_study(config, url)

@@ -13,9 +13,10 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from basset.api import TrainHooks, TrainOptions, TrainResult
-from basset.data import BassetData, ResidentData
+from basset.data.h5read import BassetData
 from basset.params import JobParams
+from basset.training.resident import ResidentData
+from basset.training.seam import TrainHooks, TrainOptions, TrainResult
 from hpo import progress
 from hpo.cli import main
 from hpo.config import load_study

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from basset.model import parameter_count, training_bytes
+from basset.nn.model import parameter_count, training_bytes
 from basset.params import JobParams, pretrained_params
 from hpo import packing
-from hpo.cli import main
+from hpo.cli import main, parse_trials_per_gpu
 from hpo.config import load_study
 from hpo.devices import plan_devices
 from hpo.packing import (
@@ -22,7 +22,6 @@ from hpo.packing import (
     largest_params,
     memory_fraction,
     mps_running,
-    parse_trials_per_gpu,
 )
 
 

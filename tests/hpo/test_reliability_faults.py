@@ -18,9 +18,10 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from test_reliability_recovery import HPO, MANY, _check_resumed
 
 from basset import OutputError, TrainHooks, TrainOptions, TrainResult, process_alive
-from basset.data import BassetData
+from basset.data.h5read import BassetData
 from basset.params import JobParams
 from hpo import progress
 from hpo.cli import main
@@ -30,7 +31,6 @@ from hpo.study import prepare_study
 from hpo.workers import RunPlan, retry_orphans, run_trials
 from hpo_testutil import quick_train, tiny_data, write_h5
 from reliability_testutil import fill_file_system, running_after_epoch, study_file, wait_for
-from test_reliability_recovery import HPO, MANY, _check_resumed
 
 WATCHED = """
 import os, signal, sys, time

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from basset.checkpoint import read_checkpoint, read_history
+from basset.training.checkpoint import read_checkpoint, read_history
 from hpo import progress, records
 from hpo.config import load_study
 from hpo.storage import make_engine

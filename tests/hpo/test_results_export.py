@@ -11,10 +11,10 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from basset import cli as basset_cli
-from basset.checkpoint import load_model
-from basset.model import build_model
+from basset.cli import train as basset_cli
+from basset.nn.model import build_model
 from basset.params import parse_params, read_params
+from basset.training.checkpoint import load_model
 from hpo.cli import main
 from results_testutil import run_tiny_study
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from basset.cli.motifs import main
 from basset.interpret.jaspar import best_matches, jaspar_vertebrates
 from basset.interpret.motifs import (
     filter_motifs,
     logos_html,
-    main,
     match_filters,
     meme_text,
     table_text,

@@ -6,12 +6,12 @@ import csv
 
 import pytest
 
-from basset.api import TrainOptions
-from basset.data import load_data
-from basset.interpret.motifs import main as motifs_main
+from basset.cli.motifs import main as motifs_main
+from basset.data.h5read import load_data
+from basset.data.preprocess import preprocess
 from basset.params import JobParams
-from basset.preprocess import preprocess
-from basset.trainer import train
+from basset.training.seam import TrainOptions
+from basset.training.trainer import train
 
 
 @pytest.mark.slow

@@ -7,9 +7,10 @@ import gzip
 import numpy as np
 import pytest
 
+from basset.cli.sat import main
+from basset.data.onehot import BASE_BYTES
 from basset.errors import DataError
-from basset.interpret.sat import main, saturation_mutagenesis, select_targets
-from basset.onehot import BASE_BYTES
+from basset.interpret.sat import saturation_mutagenesis, select_targets
 from interpret_models import encode, planted_model, run_cli, save_model
 
 MOTIF = "TGCTGACTCAGCA"

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from basset.errors import ArchitectureError
-from basset.model import (
+from basset.nn.model import (
     build_model,
     check_architecture,
     load_kipoi_state_dict,
@@ -18,8 +18,8 @@ from basset.model import (
     parameter_count,
     training_bytes,
 )
+from basset.nn.softpool import SoftPool1d, SoftPoolFunction
 from basset.params import JobParams, pretrained_params
-from basset.softpool import SoftPool1d, SoftPoolFunction
 
 
 def _pretrained(padding: str) -> JobParams:

@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-import basset.trainer
-from basset.api import TrainOptions
-from basset.checkpoint import load_model, read_checkpoint
-from basset.data import codes_to_onehot
-from basset.errors import DataError
-from basset.predict import predict_proba
-from basset.trainer import train
-from synth_data import make_data, one_thread
 from test_trainer import small_params
+
+import basset.training.trainer
+from basset.errors import DataError
+from basset.training.checkpoint import load_model, read_checkpoint
+from basset.training.predict import predict_proba
+from basset.training.resident import codes_to_onehot
+from basset.training.seam import TrainOptions
+from basset.training.trainer import train
+from synth_data import make_data, one_thread
 
 pytestmark = pytest.mark.usefixtures(one_thread.__name__)
 
@@ -66,14 +66,14 @@ def test_restart_on_other_data_is_refused(tmp_path: Path) -> None:
 def _start_spy(monkeypatch: pytest.MonkeyPatch) -> dict[str, torch.Tensor]:
     """The model's state once seeded, before any training (filled in by train)."""
     at_start: dict[str, torch.Tensor] = {}
-    original = basset.trainer.copy_seed_layers
+    original = basset.training.trainer.copy_seed_layers
 
     def spy(model: torch.nn.Module, seed: torch.nn.Module) -> bool:
         copied = original(model, seed)  # type: ignore[arg-type]
         at_start.update({k: v.clone() for k, v in model.state_dict().items()})
         return copied
 
-    monkeypatch.setattr(basset.trainer, "copy_seed_layers", spy)
+    monkeypatch.setattr(basset.training.trainer, "copy_seed_layers", spy)
     return at_start
 
 

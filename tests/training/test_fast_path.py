@@ -10,14 +10,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from basset.api import TrainOptions, TrainResult
-from basset.checkpoint import read_checkpoint
-from basset.data import BassetData, ResidentData, codes_to_onehot
-from basset.fast import set_capturable
-from basset.model import build_model
+from basset.data.h5read import BassetData
+from basset.nn.model import build_model
 from basset.params import JobParams
-from basset.predict import reverse_complement
-from basset.trainer import train
+from basset.training.checkpoint import read_checkpoint
+from basset.training.cuda_graphs import set_capturable
+from basset.training.predict import reverse_complement
+from basset.training.resident import ResidentData, codes_to_onehot
+from basset.training.seam import TrainOptions, TrainResult
+from basset.training.trainer import train
 from synth_data import make_data, one_thread
 
 pytestmark = pytest.mark.usefixtures(one_thread.__name__)

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import basset.trainer
-from basset.api import EpochMetrics, StopTraining, TrainHooks, TrainOptions
-from basset.checkpoint import load_model, read_checkpoint
-from basset.model import norm_constrained
+import basset.training.trainer
+from basset.nn.model import norm_constrained
 from basset.params import JobParams
-from basset.trainer import TrainingDiverged, loss_stalled, train
+from basset.training.checkpoint import load_model, read_checkpoint
+from basset.training.seam import EpochMetrics, StopTraining, TrainHooks, TrainOptions
+from basset.training.trainer import TrainingDiverged, loss_stalled, train
 from synth_data import make_data, one_thread
 
 pytestmark = pytest.mark.usefixtures(one_thread.__name__)
@@ -60,7 +60,7 @@ def _scripted(monkeypatch: pytest.MonkeyPatch, aurocs: list[float]) -> None:
         value = next(scores)
         return np.array([value, value]), np.array([0.5, 0.5])
 
-    monkeypatch.setattr(basset.trainer, "binary_metrics", binary_metrics)
+    monkeypatch.setattr(basset.training.trainer, "binary_metrics", binary_metrics)
 
 
 def test_stagnant_t_follows_bassets_loop_condition(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,7 +125,7 @@ def test_single_class_targets_are_left_out_and_reported_once(
 ) -> None:
     data = make_data(num_targets=3)
     data.valid.targets[:, 1] = 0.0
-    with caplog.at_level(logging.WARNING, logger="basset.trainer"):
+    with caplog.at_level(logging.WARNING, logger="basset.training.trainer"):
         result = train(small_params(), data, options=options(max_epochs=2))
     warnings = [r for r in caplog.records if "one class" in r.getMessage()]
     assert len(warnings) == 1 and "t1" in warnings[0].getMessage()
