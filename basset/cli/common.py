@@ -6,8 +6,9 @@ import argparse
 import functools
 import logging
 import sys
-from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 from basset.data.h5write import ONEHOT_DTYPES
 from basset.device import resolve_device
@@ -25,6 +26,12 @@ class ArgParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+
+    def parse_cli(self, argv: Sequence[str] | None) -> argparse.Namespace:
+        """The arguments, with logging set from their -q (and -v where the script has it)."""
+        args = self.parse_args(argv)
+        setup_logging(quiet=args.quiet, verbose=getattr(args, "verbose", False))
+        return args
 
 
 def _whole(text: str, low: int) -> int:
@@ -131,3 +138,21 @@ def device_from_args(args: argparse.Namespace) -> str:
     device: str = args.device or ("cuda" if args.cuda else "cpu")
     resolve_device(device)
     return device
+
+
+def add_model_arguments(
+    parser: argparse.ArgumentParser, data_help: str, out: tuple[str, str], *, batch_size: int
+) -> None:
+    """What every script that applies a trained model takes: the model, its input (`data_help`),
+    its output (`out`: name and help), the device flags, --batch-size and -q."""
+    parser.add_argument("model", type=Path, help="a trained model (PREFIX_best.pt)")
+    parser.add_argument("data", type=Path, help=data_help)
+    parser.add_argument(out[0], type=Path, help=out[1])
+    add_device_args(parser)
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size)
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
+
+def split_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of the HDF5 writing pipelines from add_split_arguments' flags."""
+    return {"valid": args.valid, "test": args.test, "seed": args.seed, "onehot_dtype": args.dtype}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from basset.cli.common import ArgParser, cli_entry, positive_int, setup_logging, split_size
+from basset.cli.common import ArgParser, cli_entry, positive_int, split_size
 from basset.data.demo import DEMO_SETS, make_demo
 from basset.data.h5write import ONEHOT_DTYPES
 
@@ -47,8 +47,7 @@ def build_parser() -> ArgParser:
 
 @cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(quiet=args.quiet)
+    args = build_parser().parse_cli(argv)
     make_demo(
         args.out,
         preset=args.preset,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from basset.cli.common import ArgParser, add_split_arguments, cli_entry, setup_logging
+from basset.cli.common import ArgParser, add_split_arguments, cli_entry, split_options
 from basset.data.features import build_features
 
 
@@ -38,8 +38,7 @@ def build_parser() -> ArgParser:
 
 @cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(quiet=args.quiet)
+    args = build_parser().parse_cli(argv)
     summary = build_features(
         args.samples,
         args.genome,
@@ -51,10 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         primary_only=args.primary_only,
         summit=args.summit,
         h5=not args.no_h5,
-        valid=args.valid,
-        test=args.test,
-        seed=args.seed,
-        onehot_dtype=args.dtype,
+        **split_options(args),
         quiet=args.quiet,
     )
     if not args.quiet:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 from basset.cli.common import (
     ArgParser,
-    add_device_args,
+    add_model_arguments,
     cli_entry,
     device_from_args,
     positive_int,
-    setup_logging,
 )
 from basset.data.h5read import load_data
 from basset.errors import DataError
@@ -48,23 +46,19 @@ def build_parser() -> ArgParser:
         prog="basset-motifs",
         description="First-layer filters -> PWMs, MEME file, JASPAR matches (TOMTOM), logos.",
     )
-    parser.add_argument("model", type=Path, help="trained model (PREFIX_best.pt)")
-    parser.add_argument("data", type=Path, help="Basset HDF5 whose sequences activate the filters")
-    parser.add_argument("out_dir", type=Path, help="folder for filters_meme.txt, table.tsv, logos.html")
+    add_model_arguments(parser, "Basset HDF5 whose sequences activate the filters",
+                        ("out_dir", "folder for filters_meme.txt, table.tsv, logos.html"),
+                        batch_size=256)
     parser.add_argument("--split", choices=("test", "valid", "train"), default="test", help="sequences to use (default test)")
     parser.add_argument("--max-seqs", type=positive_int, default=None, metavar="N", help="use the first N sequences only")
     parser.add_argument("--threshold", type=_threshold, default=THRESHOLD,
                         help="site = activation above this fraction of the filter's maximum (default 0.5)")
-    add_device_args(parser)
-    parser.add_argument("--batch-size", type=positive_int, default=256)
-    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     return parser
 
 
 @cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(quiet=args.quiet)
+    args = build_parser().parse_cli(argv)
     out = check_output_folder(args.out_dir)
     loaded = load_model(args.model, device=device_from_args(args))
     split = getattr(load_data(args.data, splits=(args.split,)), args.split)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from basset.cli.common import ArgParser, add_split_arguments, cli_entry, setup_logging
+from basset.cli.common import ArgParser, add_split_arguments, cli_entry
 from basset.data.preprocess import preprocess
 from basset.data.repair import LOST_N_WARNING, repair_scrambled
 from basset.progress import progress_bars
@@ -50,8 +50,7 @@ def build_parser() -> ArgParser:
 @cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    setup_logging(quiet=args.quiet)
+    args = parser.parse_cli(argv)
     paths = [args.fasta, args.table, args.out]
     if args.repair_scrambled:
         if any(paths):
@@ -70,11 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.fasta,
         args.table,
         args.out,
-        valid=args.valid,
-        test=args.test,
-        seed=args.seed,
         extend=args.extend,
-        onehot_dtype=args.dtype,
+        **split_options(args),
         quiet=args.quiet,
     )
     if not args.quiet:

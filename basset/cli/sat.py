@@ -12,11 +12,10 @@ from rich.progress import Progress
 
 from basset.cli.common import (
     ArgParser,
-    add_device_args,
+    add_model_arguments,
     cli_entry,
     device_from_args,
     positive_int,
-    setup_logging,
 )
 from basset.data.fasta import read_fasta_all
 from basset.data.onehot import BASE_BYTES, encode_codes
@@ -41,15 +40,12 @@ def build_parser() -> ArgParser:
         prog="basset-sat",
         description="In-silico saturation mutagenesis: every position to every other base.",
     )
-    parser.add_argument("model", type=Path, help="trained model (PREFIX_best.pt)")
-    parser.add_argument("fasta", type=Path, help="sequences (centre-trimmed/padded to the model's length)")
-    parser.add_argument("out_dir", type=Path, help="folder for sat_<id>.npy/.tsv, table.tsv, sat.html")
+    add_model_arguments(parser, "FASTA of sequences (centre-trimmed/padded to the model's length)",
+                        ("out_dir", "folder for sat_<id>.npy/.tsv, table.tsv, sat.html"),
+                        batch_size=512)
     parser.add_argument("--targets", default=None, help="comma-separated target indices or labels (default all)")
     parser.add_argument("--center", type=positive_int, default=None, metavar="N",
                         help="mutate only the central N positions (default all)")
-    add_device_args(parser)
-    parser.add_argument("--batch-size", type=positive_int, default=512)
-    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     return parser
 
 
@@ -65,13 +61,12 @@ def _read_sequences(path: Path) -> tuple[list[str], list[bytes]]:
 
 @cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(quiet=args.quiet)
+    args = build_parser().parse_cli(argv)
     check_output_folder(args.out_dir)
     loaded = load_model(args.model, device=device_from_args(args))
     targets = select_targets(args.targets, loaded.target_labels)
     names = [loaded.target_labels[t] for t in targets]
-    ids, seqs = _read_sequences(args.fasta)
+    ids, seqs = _read_sequences(args.data)
     length = loaded.seq_len
     if any(len(s) != length for s in seqs):
         log.warning("sequences are centre-trimmed or N-padded to the model's %d bp", length)

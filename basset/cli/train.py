@@ -16,11 +16,11 @@ import numpy as np
 from basset.cli.common import (
     ArgParser,
     add_device_args,
+    add_model_arguments,
     cli_entry,
     device_from_args,
     non_negative_int,
     positive_int,
-    setup_logging,
 )
 from basset.data.fasta import read_fasta_all
 from basset.data.h5read import load_data
@@ -84,8 +84,7 @@ def build_train_parser() -> ArgParser:
 
 @cli_entry
 def train_main(argv: Sequence[str] | None = None) -> int:
-    args = build_train_parser().parse_args(argv)
-    setup_logging(quiet=args.quiet)
+    args = build_train_parser().parse_cli(argv)
     device = device_from_args(args)
     if args.job:
         params = read_params(args.job)
@@ -137,20 +136,15 @@ def _check_fit(loaded: LoadedModel, seq_len: int, num_targets: int | None, sourc
 def build_test_parser() -> ArgParser:
     parser = ArgParser(prog="basset-test", description="Per-target AUROC/AUPRC on the test split.",
                        allow_abbrev=False)
-    parser.add_argument("model", type=Path, help="a PREFIX_best.pt")
-    parser.add_argument("data", type=Path, help="Basset HDF5 with a test split")
-    parser.add_argument("out_dir", type=Path, help="folder for aucs.txt")
-    add_device_args(parser)
+    add_model_arguments(parser, "Basset HDF5 with a test split", ("out_dir", "folder for aucs.txt"),
+                        batch_size=256)
     parser.add_argument("-rc", "--rc", action="store_true", help="average both strands")
-    parser.add_argument("--batch-size", type=positive_int, default=256)
-    parser.add_argument("-q", "--quiet", action="store_true")
     return parser
 
 
 @cli_entry
 def test_main(argv: Sequence[str] | None = None) -> int:
-    args = build_test_parser().parse_args(argv)
-    setup_logging(quiet=args.quiet)
+    args = build_test_parser().parse_cli(argv)
     device = device_from_args(args)
     check_output_folder(args.out_dir)
     loaded = load_model(args.model, device)
@@ -185,14 +179,9 @@ def build_predict_parser() -> ArgParser:
         "sequence, id first, one column per target.",
         allow_abbrev=False,
     )
-    parser.add_argument("model", type=Path, help="a PREFIX_best.pt")
-    parser.add_argument("data", type=Path, help="FASTA (sequences centre-trimmed/padded to the "
-                        "model's length) or Basset HDF5 (its test split)")
-    parser.add_argument("out", type=Path, help="TSV to write")
-    add_device_args(parser)
+    add_model_arguments(parser, "FASTA (sequences centre-trimmed/padded to the model's length) or "
+                        "Basset HDF5 (its test split)", ("out", "TSV to write"), batch_size=256)
     parser.add_argument("-rc", "--rc", action="store_true", help="average both strands")
-    parser.add_argument("--batch-size", type=positive_int, default=256)
-    parser.add_argument("-q", "--quiet", action="store_true")
     return parser
 
 
@@ -210,8 +199,7 @@ def _sequences(path: Path, loaded: LoadedModel) -> tuple[list[str], np.ndarray]:
 
 @cli_entry
 def predict_main(argv: Sequence[str] | None = None) -> int:
-    args = build_predict_parser().parse_args(argv)
-    setup_logging(quiet=args.quiet)
+    args = build_predict_parser().parse_cli(argv)
     device = device_from_args(args)
     check_output_file(args.out)
     loaded = load_model(args.model, device)
