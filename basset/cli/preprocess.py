@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from basset.cli.common import ArgParser, add_split_arguments, cli_entry
+from basset.cli.common import ArgParser, add_split_arguments, cli_entry, split_options
 from basset.data.preprocess import preprocess
 from basset.data.repair import LOST_N_WARNING, repair_scrambled
 from basset.progress import progress_bars
