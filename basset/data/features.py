@@ -29,7 +29,7 @@ from rich.progress import Progress
 from basset.data.feature_files import feature_ids, write_activity, write_bed, write_fasta
 from basset.data.genome import Genome
 from basset.data.h5write import SplitArrays, write_basset_h5
-from basset.data.merge import Intervals, merge_intervals
+from basset.data.merge import Features, Intervals, merge_intervals
 from basset.data.onehot import CODE_TABLE
 from basset.data.peaks import PeakArrays
 from basset.data.splits import split_indices
@@ -194,6 +194,44 @@ class FeaturesSummary:
         )
 
 
+def _merge_and_extract(
+    intervals: Intervals, samples: list[Sample], genome_path: Path, sizes_file: Path | None,
+    size: int, overlap: int, progress: Progress,
+) -> tuple[Features, np.ndarray]:
+    """The merged features on the genome and their sequences (one byte per base)."""
+    genome = Genome(genome_path)
+    try:
+        intervals, lengths = on_genome(intervals, samples, genome, sizes_file)
+        task = progress.add_task("merging", total=None)
+        features = merge_intervals(intervals, lengths, len(samples), size=size, overlap=overlap)
+        progress.update(task, total=1, completed=1)
+        if not len(features):
+            raise DataError(f"every chromosome with peaks is shorter than {size} bp")
+        task = progress.add_task("extracting sequences", total=None)
+        seqs = genome.windows(features.chroms, features.chrom, features.start, features.minus, size)
+        progress.update(task, total=1, completed=1)
+    finally:
+        genome.close()
+    return features, seqs
+
+
+def _write_text_outputs(
+    paths: list[Path], features: Features, labels: list[str], ids: list[str], seqs: np.ndarray,
+    progress: Progress,
+) -> None:
+    """The BED, the activity table and the FASTA, into `paths` in that order."""
+    task = progress.add_task("writing BED, table, FASTA", total=3)
+    writers = (
+        lambda out: write_bed(out, features),
+        lambda out: write_activity(out, features, labels),
+        lambda out: write_fasta(out, ids, seqs),
+    )
+    for path, write in zip(paths, writers, strict=True):
+        with path.open("wb") as out:
+            write(out)
+        progress.update(task, advance=1)
+
+
 def build_features(
     sample_table: str | Path,
     genome_path: str | Path,
@@ -224,38 +262,16 @@ def build_features(
         n_peaks = len(intervals.point)
         if not n_peaks:
             raise DataError(f"{sample_table}: no peaks left to make features of")
-        genome = Genome(genome_path)
-        try:
-            intervals, lengths = on_genome(intervals, samples, genome, sizes_file)
-            task = progress.add_task("merging", total=None)
-            features = merge_intervals(intervals, lengths, len(samples), size=size, overlap=overlap)
-            progress.update(task, total=1, completed=1)
-            del intervals
-            if not len(features):
-                raise DataError(f"every chromosome with peaks is shorter than {size} bp")
-            task = progress.add_task("extracting sequences", total=None)
-            seqs = genome.windows(features.chroms, features.chrom, features.start, features.minus, size)
-            progress.update(task, total=1, completed=1)
-        finally:
-            genome.close()
+        features, seqs = _merge_and_extract(
+            intervals, samples, Path(genome_path), sizes_file, size, overlap, progress
+        )
+        del intervals
         ids = feature_ids(features)
         counts = split_indices(len(ids), valid, test, seed) if h5 else None  # checks the sizes
         with ExitStack() as stack:
             tmp = [stack.enter_context(atomic_path(path)) for path in outputs]
-            task = progress.add_task("writing BED, table, FASTA", total=3)
-            for path, write in zip(
-                tmp[:3],
-                (
-                    lambda out: write_bed(out, features),
-                    lambda out: write_activity(out, features, labels),
-                    lambda out: write_fasta(out, ids, seqs),
-                ),
-                strict=True,
-            ):
-                with path.open("wb") as out:
-                    write(out)
-                progress.update(task, advance=1)
-            if h5 and counts is not None:
+            _write_text_outputs(tmp[:3], features, labels, ids, seqs, progress)
+            if counts is not None:
                 codes = np.take(CODE_TABLE, seqs, out=seqs)  # in place: the bytes are written
                 targets = features.active().astype(np.int8)
                 splits = {
