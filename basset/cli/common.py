@@ -117,7 +117,9 @@ def add_split_arguments(parser: argparse.ArgumentParser, *seed_flags: str) -> No
         default=0.1,
         help="test size: fraction (<1) or count (default 0.1)",
     )
-    parser.add_argument(*seed_flags, dest="seed", type=int, default=1, help="shuffling seed (default 1)")
+    parser.add_argument(
+        *seed_flags, dest="seed", type=int, default=1, help="shuffling seed (default 1)"
+    )
     parser.add_argument(
         "--dtype",
         choices=sorted(ONEHOT_DTYPES),

@@ -33,7 +33,9 @@ def build_parser() -> ArgParser:
         help="validation fraction (<1) or count (default: the set's, 1/6 or 300)",
     )
     parser.add_argument(
-        "--test", type=split_size, help="test fraction (<1) or count (default: the set's, 1/6 or 1000)"
+        "--test",
+        type=split_size,
+        help="test fraction (<1) or count (default: the set's, 1/6 or 1000)",
     )
     parser.add_argument(
         "--dtype",

@@ -17,17 +17,25 @@ def build_parser() -> ArgParser:
         "(PREFIX.fa) and HDF5 (PREFIX.h5).",
     )
     parser.add_argument("samples", type=Path, help="sample table: 'label bed_path' per line")
-    parser.add_argument("genome", type=Path, help="genome FASTA, plain or bgzipped (indexed if needed)")
+    parser.add_argument(
+        "genome", type=Path, help="genome FASTA, plain or bgzipped (indexed if needed)"
+    )
     parser.add_argument("-o", "--out", default="features", metavar="PREFIX",
                         help="output prefix (default: features)")
-    parser.add_argument("-s", "--size", type=int, default=600, help="feature size in bp (default 600)")
+    parser.add_argument(
+        "-s", "--size", type=int, default=600, help="feature size in bp (default 600)"
+    )
     parser.add_argument("-m", "--merge-overlap", type=int, default=200,
                         help="merge features overlapping by at least this many bp (default 200)")
     parser.add_argument("-c", "--chrom-sizes", type=Path, default=None,
                         help="chromosome lengths table, checked against the genome's")
     parser.add_argument("-y", "--no-chry", action="store_true", help="ignore chrY peaks")
-    parser.add_argument("-i", "--primary-only", action="store_true",
-                        help="ignore every chromosome but chr<number> and chrX (_random, chrUn, chrM, ...)")
+    parser.add_argument(
+        "-i",
+        "--primary-only",
+        action="store_true",
+        help="ignore every chromosome but chr<number> and chrX (_random, chrUn, chrM, ...)",
+    )
     parser.add_argument("--summit", action="store_true",
                         help="centre on narrowPeak's summit (column 10) rather than the midpoint")
     parser.add_argument("--no-h5", action="store_true", help="stop after PREFIX.fa")

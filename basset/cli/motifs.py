@@ -49,10 +49,25 @@ def build_parser() -> ArgParser:
     add_model_arguments(parser, "Basset HDF5 whose sequences activate the filters",
                         ("out_dir", "folder for filters_meme.txt, table.tsv, logos.html"),
                         batch_size=256)
-    parser.add_argument("--split", choices=("test", "valid", "train"), default="test", help="sequences to use (default test)")
-    parser.add_argument("--max-seqs", type=positive_int, default=None, metavar="N", help="use the first N sequences only")
-    parser.add_argument("--threshold", type=_threshold, default=THRESHOLD,
-                        help="site = activation above this fraction of the filter's maximum (default 0.5)")
+    parser.add_argument(
+        "--split",
+        choices=("test", "valid", "train"),
+        default="test",
+        help="sequences to use (default test)",
+    )
+    parser.add_argument(
+        "--max-seqs",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="use the first N sequences only",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=_threshold,
+        default=THRESHOLD,
+        help="site = activation above this fraction of the filter's maximum (default 0.5)",
+    )
     return parser
 
 
@@ -66,13 +81,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise DataError(f"{args.data}: the {args.split} split has no sequences")
     codes = split.seqs[: args.max_seqs]
     log.info("first-layer activations of %d %s sequences", len(codes), args.split)
-    motifs = filter_motifs(loaded.model, codes, threshold=args.threshold, batch_size=args.batch_size)
-    log.info("comparing %d filters with JASPAR CORE vertebrates", sum(m.n_sites > 0 for m in motifs))
+    motifs = filter_motifs(
+        loaded.model, codes, threshold=args.threshold, batch_size=args.batch_size
+    )
+    log.info(
+        "comparing %d filters with JASPAR CORE vertebrates", sum(m.n_sites > 0 for m in motifs)
+    )
     matches = match_filters(motifs, jaspar_vertebrates())
     output_folder(out)
     write_text_atomic(out / "filters_meme.txt", meme_text(motifs))
     write_text_atomic(out / "table.tsv", table_text(motifs, matches))
-    write_text_atomic(out / "logos.html", logos_html(motifs, matches, f"Filters of {args.model.name}"))
+    write_text_atomic(
+        out / "logos.html", logos_html(motifs, matches, f"Filters of {args.model.name}")
+    )
     significant = sorted((m for m in matches.values() if m.q_value < 0.05), key=lambda m: m.p_value)
     if not args.quiet:
         print(

@@ -20,10 +20,16 @@ def build_parser() -> ArgParser:
         description="FASTA + activity table -> Basset HDF5 (train/valid/test one-hot and targets).",
     )
     parser.add_argument(
-        "fasta", type=Path, nargs="?", help="sequences (plain or gzipped); headers are the table's row ids"
+        "fasta",
+        type=Path,
+        nargs="?",
+        help="sequences (plain or gzipped); headers are the table's row ids",
     )
     parser.add_argument(
-        "table", type=Path, nargs="?", help="activity table: header of target labels, then id v1 v2 ..."
+        "table",
+        type=Path,
+        nargs="?",
+        help="activity table: header of target labels, then id v1 v2 ...",
     )
     parser.add_argument("out", type=Path, nargs="?", help="HDF5 file to write")
     parser.add_argument(

@@ -43,7 +43,9 @@ def build_parser() -> ArgParser:
     add_model_arguments(parser, "FASTA of sequences (centre-trimmed/padded to the model's length)",
                         ("out_dir", "folder for sat_<id>.npy/.tsv, table.tsv, sat.html"),
                         batch_size=512)
-    parser.add_argument("--targets", default=None, help="comma-separated target indices or labels (default all)")
+    parser.add_argument(
+        "--targets", default=None, help="comma-separated target indices or labels (default all)"
+    )
     parser.add_argument("--center", type=positive_int, default=None, metavar="N",
                         help="mutate only the central N positions (default all)")
     return parser
@@ -54,7 +56,9 @@ def _read_sequences(path: Path) -> tuple[list[str], list[bytes]]:
     seen: set[str] = set()
     for seq_id in map(file_id, ids):
         if seq_id in seen:
-            raise DataError(f"{path}: two sequences share the id {seq_id!r} (file names come from ids)")
+            raise DataError(
+                f"{path}: two sequences share the id {seq_id!r} (file names come from ids)"
+            )
         seen.add(seq_id)
     return ids, seqs
 
@@ -80,9 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = ["\t".join(TABLE_COLUMNS)]
     sections = []
     with Progress(disable=args.quiet, transient=True) as progress:
-        for seq_id, seq_codes in progress.track(list(zip(ids, codes, strict=True)), description="mutagenesis"):
+        for seq_id, seq_codes in progress.track(
+            list(zip(ids, codes, strict=True)), description="mutagenesis"
+        ):
             sat = saturation_mutagenesis(
-                loaded.model, seq_codes, targets, start=start, stop=start + width, batch_size=args.batch_size
+                loaded.model,
+                seq_codes,
+                targets,
+                start=start,
+                stop=start + width,
+                batch_size=args.batch_size,
             )
             stem = args.out_dir / f"sat_{file_id(seq_id)}"
             with atomic_path(stem.with_suffix(".npy")) as tmp:
@@ -93,14 +104,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             letters = BASE_BYTES[seq_codes[start : start + width]].tobytes().decode()
             for name, ref, matrix in zip(names, sat.reference, sat.delta, strict=True):
                 sections.append(
-                    f"<h3>{html.escape(seq_id)} &mdash; {html.escape(name)} (reference {ref:.3f})</h3>"
+                    f"<h3>{html.escape(seq_id)} &mdash; {html.escape(name)} (reference "
+                    f"{ref:.3f})</h3>"
                     + heatmap_svg(matrix, letters, start=start + 1)
                 )
     write_text_atomic(args.out_dir / "table.tsv", "\n".join(table) + "\n")
-    legend = "<p>Change in prediction when the base is mutated: red = gain, blue = loss (per map scale).</p>"
+    legend = (
+        "<p>Change in prediction when the base is mutated: red = gain, blue = loss "
+        "(per map scale).</p>"
+    )
     write_text_atomic(
-        args.out_dir / "sat.html", html_page(f"Saturation mutagenesis: {args.model.name}", legend + "\n".join(sections))
+        args.out_dir / "sat.html",
+        html_page(f"Saturation mutagenesis: {args.model.name}", legend + "\n".join(sections)),
     )
     if not args.quiet:
-        print(f"{len(ids)} sequences x {len(targets)} targets x {width} positions; wrote {args.out_dir}/table.tsv, sat.html")
+        print(
+            f"{len(ids)} sequences x {len(targets)} targets x {width} positions; wrote "
+            f"{args.out_dir}/table.tsv, sat.html"
+        )
     return 0

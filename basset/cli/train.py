@@ -52,18 +52,34 @@ def build_train_parser() -> ArgParser:
     )
     parser.add_argument("data", type=Path, help="Basset HDF5 data file")
     add_device_args(parser)
-    parser.add_argument("-job", "--job", type=Path, help="params table (default: Basset's small built-in net)")
-    parser.add_argument("-stagnant_t", "--stagnant-t", dest="stagnant_t", type=non_negative_int,
-                        default=DEFAULTS.stagnant_t,
-                        help="stop after this many epochs without a new best validation AUROC (default %(default)s)")
+    parser.add_argument(
+        "-job", "--job", type=Path, help="params table (default: Basset's small built-in net)"
+    )
+    parser.add_argument(
+        "-stagnant_t",
+        "--stagnant-t",
+        dest="stagnant_t",
+        type=non_negative_int,
+        default=DEFAULTS.stagnant_t,
+        help="stop after this many epochs without a new best validation AUROC "
+        "(default %(default)s)",
+    )
     parser.add_argument("-max_epochs", "--max-epochs", dest="max_epochs", type=positive_int,
                         default=DEFAULTS.max_epochs, help="epoch cap (default %(default)s)")
-    parser.add_argument("-save", "--save", default="dnacnn",
-                        help="prefix of PREFIX_check.pt, PREFIX_best.pt, PREFIX_metrics.tsv (default %(default)s)")
+    parser.add_argument(
+        "-save",
+        "--save",
+        default="dnacnn",
+        help="prefix of PREFIX_check.pt, PREFIX_best.pt, PREFIX_metrics.tsv (default %(default)s)",
+    )
     parser.add_argument("-restart", "--restart", type=Path, help="continue from a PREFIX_check.pt")
-    parser.add_argument("-seed", "--seed", type=Path,
-                        help="start from this model: its conv layers, and its hidden layers when the job's "
-                        "hidden_units are the seed's (without -job: all but the output layer)")
+    parser.add_argument(
+        "-seed",
+        "--seed",
+        type=Path,
+        help="start from this model: its conv layers, and its hidden layers when the job's "
+        "hidden_units are the seed's (without -job: all but the output layer)",
+    )
     parser.add_argument("-rand", "--rand", type=int, default=DEFAULTS.rand,
                         help="random seed (default %(default)s)")
     parser.add_argument("-rc", "--rc", action="store_true",
@@ -72,13 +88,22 @@ def build_train_parser() -> ArgParser:
                         help="learning rate x 2/3 when the train loss improves by < 1e-4")
     parser.add_argument("-result", "--result", type=Path,
                         help="write the best mean validation AUROC to this file")
-    parser.add_argument("--padding", choices=PADDINGS,
-                        help="paper: unpadded convolutions; same: length-keeping (overrides the job)")
-    parser.add_argument("--no-amp", dest="amp", action="store_false", help="fp32 on CUDA (no bf16 autocast)")
+    parser.add_argument(
+        "--padding",
+        choices=PADDINGS,
+        help="paper: unpadded convolutions; same: length-keeping (overrides the job)",
+    )
+    parser.add_argument(
+        "--no-amp", dest="amp", action="store_false", help="fp32 on CUDA (no bf16 autocast)"
+    )
     parser.add_argument("--legacy-order", action="store_true",
                         help="Basset's file order instead of a shuffle every epoch")
-    parser.add_argument("--freeze-conv", action="store_true", help="with -seed: keep the conv layers fixed")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bars")
+    parser.add_argument(
+        "--freeze-conv", action="store_true", help="with -seed: keep the conv layers fixed"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="warnings only, no progress bars"
+    )
     return parser
 
 
@@ -126,7 +151,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 def _check_fit(loaded: LoadedModel, seq_len: int, num_targets: int | None, source: Path) -> None:
     if seq_len != loaded.seq_len:
-        raise DataError(f"{source}: sequences are {seq_len} bp, the model takes {loaded.seq_len} bp")
+        raise DataError(
+            f"{source}: sequences are {seq_len} bp, the model takes {loaded.seq_len} bp"
+        )
     if num_targets is not None and num_targets != len(loaded.target_labels):
         raise DataError(
             f"{source}: {num_targets} targets, the model predicts {len(loaded.target_labels)}"
@@ -204,7 +231,9 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
     check_output_file(args.out)
     loaded = load_model(args.model, device)
     ids, codes = _sequences(args.data, loaded)
-    preds = predict_proba(loaded.model, codes, batch_size=args.batch_size, device=device, rc=args.rc)
+    preds = predict_proba(
+        loaded.model, codes, batch_size=args.batch_size, device=device, rc=args.rc
+    )
     with atomic_path(args.out) as tmp, tmp.open("w") as out:
         out.write("\t".join(["id", *loaded.target_labels]) + "\n")
         for name, row in zip(ids, preds, strict=True):

@@ -298,7 +298,8 @@ def make_demo(
             path, splits, list(kind.targets), onehot_dtype=onehot_dtype, progress=progress
         )
     rates = ", ".join(
-        f"{label} {rate:.0%}" for label, rate in zip(kind.targets, demo.targets.mean(axis=0), strict=True)
+        f"{label} {rate:.0%}"
+        for label, rate in zip(kind.targets, demo.targets.mean(axis=0), strict=True)
     )
     log.info(
         "wrote %s: train %d, valid %d, test %d of %d bp; positives: %s",

@@ -14,11 +14,15 @@ if TYPE_CHECKING:
     from basset.data.merge import Features
 
 WRITE_ROWS = 65_536
-CHUNK_BYTES = 1 << 20  # text a write: 16 MB writes took twice the CPU (the buffer outgrows the cache)
+CHUNK_BYTES = (
+    1 << 20
+)  # text a write: 16 MB writes took twice the CPU (the buffer outgrows the cache)
 BED_ROWS, ACTIVITY_ROWS = 1, 2  # the kinds of rows _format_rows writes (0: ids)
 # "\t0\t1..." of the 8 samples of each activity byte (bit k: the k-th cell)
 POWERS_OF_TEN = 10 ** np.arange(19, dtype=np.int64)
-LOWEST_BIT = np.array([(byte & -byte).bit_length() - 1 for byte in range(256)], np.int64)  # of byte > 0
+LOWEST_BIT = np.array(
+    [(byte & -byte).bit_length() - 1 for byte in range(256)], np.int64
+)  # of byte > 0
 ACTIVITY_CELLS = np.array(
     [[9, 48 + (byte >> (k // 2) & 1)][k % 2] for byte in range(256) for k in range(16)], np.uint8
 ).reshape(256, 16)
@@ -51,7 +55,8 @@ def feature_ids(features: Features) -> list[str]:
 
 
 def write_bed(handle: BinaryIO, features: Features) -> None:
-    """Basset's 7 columns: chrom, start, end, '.', '1', strand, active sample indexes ('.': none)."""
+    """Basset's 7 columns: chrom, start, end, '.', '1', strand, active sample indexes
+    ('.': none)."""
     names, offsets = _name_bytes(features)
     bound = _id_bound(offsets) + features.n_targets * (len(str(features.n_targets)) + 1)
     _write_rows(handle, features, names, offsets, bound, BED_ROWS)
@@ -66,14 +71,24 @@ def write_activity(handle: BinaryIO, features: Features, labels: Sequence[str]) 
 
 
 def _write_rows(
-    handle: BinaryIO, features: Features, names: np.ndarray, offsets: np.ndarray, bound: int, kind: int
+    handle: BinaryIO,
+    features: Features,
+    names: np.ndarray,
+    offsets: np.ndarray,
+    bound: int,
+    kind: int,
 ) -> None:
     for text in _formatted(features, names, offsets, bound, kind, features.n_targets):
         handle.write(text.data)
 
 
 def _formatted(
-    features: Features, names: np.ndarray, offsets: np.ndarray, bound: int, kind: int, n_targets: int
+    features: Features,
+    names: np.ndarray,
+    offsets: np.ndarray,
+    bound: int,
+    kind: int,
+    n_targets: int,
 ) -> Iterator[np.ndarray]:
     """The rows' text (_format_rows' kind and n_targets, `bound` bytes a row at most), a chunk at
     a time in one buffer reused from chunk to chunk: each chunk is gone when the next comes."""

@@ -59,7 +59,9 @@ def read_sample_table(path: str | Path) -> list[Sample]:
             if not words:
                 continue
             if len(words) != 2:
-                raise DataError(f"{path}: line {number}: expected 'label bed_path', got {len(words)} fields")
+                raise DataError(
+                    f"{path}: line {number}: expected 'label bed_path', got {len(words)} fields"
+                )
             label, bed = words[0], Path(words[1])
             if not bed.is_absolute() and not bed.exists():
                 bed = path.parent / bed
@@ -98,7 +100,9 @@ def collect_intervals(
         if index == 0:  # room for all, at the first file's peaks a byte, twice over: no regrowing
             peaks.reserve(2 * peaks.size * sum(sizes[1:]) // max(sizes[0], 1))
         codes = np.array([chroms.setdefault(name, len(chroms)) for name in names], np.int32)
-        keep_name = np.array([not _ignored(name, ignore_y, primary_only) for name in names], dtype=bool)
+        keep_name = np.array(
+            [not _ignored(name, ignore_y, primary_only) for name in names], dtype=bool
+        )
         if not keep_name.all():
             chrom = peaks.chrom[start : peaks.size]
             for name, count in zip(names, np.bincount(chrom, minlength=len(names)), strict=True):
@@ -112,7 +116,12 @@ def collect_intervals(
             progress.update(task, advance=1)
     if ignored:
         shown = ", ".join(f"{name} {count}" for name, count in sorted(ignored.items())[:5])
-        log.info("ignored %d peaks (%s%s)", sum(ignored.values()), shown, ", ..." if len(ignored) > 5 else "")
+        log.info(
+            "ignored %d peaks (%s%s)",
+            sum(ignored.values()),
+            shown,
+            ", ..." if len(ignored) > 5 else "",
+        )
     sample = np.repeat(np.arange(len(samples), dtype=np.int32), counts)
     n = peaks.size
     return Intervals(list(chroms), peaks.chrom[:n], peaks.minus[:n], peaks.point[:n], sample)
@@ -142,7 +151,8 @@ def on_genome(
             raise DataError(f"{where}: chromosome {name!r} is not in {sizes_file}")
         if sizes is not None and sizes[name] != genome.lengths[name]:
             raise DataError(
-                f"{sizes_file}: {name} is {sizes[name]} bp but {genome.lengths[name]} bp in {genome.path}"
+                f"{sizes_file}: {name} is {sizes[name]} bp but {genome.lengths[name]} bp in "
+                f"{genome.path}"
             )
     names = sorted((intervals.chroms[c] for c in present.tolist()), key=rank.__getitem__)
     renumber = np.zeros(len(intervals.chroms), dtype=np.int32)
@@ -154,7 +164,8 @@ def on_genome(
         row = int(beyond[0])
         name = names[chrom[row]]
         raise DataError(
-            f"{samples[int(intervals.sample[row])].bed}: a peak at {name}:{intervals.point[row]} is "
+            f"{samples[int(intervals.sample[row])].bed}: a peak at {name}:{intervals.point[row]} "
+            "is "
             f"beyond the end of {name} ({lengths[chrom[row]]} bp): another genome build?"
         )
     placed = Intervals(names, chrom, intervals.minus, intervals.point, intervals.sample)
@@ -254,7 +265,9 @@ def build_features(
     samples = read_sample_table(sample_table)
     labels = [s.label for s in samples]
     prefix = str(prefix)
-    outputs = [Path(prefix + suffix) for suffix in (".bed", "_act.txt", ".fa", *([".h5"] if h5 else []))]
+    outputs = [
+        Path(prefix + suffix) for suffix in (".bed", "_act.txt", ".fa", *([".h5"] if h5 else []))
+    ]
     with progress_bars(quiet) as progress:
         intervals = collect_intervals(
             samples, summit=summit, ignore_y=ignore_y, primary_only=primary_only, progress=progress
@@ -278,7 +291,9 @@ def build_features(
                     name: SplitArrays(codes[idx], targets[idx], [ids[i] for i in idx])
                     for name, idx in counts.items()
                 }
-                write_basset_h5(tmp[3], splits, labels, onehot_dtype=onehot_dtype, progress=progress)
+                write_basset_h5(
+                    tmp[3], splits, labels, onehot_dtype=onehot_dtype, progress=progress
+                )
     return FeaturesSummary(
         n_peaks=n_peaks,
         n_features=len(features),

@@ -62,7 +62,9 @@ def merge_intervals(
 ) -> Features:
     """Basset's merged features from `intervals`; `lengths[c]` is chromosome c's length."""
     if size <= 0 or not 0 <= overlap < size:
-        raise DataError(f"need a feature size > 0 and 0 <= merge overlap < size (got {size}, {overlap})")
+        raise DataError(
+            f"need a feature size > 0 and 0 <= merge overlap < size (got {size}, {overlap})"
+        )
     key_bits = (2 * len(intervals.chroms)).bit_length()
     point_bits = int(intervals.point.max(initial=0)).bit_length()
     sample_bits = max(1, (n_targets - 1).bit_length())
@@ -70,7 +72,9 @@ def merge_intervals(
         raise DataError(f"peak positions up to {intervals.point.max()} do not fit 64-bit sort keys")
     if key_bits + point_bits + sample_bits > 63:  # many samples: sorted apart from the key
         sample_bits = 0
-    codes = _pack(intervals.chrom, intervals.minus, intervals.point, intervals.sample, point_bits, sample_bits)
+    codes = _pack(
+        intervals.chrom, intervals.minus, intervals.point, intervals.sample, point_bits, sample_bits
+    )
     if sample_bits:
         codes.sort()  # (chromosome, strand, point, sample), one integer each
         samples = np.zeros(0, np.int32)
@@ -226,6 +230,8 @@ def _merge_pair(mid, act, a, b):
 def _bit_count(word):
     """Set bits of a uint64 (SWAR)."""
     word = word - ((word >> np.uint64(1)) & np.uint64(0x5555555555555555))
-    word = (word & np.uint64(0x3333333333333333)) + ((word >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    word = (word & np.uint64(0x3333333333333333)) + (
+        (word >> np.uint64(2)) & np.uint64(0x3333333333333333)
+    )
     word = (word + (word >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
     return np.int64((word * np.uint64(0x0101010101010101)) >> np.uint64(56))

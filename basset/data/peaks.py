@@ -43,7 +43,9 @@ class Peaks:
 def read_peaks(path: str | Path, *, summit: bool = False) -> Peaks:
     peaks = PeakArrays()
     chroms = peaks.read(path, summit=summit)
-    return Peaks(chroms, peaks.chrom[: peaks.size], peaks.point[: peaks.size], peaks.minus[: peaks.size])
+    return Peaks(
+        chroms, peaks.chrom[: peaks.size], peaks.point[: peaks.size], peaks.minus[: peaks.size]
+    )
 
 
 class PeakArrays:
@@ -69,7 +71,9 @@ class PeakArrays:
         if bad:
             peaks = _read_checked(path, buf.tobytes(), buf, summit)
             rows = len(peaks.point)
-            for column, values in zip(self.columns(), (peaks.chrom, peaks.point, peaks.minus), strict=True):
+            for column, values in zip(
+                self.columns(), (peaks.chrom, peaks.point, peaks.minus), strict=True
+            ):
                 column[self.size : self.size + rows] = values
             self.size += rows
             return peaks.chroms
@@ -147,7 +151,9 @@ def _read_checked(path: Path, data: bytes, buf: np.ndarray, summit: bool) -> Pea
         if len(bad):
             row = int(bad[0])
             text = data[lo[row] : hi[row]].decode("utf-8", errors="replace")
-            kind = "negative" if text.startswith("-") and text[1:].isdigit() else "not a whole number"
+            kind = (
+                "negative" if text.startswith("-") and text[1:].isdigit() else "not a whole number"
+            )
             raise fail(row, f"{what} {text!r} is {kind}")
         return values
 
@@ -186,14 +192,18 @@ def _lines(buf: np.ndarray, data: bytes) -> tuple[np.ndarray, np.ndarray, np.nda
     ends = ends - ((ends > starts) & (buf[np.maximum(ends - 1, 0)] == CR))
     numbers = np.arange(1, len(starts) + 1)
     keep = ends > starts
-    candidates = np.flatnonzero(keep & np.isin(buf[np.minimum(starts, len(buf) - 1)], [35, 98, 116]))
+    candidates = np.flatnonzero(
+        keep & np.isin(buf[np.minimum(starts, len(buf) - 1)], [35, 98, 116])
+    )
     for row in candidates.tolist():  # '#', 'b', 't': few lines, checked in Python
         if data[starts[row] : starts[row] + 7].startswith(SKIPPED_PREFIXES):
             keep[row] = False
     return starts[keep], ends[keep], numbers[keep]
 
 
-def parse_whole_numbers(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def parse_whole_numbers(
+    buf: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Decimal digits buf[lo:hi] of every row -> (values int64, ok); ok is False for an empty
     field, any non-digit, or more than MAX_DIGITS digits."""
     width = hi - lo
@@ -225,7 +235,9 @@ def _names(
         raise fail(int(np.argmax(width)), f"chromosome name longer than {MAX_NAME} characters")
     columns = np.arange(longest)
     inside = columns < width[:, None]
-    matrix = np.where(inside, buf[np.minimum(lo[:, None] + columns, len(buf) - 1)], 0).astype(np.uint8)
+    matrix = np.where(inside, buf[np.minimum(lo[:, None] + columns, len(buf) - 1)], 0).astype(
+        np.uint8
+    )
     names, inverse = np.unique(matrix.view(f"S{longest}").ravel(), return_inverse=True)
     return [name.decode("utf-8", errors="replace") for name in names], inverse.astype(np.int32)
 
@@ -305,7 +317,9 @@ def _count_lines(buf: np.ndarray) -> int:
 
 
 @numba.njit(cache=True)
-def _scan_lines(buf: np.ndarray, summit: bool, chrom: np.ndarray, point: np.ndarray, minus: np.ndarray, at: int):
+def _scan_lines(
+    buf: np.ndarray, summit: bool, chrom: np.ndarray, point: np.ndarray, minus: np.ndarray, at: int
+):
     """One pass over the file's bytes with the numpy parser's rules, the name hashed and the
     numbers' digits read as the bytes go by; the peaks go to rows at, at + 1, ... of chrom, point
     and minus (room for _count_lines(buf) rows). Returns (bad, rows, (start, end, _) of each
@@ -368,7 +382,10 @@ def _scan_lines(buf: np.ndarray, summit: bool, chrom: np.ndarray, point: np.ndar
         if summit:
             if n_tabs < SUMMIT_COLUMN:
                 return True, 0, names
-            lo, hi = tabs[SUMMIT_COLUMN - 1] + 1, tabs[SUMMIT_COLUMN] if n_tabs > SUMMIT_COLUMN else end
+            lo, hi = (
+                tabs[SUMMIT_COLUMN - 1] + 1,
+                tabs[SUMMIT_COLUMN] if n_tabs > SUMMIT_COLUMN else end,
+            )
             if not (hi - lo == 2 and buf[lo] == 45 and buf[lo + 1] == 49):  # "-1": no summit
                 offset = _whole_number(buf, lo, hi)
                 if offset < 0 or offset > last - first:

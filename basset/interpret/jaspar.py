@@ -51,13 +51,17 @@ def jaspar_vertebrates() -> tuple[Motif, ...]:
             "SELECT ID FROM MATRIX_ANNOTATION WHERE TAG = 'tax_group' AND VAL = 'vertebrates'"
         )
     }
-    matrices = cursor.execute("SELECT ID, COLLECTION, BASE_ID, VERSION, NAME FROM MATRIX").fetchall()
+    matrices = cursor.execute(
+        "SELECT ID, COLLECTION, BASE_ID, VERSION, NAME FROM MATRIX"
+    ).fetchall()
     latest: dict[str, int] = {}
     for _id, _collection, base_id, version, _name in matrices:
         latest[base_id] = max(version, latest.get(base_id, version))
     rows = [
         (int_id, f"{base_id}.{version}", name)
-        for int_id, collection, base_id, version, name in sorted(matrices, key=lambda m: (m[2], m[3]))
+        for int_id, collection, base_id, version, name in sorted(
+            matrices, key=lambda m: (m[2], m[3])
+        )
         if collection == "CORE" and int_id in vertebrate and version == latest[base_id]
     ]
     counts: dict[int, np.ndarray] = {}
@@ -110,5 +114,7 @@ def best_matches(queries: Sequence[np.ndarray], targets: Sequence[Motif]) -> lis
         row = np.clip(np.nan_to_num(row, nan=1.0), 0.0, 1.0)
         q_values = false_discovery_control(row, method="bh")
         best = int(np.argmin(row))
-        matches[i] = Match(targets[best], float(row[best]), float(q_values[best]), bool(strand[best]))
+        matches[i] = Match(
+            targets[best], float(row[best]), float(q_values[best]), bool(strand[best])
+        )
     return matches

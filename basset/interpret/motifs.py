@@ -58,7 +58,9 @@ class FilterMotif:
     def consensus(self) -> str:
         best = self.pwm.argmax(axis=0)
         ic = self.column_information
-        return "".join(BASES[b] if bits >= CONSENSUS_MIN_IC else "N" for b, bits in zip(best, ic, strict=True))
+        return "".join(
+            BASES[b] if bits >= CONSENSUS_MIN_IC else "N" for b, bits in zip(best, ic, strict=True)
+        )
 
 
 def first_layer(model: BassetNet) -> tuple[nn.Sequential, int]:
@@ -117,7 +119,9 @@ def filter_motifs(
             mask = (act > cutoff[None, :, None]).to(x.dtype)
             n_sites += mask.sum(dim=(0, 2)).long()
             for k in range(width):
-                counts[:, :, k] += torch.einsum("nfp,nbp->fb", mask, padded[:, :, k : k + positions]).double()
+                counts[:, :, k] += torch.einsum(
+                    "nfp,nbp->fb", mask, padded[:, :, k : k + positions]
+                ).double()
     return [
         FilterMotif(i, int(n_sites[i]), float(maxima[i]), counts[i].cpu().numpy())
         for i in range(n_filters)
@@ -142,7 +146,9 @@ def meme_text(motifs: Sequence[FilterMotif]) -> str:
             continue
         pwm = motif.pwm
         lines.append(f"MOTIF filter{motif.index} {motif.consensus}")
-        lines.append(f"letter-probability matrix: alength= 4 w= {pwm.shape[1]} nsites= {motif.n_sites} E= 0")
+        lines.append(
+            f"letter-probability matrix: alength= 4 w= {pwm.shape[1]} nsites= {motif.n_sites} E= 0"
+        )
         lines.extend(" " + "  ".join(f"{v:.6f}" for v in column) for column in pwm.T)
         lines.append("")
     return "\n".join(lines)
@@ -169,7 +175,10 @@ def table_text(motifs: Sequence[FilterMotif], matches: dict[int, Match]) -> str:
             continue
         match = matches.get(m.index)
         if match is None:
-            rows.append(f"{m.index}\t{m.n_sites}\t{m.max_activation:.4g}\t{m.consensus}\t{m.information:.3f}\tuniform PWM\t-\t-\t-")
+            rows.append(
+                f"{m.index}\t{m.n_sites}\t{m.max_activation:.4g}\t{m.consensus}\t"
+                f"{m.information:.3f}\tuniform PWM\t-\t-\t-"
+            )
             continue
         rows.append(
             f"{m.index}\t{m.n_sites}\t{m.max_activation:.4g}\t{m.consensus}\t{m.information:.3f}\t"
@@ -193,10 +202,15 @@ def logos_html(motifs: Sequence[FilterMotif], matches: dict[int, Match], title: 
     for m in sorted(motifs, key=order):
         match = matches.get(m.index)
         if m.n_sites == 0:
-            rows.append(f"<tr><td>{m.index}</td><td colspan='6'>no activation (max {m.max_activation:.3g})</td></tr>")
+            rows.append(
+                f"<tr><td>{m.index}</td><td colspan='6'>no activation (max "
+                f"{m.max_activation:.3g})</td></tr>"
+            )
             continue
         if match is None:
-            rows.append(f"<tr><td>{m.index}</td><td colspan='6'>{m.n_sites} sites, uniform PWM</td></tr>")
+            rows.append(
+                f"<tr><td>{m.index}</td><td colspan='6'>{m.n_sites} sites, uniform PWM</td></tr>"
+            )
             continue
         target = _reverse_complement(match.motif.pwm) if match.reverse else match.motif.pwm
         strand = " (rev. compl.)" if match.reverse else ""

@@ -98,7 +98,8 @@ def summary_rows(seq_id: str, sat: SatMap, target_names: Sequence[str]) -> list[
         low = np.unravel_index(np.argmin(matrix), matrix.shape)
         high = np.unravel_index(np.argmax(matrix), matrix.shape)
         rows.append(
-            f"{seq_id}\t{name}\t{ref:.4f}\t{matrix[low]:.4f}\t{sat.start + low[1] + 1}\t{BASES[low[0]]}\t"
+            f"{seq_id}\t{name}\t{ref:.4f}\t{matrix[low]:.4f}\t"
+            f"{sat.start + low[1] + 1}\t{BASES[low[0]]}\t"
             f"{matrix[high]:.4f}\t{sat.start + high[1] + 1}\t{BASES[high[0]]}"
         )
     return rows

@@ -15,8 +15,10 @@ _CAP = 72.0
 GLYPHS = (
     '<svg width="0" height="0" style="position:absolute"><defs>'
     + "".join(
-        f'<text id="glyph-{letter}" x="0" y="0" font-size="100" font-family="Arial,Helvetica,sans-serif" '
-        f'font-weight="bold" textLength="100" lengthAdjust="spacingAndGlyphs" fill="{COLOURS[letter]}">'
+        f'<text id="glyph-{letter}" x="0" y="0" font-size="100" '
+        'font-family="Arial,Helvetica,sans-serif" '
+        'font-weight="bold" textLength="100" lengthAdjust="spacingAndGlyphs" '
+        f'fill="{COLOURS[letter]}">'
         f"{letter}</text>"
         for letter in BASES
     )
@@ -42,7 +44,9 @@ def logo_svg(pwm: np.ndarray, *, column_width: float = 14, height: float = 60) -
     Its letters are GLYPHS, which the page must hold (html_page does)."""
     ic = information(pwm)
     width = pwm.shape[1] * column_width
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height + 2:.0f}">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height + 2:.0f}">'
+    ]
     for col in range(pwm.shape[1]):
         bottom = height
         for base in np.argsort(pwm[:, col]):  # smallest at the bottom, the consensus on top
@@ -51,7 +55,8 @@ def logo_svg(pwm: np.ndarray, *, column_width: float = 14, height: float = 60) -
                 parts.append(_letter(BASES[base], col * column_width, bottom, column_width, h))
             bottom -= h
     parts.append(
-        f'<line x1="0" y1="{height + 1}" x2="{width}" y2="{height + 1}" stroke="#999" stroke-width="1"/>'
+        f'<line x1="0" y1="{height + 1}" x2="{width}" y2="{height + 1}" stroke="#999" '
+        'stroke-width="1"/>'
     )
     parts.append("</svg>")
     return "".join(parts)
@@ -85,15 +90,19 @@ def heatmap_svg(delta: np.ndarray, sequence: str, *, start: int = 1, cell: float
             value = float(delta[row, col])
             parts.append(
                 f'<rect x="{x0 + col * cell:.1f}" y="{y:.1f}" width="{cell}" height="{cell}" '
-                f'fill="{_diverging(value, scale)}"><title>{start + col} {base}: {value:+.4f}</title></rect>'
+                f'fill="{_diverging(value, scale)}"><title>{start + col} {base}: '
+                f'{value:+.4f}</title></rect>'
             )
     y = top + 5 * cell + 2
     for col, letter in enumerate(sequence):
         parts.append(
-            f'<text x="{x0 + col * cell:.1f}" y="{y:.1f}" fill="{COLOURS.get(letter, "#888")}">{letter}</text>'
+            f'<text x="{x0 + col * cell:.1f}" y="{y:.1f}" '
+            f'fill="{COLOURS.get(letter, "#888")}">{letter}</text>'
         )
     for col in range(0, width, 10):
-        parts.append(f'<text x="{x0 + col * cell:.1f}" y="{y + 12:.1f}" fill="#666">{start + col}</text>')
+        parts.append(
+            f'<text x="{x0 + col * cell:.1f}" y="{y + 12:.1f}" fill="#666">{start + col}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 

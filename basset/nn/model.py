@@ -37,14 +37,16 @@ def conv_lengths(params: JobParams, seq_len: int) -> list[tuple[int, int]]:
 
 
 def check_architecture(params: JobParams, seq_len: int) -> int:
-    """Refuse a graph whose sequence length reaches <= 0, naming the layer; return the flatten size."""
+    """Refuse a graph whose sequence length reaches <= 0, naming the layer; return the flatten
+    size."""
     if seq_len <= 0:
         raise ArchitectureError(f"sequence length must be > 0, got {seq_len}")
     for index, (after_conv, _after_pool) in enumerate(conv_lengths(params, seq_len), start=1):
         if after_conv <= 0:
             raise ArchitectureError(
                 f"conv layer {index} (filter size {params.conv_filter_sizes[index - 1]}, "
-                f"padding {params.padding}) shrinks the {seq_len} bp input to {after_conv} positions"
+                f"padding {params.padding}) shrinks the {seq_len} bp input to {after_conv} "
+                "positions"
             )
     return params.conv_filters[-1] * conv_lengths(params, seq_len)[-1][1]
 
@@ -142,7 +144,9 @@ def _hidden_block(in_units: int, out_units: int, dropout: float) -> nn.Sequentia
 
 
 class BassetNet(nn.Module):
-    """Conv blocks -> flatten -> hidden blocks -> output Linear. forward: (N,4,L) -> logits (N,T)."""
+    """Conv blocks -> flatten -> hidden blocks -> output Linear.
+
+    forward: (N,4,L) -> logits (N,T)."""
 
     def __init__(self, params: JobParams, seq_len: int, num_targets: int) -> None:
         super().__init__()
@@ -156,9 +160,16 @@ class BassetNet(nn.Module):
         soft = params.last_pool == "soft"
         self.conv = nn.Sequential(
             *(
-                _conv_block(channels[i], channels[i + 1], size, pool, drop, same, soft and i == last)
+                _conv_block(
+                    channels[i], channels[i + 1], size, pool, drop, same, soft and i == last
+                )
                 for i, (size, pool, drop) in enumerate(
-                    zip(params.conv_filter_sizes, params.pool_width, params.conv_dropouts, strict=True)
+                    zip(
+                        params.conv_filter_sizes,
+                        params.pool_width,
+                        params.conv_dropouts,
+                        strict=True,
+                    )
                 )
             )
         )

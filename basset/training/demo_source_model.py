@@ -1,5 +1,6 @@
 """The demo source model a transfer study fine-tunes (hpo's generate_seed_model): the demo
-study's paper-scaled reference trial, trained a few epochs on the source demo set (basset.data.demo).
+study's paper-scaled reference trial, trained a few epochs on the source demo set
+(basset.data.demo).
 """
 
 from __future__ import annotations

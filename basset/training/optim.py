@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from basset.params import JobParams
 
 
-def make_optimizer(params: JobParams, parameters: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: JobParams, parameters: list[torch.nn.Parameter]
+) -> torch.optim.Optimizer:
     """RMSprop with alpha = momentum (Basset's meaning) or Adam(beta1, beta2).
 
     foreach: one multi-tensor kernel per operation instead of a Python loop over the tensors

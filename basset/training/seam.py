@@ -62,7 +62,9 @@ class TrainOptions:
     legacy_order: bool = False  # Basset's file order instead of a shuffle each epoch
     device: str = "cpu"  # "cpu", "cuda", "cuda:N"
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
-    cuda_graphs: bool = True  # CUDA: replay each training step from a CUDA graph (basset.training.cuda_graphs)
+    cuda_graphs: bool = (
+        True  # CUDA: replay each training step from a CUDA graph (basset.training.cuda_graphs)
+    )
     compile: bool = False  # torch.compile the model (pays on CUDA for long runs; not on the CPU)
     save_prefix: Path | None = None  # writes PREFIX_check.pt, PREFIX_best.pt, PREFIX_metrics.tsv
     restart: Path | None = None  # a PREFIX_check.pt to continue exactly

@@ -5,11 +5,12 @@ RMSprop with alpha = momentum (or Adam), max-norm after every step, mean validat
 selection and for `stagnant_t`, -rc and -drop_rate. Unlike Basset we shuffle every epoch (unless
 legacy_order) and a restart continues exactly (epoch, best, optimiser, learning rate, RNGs).
 
-Loss and optimiser: basset.training.optim; checks and setup: basset.setup.
+Loss and optimiser: basset.training.optim; checks and setup: basset.training.run_setup.
 
-Speed: the data stay on the device as uint8 codes when they fit (basset.training.resident.ResidentData) and
-are expanded to one-hot per batch there; the loss is accumulated on the device (one host sync per
-epoch); multi-tensor (foreach) optimiser steps; on CUDA bf16 autocast and the whole step replayed
+Speed: the data stay on the device as uint8 codes when they fit
+(basset.training.resident.ResidentData) and are expanded to one-hot per batch there; the loss
+is accumulated on the device (one host sync per epoch); multi-tensor (foreach) optimiser
+steps; on CUDA bf16 autocast and the whole step replayed
 from a CUDA graph (basset.training.cuda_graphs); torch.compile on request.
 """
 
