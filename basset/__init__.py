@@ -24,8 +24,6 @@ from basset.fileio import (
 from basset.lazy import lazy_names
 from basset.params import (
     CONV_KEYS,
-    CONV_LISTS,
-    HIDDEN_LISTS,
     PADDINGS,
     PRESETS,
     JobParams,
@@ -38,21 +36,26 @@ from basset.training.seam import EpochMetrics, StopTraining, TrainHooks, TrainOp
 
 if TYPE_CHECKING:
     from basset.data.demo import DEMO_SETS, make_demo
-    from basset.data.h5read import BassetData, Split, check_data, load_data
+    from basset.data.h5read import BassetData, check_data, load_data
     from basset.device import cpu_cores
-    from basset.nn.model import check_architecture, conv_lengths, training_bytes
+    from basset.nn.model import check_architecture, training_bytes
     from basset.training.checkpoint import load_model, read_checkpoint, read_history
     from basset.training.demo_source_model import make_source_model
-    from basset.training.metrics import nan_mean
-    from basset.training.predict import split_scores
+    from basset.training.flat import (
+        GLOBAL_POOL,
+        LAST_POOL,
+        LAYER_COUNTS,
+        layer_name,
+        params_from_flat,
+    )
     from basset.training.resident import ResidentData
+    from basset.training.scoring import SPLITS, Scores, load_split, score_checkpoint, split_of
     from basset.training.trainer import TrainingDiverged, train
 
 _LAZY = {
     "load_model": "training.checkpoint",
     "read_checkpoint": "training.checkpoint",
     "read_history": "training.checkpoint",
-    "Split": "data.h5read",
     "BassetData": "data.h5read",
     "ResidentData": "training.resident",
     "load_data": "data.h5read",
@@ -61,10 +64,17 @@ _LAZY = {
     "make_source_model": "training.demo_source_model",
     "DEMO_SETS": "data.demo",
     "cpu_cores": "device",
-    "nan_mean": "training.metrics",
-    "split_scores": "training.predict",
+    "params_from_flat": "training.flat",
+    "layer_name": "training.flat",
+    "LAYER_COUNTS": "training.flat",
+    "LAST_POOL": "training.flat",
+    "GLOBAL_POOL": "training.flat",
+    "SPLITS": "training.scoring",
+    "Scores": "training.scoring",
+    "load_split": "training.scoring",
+    "score_checkpoint": "training.scoring",
+    "split_of": "training.scoring",
     "check_architecture": "nn.model",
-    "conv_lengths": "nn.model",
     "training_bytes": "nn.model",
     "TrainingDiverged": "training.trainer",
     "train": "training.trainer",
@@ -73,8 +83,9 @@ _LAZY = {
 __all__ = [
     "DEMO_SETS",
     "CONV_KEYS",
-    "CONV_LISTS",
-    "HIDDEN_LISTS",
+    "GLOBAL_POOL",
+    "LAST_POOL",
+    "LAYER_COUNTS",
     "PADDINGS",
     "PRESETS",
     "ArchitectureError",
@@ -86,7 +97,8 @@ __all__ = [
     "OutputError",
     "ParamsError",
     "ResidentData",
-    "Split",
+    "SPLITS",
+    "Scores",
     "StopTraining",
     "TrainHooks",
     "TrainOptions",
@@ -97,25 +109,27 @@ __all__ = [
     "check_data",
     "check_output_file",
     "cli_entry",
-    "conv_lengths",
     "cpu_cores",
     "describe_os_error",
     "field_types",
     "is_user_os_error",
+    "layer_name",
     "load_data",
     "load_model",
+    "load_split",
     "make_demo",
     "make_source_model",
-    "nan_mean",
     "output_folder",
+    "params_from_flat",
     "parse_params",
     "positive_int",
     "process_alive",
     "read_checkpoint",
     "read_history",
     "read_params",
+    "score_checkpoint",
     "setup_logging",
-    "split_scores",
+    "split_of",
     "train",
     "training_bytes",
     "write_params",

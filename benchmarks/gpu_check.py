@@ -56,13 +56,13 @@ from basset import (
     ArgParser,
     BassetData,
     JobParams,
-    Split,
     TrainOptions,
     make_demo,
     train,
     training_bytes,
     write_text_atomic,
 )
+from basset.data.h5read import Split
 from hpo import packing
 from hpo.config import PACKAGED_STUDIES, load_study
 

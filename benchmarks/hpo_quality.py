@@ -45,10 +45,10 @@ from benchclock import cpu_seconds
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
-from basset import TrainOptions, load_data, make_demo, train
+from basset import TrainOptions, load_data, make_demo, score_checkpoint, train
 from basset.training.metrics import binary_metrics, nan_mean
 from hpo.config import load_study
-from hpo.evaluate import score_checkpoint, stored_scores
+from hpo.evaluate import stored_scores
 from hpo.space import reference_values, suggest
 
 METHODS = ("kmer-lr", "reference", "optuna-script", "service", "service-at-script-wall")

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from basset import BassetData, Split, TrainOptions, train
+from basset import BassetData, TrainOptions, train
+from basset.data.h5read import Split
 from basset.params import pretrained_params
 from basset.training.resident import codes_to_onehot
 

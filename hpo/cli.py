@@ -12,9 +12,11 @@ import optuna
 from optuna.storages import RDBStorage
 
 from basset import (
+    SPLITS,
     ArgParser,
     BassetError,
     cli_entry,
+    load_split,
     positive_int,
     setup_logging,
 )
@@ -31,6 +33,7 @@ from hpo.cli_results import (
 from hpo.config import HeartbeatConfig, StudyConfig, load_study
 from hpo.devices import default_threads, gpu_ids, plan_devices
 from hpo.errors import ConfigError
+from hpo.listing import listing_json, listing_text
 from hpo.packing import TrialsPerGpu
 from hpo.storage import (
     ENV_STORAGE,
@@ -157,6 +160,15 @@ def build_parser() -> ArgParser:
                            help="print the script, submit nothing")
     slurm_cmd.set_defaults(func=slurm_main)
 
+    space_cmd = commands.add_parser(
+        "space", help="the study's search space: parameters, conditions, fixed keys, references"
+    )
+    space_cmd.add_argument("--study", required=True, help="study name or path to a study .toml")
+    space_cmd.add_argument("--json", action="store_true",
+                           help="as JSON (for Ray Tune, ConfigSpace/SMAC3 or another engine)")
+    space_cmd.add_argument("-q", "--quiet", action="store_true", help=argparse.SUPPRESS)
+    space_cmd.set_defaults(func=space_main)
+
     status = commands.add_parser("status", help="counts, best trial, running trials")
     _add_study_flags(status)
     status.set_defaults(func=status_main)
@@ -167,7 +179,7 @@ def build_parser() -> ArgParser:
     _add_study_flags(evaluate_cmd)
     evaluate_cmd.add_argument("--top", type=positive_int, default=1,
                               help="score the K best completed trials (default %(default)s)")
-    evaluate_cmd.add_argument("--split", choices=evaluate.SPLITS, default="test",
+    evaluate_cmd.add_argument("--split", choices=SPLITS, default="test",
                               help="the split to score (default %(default)s)")
     evaluate_cmd.add_argument("--data", type=Path,
                               help="HDF5 data set (default: the one the study ran on)")
@@ -278,11 +290,17 @@ def confirm_main(args: argparse.Namespace) -> int:
 def _score_best(storage: RDBStorage, plan: RunPlan) -> None:
     """The end of a run: test scores of the best and the reference trials, once each."""
     try:
-        data = evaluate.load_split(plan.config.data, "test")
+        data = load_split(plan.config.data, "test")
         evaluate.evaluate_study(storage, plan.config.name, data, only_new=True,
                                 on=[plan.devices[0]])
     except BassetError as err:  # the study itself is fine: say why its scores are missing
         print(f"no test scores: {err}", file=sys.stderr)
+
+
+def space_main(args: argparse.Namespace) -> int:
+    config = load_study(args.study)
+    print(listing_json(config) if args.json else listing_text(config), end="")
+    return 0
 
 
 def slurm_main(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from optuna.storages import RDBStorage
 from rich.console import Console
 from rich.table import Table
 
-from basset import check_output_file
+from basset import check_output_file, load_split
 from hpo import evaluate, export, progress, slurm
 from hpo.config import HeartbeatConfig, find_study_file, load_study
 from hpo.errors import ConfigError, StorageError
@@ -76,7 +76,7 @@ def evaluate_main(args: argparse.Namespace) -> int:
     data_path = args.data or storage.get_study_user_attrs(study_id).get("data_path")
     if data_path is None:
         raise ConfigError(f"study {name!r} stored no data path: give --data")
-    data = evaluate.load_split(data_path, args.split)
+    data = load_split(data_path, args.split)
     scored = evaluate.evaluate_study(storage, name, data, top=args.top, split=args.split)
     print(f"trial\treference\tvalid_auroc\t{args.split}_auroc\t{args.split}_auprc")
     for trial, scores in scored:

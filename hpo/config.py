@@ -16,18 +16,19 @@ from typing import Any
 
 from basset import (
     DEMO_SETS,
+    GLOBAL_POOL,
+    LAST_POOL,
+    LAYER_COUNTS,
     PADDINGS,
     PRESETS,
     ParamsError,
     field_types,
+    layer_name,
     parse_params,
     read_params,
 )
 from hpo.errors import ConfigError
 from hpo.space import (
-    GLOBAL_POOL,
-    LAST_POOL,
-    LAYER_COUNTS,
     PER_LAYER,
     SEED_KEYS,
     SPACE_KEYS,
@@ -35,7 +36,6 @@ from hpo.space import (
     ParamSpec,
     Reference,
     check_space,
-    layer_key,
     value_type,
 )
 
@@ -158,7 +158,7 @@ def _at_least(value: int | float, low: int | float, where: str) -> None:
 
 def _param_spec(name: str, raw: Any) -> ParamSpec:
     where = f"space.{name}"
-    if name not in SPACE_KEYS and layer_key(name) is None:
+    if name not in SPACE_KEYS and layer_name(name) is None:
         raise ConfigError(f"space: unknown key {name!r}{_hint(name, SPACE_KEYS)}")
     if isinstance(raw, list):
         if len(raw) != 2:
@@ -185,7 +185,7 @@ def _param_spec(name: str, raw: Any) -> ParamSpec:
     _check_keys(raw, ["low", "high", "log", "step"], where)
     if "low" not in raw or "high" not in raw:
         raise ConfigError(f"{where}: needs both low and high")
-    one_layer = layer_key(name)
+    one_layer = layer_name(name)
     kind = value_type(one_layer[0] if one_layer else name)
     if kind not in (int, float):
         raise ConfigError(f"{where}: {name} is not numeric; use {{choices=[...]}}")

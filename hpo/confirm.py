@@ -28,7 +28,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from basset import BassetData, BassetError
+from basset import BassetData, BassetError, load_split
 from hpo import evaluate, progress
 from hpo.config import HeartbeatConfig, PrunerConfig, SamplerConfig, StudyConfig
 from hpo.errors import ConfigError, ResultsError
@@ -282,7 +282,7 @@ def results(config: StudyConfig, url: str, top: list[FrozenTrial],
     seeds = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
              if t.user_attrs.get("source_trial") in chosen]
     try:
-        data = evaluate.load_split(config.data, "test")
+        data = load_split(config.data, "test")
         score_missing(storage, config.name, top, data, device)
         score_missing(storage, linked, seeds, data, device)
     except BassetError as err:  # the confirmation itself is fine: say why test scores miss

@@ -14,7 +14,8 @@ a trial is scored after it finished, so they are written straight into Optuna's
 `trial_user_attributes` table with Optuna's JSON encoding; status, export, report and the
 dashboard read them like any other user attribute.
 
-For other callers (a confirmation run's test AUROC): `score_checkpoint(path, data)`.
+The scoring itself is basset's (`basset.score_checkpoint`): what every driver of the trainer
+uses.
 """
 
 from __future__ import annotations
@@ -23,20 +24,15 @@ import json
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 import sqlalchemy as sa
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from basset import BassetData, BassetError, Split, load_data, load_model, nan_mean, split_scores
-
-SPLITS = ("test", "valid", "train")
-BATCH_SIZE = 256  # basset-test's default: the same batches, the same numbers
+from basset import BassetData, BassetError, Scores, score_checkpoint, split_of
 
 # Optuna's tables (schema stable since Optuna 1.x), just the columns written here.
 _TRIALS = sa.table("trials", sa.column("trial_id"), sa.column("study_id"), sa.column("number"))
@@ -49,33 +45,18 @@ class EvaluationError(BassetError):
     """Scores that cannot be computed as asked (no trial, no checkpoint, other data)."""
 
 
-@dataclass(frozen=True)
-class Scores:
-    """One model's scores on one split. NaN marks a target with one class in that split."""
+def user_attrs(scores: Scores) -> dict[str, Any]:
+    """The trial user attributes `scores` are stored as (JSON: NaN becomes null)."""
+    def plain(values: list[float]) -> list[float | None]:
+        return [v if math.isfinite(v) else None for v in values]
 
-    split: str
-    target_auroc: list[float]
-    target_auprc: list[float]
-
-    @property
-    def auroc(self) -> float:
-        return nan_mean(np.array(self.target_auroc))
-
-    @property
-    def auprc(self) -> float:
-        return nan_mean(np.array(self.target_auprc))
-
-    def user_attrs(self) -> dict[str, Any]:
-        """The trial user attributes these scores are stored as (JSON: NaN becomes null)."""
-        def plain(values: list[float]) -> list[float | None]:
-            return [v if math.isfinite(v) else None for v in values]
-
-        return {
-            f"{self.split}_auroc": _finite_or_none(self.auroc),
-            f"{self.split}_auprc": _finite_or_none(self.auprc),
-            f"{self.split}_target_auroc": plain(self.target_auroc),
-            f"{self.split}_target_auprc": plain(self.target_auprc),
-        }
+    split = scores.split
+    return {
+        f"{split}_auroc": _finite_or_none(scores.auroc),
+        f"{split}_auprc": _finite_or_none(scores.auprc),
+        f"{split}_target_auroc": plain(scores.target_auroc),
+        f"{split}_target_auprc": plain(scores.target_auprc),
+    }
 
 
 def stored_scores(trial: FrozenTrial, split: str = "test") -> Scores | None:
@@ -93,48 +74,6 @@ def stored_scores(trial: FrozenTrial, split: str = "test") -> Scores | None:
 
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def score_checkpoint(checkpoint: str | Path, data: BassetData, *, split: str = "test",
-                     device: str = "cpu", rc: bool = False) -> Scores:
-    """Per-target AUROC/AUPRC of the model in `checkpoint` on `data`'s `split` (rc: averaged
-    over both strands, as a study with rc = true validates; basset-test -rc).
-
-    EvaluationError if the split is empty, the model was trained on other targets or sequence
-    lengths, or its targets are not binary; DataError for a missing or damaged checkpoint.
-    """
-    part = _split(data, split)
-    loaded = load_model(checkpoint, device)
-    if loaded.target_labels != list(data.target_labels) or loaded.seq_len != data.seq_len:
-        raise EvaluationError(
-            f"{checkpoint} was trained on other data (targets or sequence length differ)"
-        )
-    if loaded.params.target_type != "binary":
-        raise EvaluationError(f"{checkpoint}: AUROC needs binary targets, "
-                              f"not {loaded.params.target_type}")
-    auroc, auprc = split_scores(loaded.model, part, batch_size=BATCH_SIZE, device=device, rc=rc)
-    return Scores(split, [float(v) for v in auroc], [float(v) for v in auprc])
-
-
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise EvaluationError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-
-
-def _split(data: BassetData, split: str) -> Split:
-    _check_split(split)
-    part = getattr(data, split)
-    if part is None or len(part) == 0:
-        raise EvaluationError(f"the data set has no {split} sequences")
-    return part
-
-
-def load_split(path: str | Path, split: str = "test") -> BassetData:
-    """Only the split to score (the others come back empty)."""
-    _check_split(split)
-    data = load_data(path, splits=(split,))
-    _split(data, split)
-    return data
 
 
 def top_trials(trials: Sequence[FrozenTrial], k: int) -> list[FrozenTrial]:
@@ -181,7 +120,7 @@ def score_trials(trials: Sequence[FrozenTrial], data: BassetData, *, split: str 
     first."""
     paths = {t.number: checkpoint_of(t) for t in trials}
     rc = {t.number: bool(t.user_attrs.get("rc", False)) for t in trials}
-    _split(data, split)
+    split_of(data, split)
     on = list(on or devices())
 
     def one(item: tuple[int, tuple[int, Path]]) -> tuple[int, Scores]:
@@ -195,7 +134,7 @@ def score_trials(trials: Sequence[FrozenTrial], data: BassetData, *, split: str 
 
 def store_scores(engine: sa.Engine, study_id: int, number: int, scores: Scores) -> None:
     """Write the scores as user attributes of (finished) trial `number`, replacing old ones."""
-    attrs = scores.user_attrs()
+    attrs = user_attrs(scores)
     with engine.begin() as conn:
         trial_id = conn.execute(
             sa.select(_TRIALS.c.trial_id).where(

@@ -15,6 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from basset import (
+    SPLITS,
     JobParams,
     ParamsError,
     atomic_path,
@@ -26,7 +27,7 @@ from basset import (
 )
 from hpo import confirm, progress
 from hpo.errors import ResultsError
-from hpo.evaluate import SPLITS, stored_scores
+from hpo.evaluate import stored_scores, user_attrs
 
 
 @dataclass
@@ -116,7 +117,7 @@ def as_json(export: Export) -> str:
     for split in SPLITS:
         scores = stored_scores(export.trial, split)
         if scores is not None:
-            attrs = scores.user_attrs()
+            attrs = user_attrs(scores)
             count = len(scores.target_auroc)
             labels = export.target_labels
             if not labels or len(labels) != count:

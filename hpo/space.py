@@ -31,23 +31,21 @@ import optuna
 
 from basset import (
     CONV_KEYS,
-    CONV_LISTS,
-    HIDDEN_LISTS,
+    LAST_POOL,
+    LAYER_COUNTS,
     JobParams,
     ParamsError,
-    conv_lengths,
     field_types,
+    layer_name,
+    params_from_flat,
 )
 from hpo.errors import ConfigError
 
-LAYER_COUNTS = {"num_conv": CONV_LISTS, "num_hidden": HIDDEN_LISTS}
 PER_LAYER = {key: count for count, keys in LAYER_COUNTS.items() for key in keys}
 JOB_TYPES = field_types(JobParams)
 # Training options a study may search or fix besides the params table (freeze_conv and
 # max_epochs: transfer studies, seed_model).
 TRAINING_KEYS: dict[str, type] = {"freeze_conv": bool, "max_epochs": int, "rc": bool}
-LAST_POOL = "last_pool_width"
-GLOBAL_POOL = "global"
 SPACE_KEYS = sorted(
     set(JOB_TYPES) - {"padding"} | set(LAYER_COUNTS) | set(TRAINING_KEYS) | {LAST_POOL}
 )
@@ -96,68 +94,49 @@ def value_type(key: str) -> type:
     return int if key in LAYER_COUNTS or key == LAST_POOL else JOB_TYPES[key][0]
 
 
-def layer_key(name: str) -> tuple[str, int] | None:
-    """("conv_filters", 0) for a one-layer name such as "conv_filters_0", else None."""
-    key, _, index = name.rpartition("_")
-    return (key, int(index)) if key in PER_LAYER and index.isdigit() else None
-
-
-def _job_key(key: str) -> bool:
+def job_key(key: str) -> bool:
     """A params-table key that is neither per layer (nor one layer's) nor a layer count."""
     return (key not in PER_LAYER and key not in LAYER_COUNTS and key not in TRAINING_KEYS
-            and key != LAST_POOL and layer_key(key) is None)
+            and key != LAST_POOL and layer_name(key) is None)
 
 
-def _layer_spec(config: SearchSpace, key: str, layer: int) -> ParamSpec | None:
+def layer_spec(config: SearchSpace, key: str, layer: int) -> ParamSpec | None:
     """The range layer `layer` of `key` draws from: its own, else the key's (None: not searched)."""
     return config.space.get(f"{key}_{layer}", config.space.get(key))
 
 
 def build_params(config: SearchSpace, sample: Sample, seq_len: int | None = None) -> JobParams:
-    """JobParams from the study's fixed keys plus `sample(spec, optuna_name)` for searched keys.
+    """JobParams from the study's fixed keys plus `sample(spec, optuna_name)` for searched keys,
+    through basset's flat form (params_from_flat: the names are the Optuna names).
 
     A "global" last pool width is resolved for sequences of `seq_len` bp; seq_len None (checking
     a space before its data are known) makes it 1, which validates the same as any width."""
-    kwargs: dict[str, Any] = {"padding": config.padding}
+    flat: dict[str, Any] = {}
     last_pool = LAST_POOL in config.space or LAST_POOL in config.fixed
     for count_key, keys in LAYER_COUNTS.items():
-        count = _layer_count(config, count_key, sample)
+        count = flat[count_key] = layer_count(config, count_key, sample)
         for key in keys:
             layers = count - 1 if key == "pool_width" and last_pool else count
-            specs = [_layer_spec(config, key, i) for i in range(layers)]
+            specs = [layer_spec(config, key, i) for i in range(layers)]
             if key in config.space or any(specs):
                 if not all(specs):
                     raise ConfigError(f"{key}: a layer has no range (give {key} in [space])")
-                kwargs[key] = [sample(spec, f"{key}_{i}") for i, spec in enumerate(specs)
-                               if spec is not None]
+                flat.update({f"{key}_{i}": sample(spec, f"{key}_{i}")
+                             for i, spec in enumerate(specs) if spec is not None})
             elif key in config.fixed:
-                value = config.fixed[key]
-                kwargs[key] = list(value) if isinstance(value, list) else [value] * layers
+                flat[key] = config.fixed[key]
             elif key in REQUIRED_PER_LAYER:
                 raise ConfigError(f"{key}: search it in [space] or set it in [fixed]")
         if count_key == "num_conv" and last_pool:
-            others = kwargs.get("pool_width", [1] * (count - 1))
-            last = (sample(config.space[LAST_POOL], LAST_POOL) if LAST_POOL in config.space
-                    else config.fixed[LAST_POOL])
-            kwargs["pool_width"] = [*others, last]
+            flat[LAST_POOL] = (sample(config.space[LAST_POOL], LAST_POOL)
+                               if LAST_POOL in config.space else config.fixed[LAST_POOL])
     for key, spec in config.space.items():
-        if _job_key(key):
-            kwargs[key] = sample(spec, key)
+        if job_key(key):
+            flat[key] = sample(spec, key)
     for key, value in config.fixed.items():
-        if _job_key(key):
-            kwargs[key] = value
-    if kwargs.get("pool_width") and kwargs["pool_width"][-1] == GLOBAL_POOL:
-        kwargs["pool_width"][-1] = _global_pool(kwargs, seq_len)
-    return JobParams(**kwargs)
-
-
-def _global_pool(kwargs: dict[str, Any], seq_len: int | None) -> int:
-    """The pool width that leaves one position after the last convolution: its output length
-    (1 when the graph leaves nothing there, which check_architecture then refuses)."""
-    if seq_len is None:
-        return 1
-    probe = JobParams(**{**kwargs, "pool_width": [*kwargs["pool_width"][:-1], 1]})
-    return max(conv_lengths(probe, seq_len)[-1][0], 1)
+        if job_key(key):
+            flat[key] = value
+    return params_from_flat(flat, padding=config.padding, seq_len=seq_len)
 
 
 def build_training(config: SearchSpace, sample: Sample) -> dict[str, Any]:
@@ -167,7 +146,7 @@ def build_training(config: SearchSpace, sample: Sample) -> dict[str, Any]:
     return values
 
 
-def _layer_count(config: SearchSpace, count_key: str, sample: Sample) -> int:
+def layer_count(config: SearchSpace, count_key: str, sample: Sample) -> int:
     if count_key in config.space:
         return int(sample(config.space[count_key], count_key))
     if count_key in config.fixed:
@@ -261,13 +240,13 @@ def reference_values(config: SearchSpace, reference: Reference) -> dict[str, Any
             if key == "pool_width" and LAST_POOL in config.fixed | config.space:
                 per_layer = per_layer[:-1]
             values.update({f"{key}_{i}": v for i, v in enumerate(per_layer)
-                           if _layer_spec(config, key, i) is not None})
+                           if layer_spec(config, key, i) is not None})
     if LAST_POOL in config.space:
         values[LAST_POOL] = job.pool_width[-1]
     if "rc" in config.space:
         values["rc"] = False  # a params table says nothing of -rc: Basset trained without
     for key in config.space:
-        if _job_key(key):
+        if job_key(key):
             values[key] = getattr(job, key)
     return values
 

@@ -112,6 +112,20 @@ def check_fits(params: JobParams, seq_len: int, num_targets: int, memory_bytes: 
         )
 
 
+class RunDropout(nn.Dropout):
+    """nn.Dropout whose masks come from the run's own generator when one is set (a CPU run:
+    basset.train sets it, so runs in one process do not share the process-wide RNG); without
+    one (CUDA) from torch's default generator, as nn.Dropout."""
+
+    generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or self.generator is None:
+            return super().forward(x)
+        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
+        return x * keep / (1 - self.p)
+
+
 def _conv_block(in_ch: int, out_ch: int, size: int, pool: int, dropout: float, same: bool,
                 soft: bool) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -128,7 +142,7 @@ def _conv_block(in_ch: int, out_ch: int, size: int, pool: int, dropout: float, s
         SoftPool1d(out_ch, pool) if soft else nn.MaxPool1d(pool, ceil_mode=True),
     ]
     if dropout > 0:
-        layers.append(nn.Dropout(dropout))
+        layers.append(RunDropout(dropout))
     return nn.Sequential(*layers)
 
 
@@ -139,7 +153,7 @@ def _hidden_block(in_units: int, out_units: int, dropout: float) -> nn.Sequentia
         nn.ReLU(inplace=True),
     ]
     if dropout > 0:
-        layers.append(nn.Dropout(dropout))
+        layers.append(RunDropout(dropout))
     return nn.Sequential(*layers)
 
 
@@ -202,9 +216,40 @@ class BassetNet(nn.Module):
         return logits
 
 
-def build_model(params: JobParams, seq_len: int, num_targets: int) -> BassetNet:
-    """The network for `params` on sequences of `seq_len` bp with `num_targets` outputs."""
-    return BassetNet(params, seq_len, num_targets)
+def build_model(params: JobParams, seq_len: int, num_targets: int,
+                generator: torch.Generator | None = None) -> BassetNet:
+    """The network for `params` on sequences of `seq_len` bp with `num_targets` outputs.
+
+    `generator` (a CPU generator): the initial weights are drawn from it (PyTorch's default
+    initialisation of each conv and linear layer), not from the process-wide RNG."""
+    if generator is None:
+        return BassetNet(params, seq_len, num_targets)
+    with torch.device("meta"):  # no draws from the process-wide RNG
+        model = BassetNet(params, seq_len, num_targets)
+    model.to_empty(device="cpu")
+    init_parameters(model, generator)
+    return model
+
+
+def init_parameters(model: nn.Module, generator: torch.Generator) -> None:
+    """PyTorch's default initialisation of every layer, the random ones (conv and linear:
+    Kaiming uniform with a = sqrt(5), bias uniform in +-1/sqrt(fan_in)) drawn from `generator`."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Conv1d | nn.Linear):
+                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+                if module.bias is not None:
+                    bound = 1 / math.sqrt(module.weight[0].numel())
+                    nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+            elif isinstance(module, nn.BatchNorm1d | SoftPool1d):
+                module.reset_parameters()
+
+
+def set_dropout_generator(model: nn.Module, generator: torch.Generator | None) -> None:
+    """Draw every dropout mask of `model` from `generator` (None: the process-wide RNG)."""
+    for module in model.modules():
+        if isinstance(module, RunDropout):
+            module.generator = generator
 
 
 def max_norm_(weights: list[torch.Tensor], max_norm: float) -> None:

@@ -66,6 +66,10 @@ class SoftPool1d(nn.Module):
         # A vector, so that max-norm (dim >= 2 weights) leaves it alone.
         self.log_sharpness = nn.Parameter(torch.zeros(channels))
 
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.log_sharpness.zero_()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = SoftPoolFunction.apply(x, self.log_sharpness.exp(), self.width)
         return out

@@ -187,14 +187,17 @@ def copy_seed_layers(model: BassetNet, seed: BassetNet) -> bool:
 
 
 def rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": generator.get_state()}
+    """The run's random state: its own generator (initialisation, shuffles, CPU dropout) and, on
+    CUDA, the device's generator (dropout there)."""
+    state: dict[str, Any] = {"shuffle": generator.get_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
 def restore_rng(state: dict[str, Any], generator: torch.Generator, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"].cpu())
+    """Restore rng_state() (a checkpoint's "torch" state, the process-wide RNG that earlier
+    versions also saved, is left alone: another run in the process may be using it)."""
     generator.set_state(state["shuffle"].cpu())
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)

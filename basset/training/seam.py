@@ -2,7 +2,8 @@
 
 `basset.train(params, data, options=..., hooks=...)` calls `hooks.on_epoch_end(metrics)` after
 every epoch; a hook raises `StopTraining(reason)` to end the run cleanly (checkpoint written,
-result returned with that reason). Nothing here knows about Optuna.
+result returned with that reason). `metrics.stop_reason` tells the hook whether the trainer's
+own rules (max_epochs, stagnant_t) end the run after this epoch. Nothing here knows about Optuna.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class EpochMetrics:
     learning_rate: float
     is_best: bool
     device: str = "cpu"
+    # The trainer's own verdict before the hooks run: "max_epochs" or "stagnant" when this epoch
+    # is the run's last by its stop rules (a hook may still stop it earlier), None when another
+    # epoch follows unless a hook stops the run.
+    stop_reason: str | None = None
 
 
 @dataclass

@@ -37,7 +37,13 @@ from basset.data.h5read import BassetData
 from basset.device import autocast, resolve_device, set_cpu_threads
 from basset.errors import DataError
 from basset.fileio import output_folder
-from basset.nn.model import BassetNet, build_model, max_norm_, norm_constrained
+from basset.nn.model import (
+    BassetNet,
+    build_model,
+    max_norm_,
+    norm_constrained,
+    set_dropout_generator,
+)
 from basset.params import JobParams
 from basset.training.checkpoint import (
     Checkpoint,
@@ -88,10 +94,10 @@ def train(
     stop = stop_reason(run.state.epoch + 1, run.state.best_epoch, options)
     while stop is None:
         metrics, rate_drop = run.epoch(show_progress=not options.quiet and sys.stderr.isatty())
+        stop = metrics.stop_reason = stop_reason(metrics.epoch + 1, run.state.best_epoch, options)
         if files is not None:
             files.save(run.checkpoint(), metrics.is_best)
         log.info(epoch_line(metrics, run.params.target_type, rate_drop))
-        stop = stop_reason(metrics.epoch + 1, run.state.best_epoch, options)
         stop = _call_hook(hooks, metrics) or stop
     return run.result(stop, files)
 
@@ -174,8 +180,11 @@ class _Run:
         if self.device.type == "cpu":
             set_cpu_threads()
         check_fit(params, data)
-        torch.manual_seed(options.rand)
+        # The run's own random state: two runs in one process (threads) stay independent.
         self.generator = torch.Generator().manual_seed(options.rand)
+        if self.device.type == "cuda":
+            with torch.cuda.device(self.device):
+                torch.cuda.manual_seed(options.rand)  # dropout on the device
         seed = load_seed(options.seed_model, data)
         restart = None if options.restart is None else read_checkpoint(options.restart, self.device)
         self.params = run_params(params, seed, restart, data, options)
@@ -195,7 +204,10 @@ class _Run:
             warn_single_class(data)
 
     def _build(self, seed: LoadedModel | None) -> tuple[BassetNet, torch.optim.Optimizer]:
-        model = build_model(self.params, self.data.seq_len, self.data.num_targets).to(self.device)
+        model = build_model(self.params, self.data.seq_len, self.data.num_targets,
+                            generator=self.generator).to(self.device)
+        if self.device.type == "cpu":
+            set_dropout_generator(model, self.generator)
         if seed is not None:
             copied = copy_seed_layers(model, seed.model.to(self.device))
             log.info("seeded the convolution%s layers from %s", " and hidden" if copied else "",
