@@ -14,7 +14,12 @@ GC, thirty short words (6-8 bp, one base mutated in 30 % of the copies) planted 
 times on either strand, and sixteen targets in four correlated groups whose log-odds are sparse
 weighted sums of the word counts plus a GC term: dosage everywhere, position nowhere.
 
-    python benchmarks/other_data.py other.h5 [--kind motifs|words] [--seed 7] [--n-seqs 6000]
+`--kind long`: Basset's sequence length and many targets, where every trial is dear: 600 bp of
+i.i.d. background with per-sequence GC, sixteen random PWMs planted a Poisson number of times,
+and twenty-four targets whose log-odds are sparse mixes of motif presence, dosage and central
+position (the middle 200 bp) plus a GC term.
+
+    python benchmarks/other_data.py other.h5 [--kind motifs|words|long] [--seed 7] [--n-seqs 6000]
 """
 
 from __future__ import annotations
@@ -44,9 +49,9 @@ def _background(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.minimum(codes, 3)
 
 
-def _pwms(rng: np.random.Generator) -> list[np.ndarray]:
+def _pwms(rng: np.random.Generator, count: int = N_MOTIFS) -> list[np.ndarray]:
     pwms = []
-    for width in rng.integers(8, 17, N_MOTIFS):
+    for width in rng.integers(8, 17, count):
         concentration = rng.choice([0.05, 0.1, 0.3], size=width)  # low: a sharp position
         pwms.append(np.stack([rng.dirichlet(np.full(4, c)) for c in concentration]))
     return pwms
@@ -138,7 +143,34 @@ def generate_words(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]
     return codes, targets, labels
 
 
-KINDS = {"motifs": generate, "words": generate_words}
+LONG_LEN, LONG_MOTIFS, LONG_TARGETS = 600, 16, 24
+
+
+def generate_long(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed)
+    gc = np.clip(rng.normal(0.42, 0.05, n), 0.3, 0.6)
+    base_p = np.stack([(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2], axis=1)
+    draws = rng.random((n, LONG_LEN))[..., None] > np.cumsum(base_p, axis=1)[:, None, :]
+    codes = np.minimum(draws.sum(-1), 3).astype(np.uint8)
+    pwms = _pwms(rng, LONG_MOTIFS)
+    counts = rng.poisson(rng.uniform(0.15, 0.6, LONG_MOTIFS), size=(n, LONG_MOTIFS))
+    central = np.zeros((n, LONG_MOTIFS), bool)
+    for m, pwm in enumerate(pwms):
+        for k in range(counts[:, m].max()):
+            rows = np.flatnonzero(counts[:, m] > k)
+            starts = _plant(rng, codes, pwm, rows, 0, LONG_LEN)
+            central[rows, m] |= (starts >= 200) & (starts + len(pwm) <= 400)
+    features = np.concatenate([counts > 0, np.minimum(counts, 3), central], axis=1).astype(float)
+    weights = rng.normal(0, 1.5, (LONG_TARGETS, features.shape[1]))
+    weights *= rng.random(weights.shape) < 0.12
+    gc_z = (np.isin(codes, (1, 2)).mean(axis=1) - 0.42) / 0.05
+    logits = features @ weights.T + 0.4 * gc_z[:, None] * rng.normal(0, 1, LONG_TARGETS)
+    logits -= np.quantile(logits, 0.7, axis=0)  # about 30 % positive per target
+    targets = (rng.random(logits.shape) < 1 / (1 + np.exp(-logits))).astype(np.int8)
+    return codes, targets, [f"long{t}" for t in range(LONG_TARGETS)]
+
+
+KINDS = {"motifs": generate, "words": generate_words, "long": generate_long}
 
 
 def make_other(path: Path, *, kind: str = "motifs", n_seqs: int = 6000, seed: int = 7) -> Path:

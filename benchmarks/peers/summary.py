@@ -1,0 +1,142 @@
+"""Rows, means and spreads, and the curves of an engine run, from its Record."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+
+from basset import BassetError, load_data, score_checkpoint
+from peers.common import CONCURRENCY, Record
+
+
+@dataclass
+class Row:
+    data: str
+    engine: str
+    seed: int
+    best_valid: float
+    test_auroc: float
+    started: int
+    finished: int
+    pruned: int
+    busy: float  # share of CONCURRENCY x wall spent in epochs
+    overhead_s: float  # per trial started: worker time not spent in epochs
+    wall_s: float
+    curve: list[tuple[float, float]]  # best-so-far (seconds from start, valid AUROC)
+
+
+def curve(record: Record) -> list[tuple[float, float]]:
+    points, best = [], -math.inf
+    for e in sorted(record.epochs, key=lambda e: e.t):
+        if e.valid > best:
+            best = e.valid
+            points.append((round(e.t, 2), e.valid))
+    return points
+
+
+def make_row(data_name: str, data_path: Path, engine: str, seed: int, record: Record,
+             wall: float) -> Row:
+    scored = [t for t in record.trials if t.best_path and Path(t.best_path).is_file()
+              and math.isfinite(t.best)]
+    test = math.nan
+    best = max(scored, key=lambda t: t.best, default=None)
+    if best is not None:
+        try:
+            test = score_checkpoint(best.best_path, load_data(data_path, splits=("test",)),
+                                    split="test", rc=best.rc).auroc
+        except BassetError:
+            pass
+    training = sum(e.seconds for e in record.epochs)
+    started = len(record.trials)
+    return Row(
+        data=data_name, engine=engine, seed=seed,
+        best_valid=best.best if best else math.nan, test_auroc=test, started=started,
+        finished=sum(t.state != "pruned" for t in record.trials),
+        pruned=sum(t.state == "pruned" for t in record.trials),
+        busy=training / (CONCURRENCY * wall),
+        overhead_s=(CONCURRENCY * wall - training) / max(started, 1),
+        wall_s=wall, curve=curve(record),
+    )
+
+
+def time_to(row: Row, target: float) -> float:
+    """Seconds until the best-so-far reached `target` (inf: never)."""
+    return next((t for t, v in row.curve if v >= target), math.inf)
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float, float]:
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return math.nan, math.nan, math.nan
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return statistics.fmean(values), sd, sd / math.sqrt(len(values))
+
+
+def table(rows: list[Row], budget: float) -> str:
+    """Per data set and engine: means +- sd (and standard errors) over seeds; the time each
+    engine needs to reach the best other engine's mean final validation AUROC."""
+    lines = ["| data | engine | seeds | best valid | test AUROC (se) | started / pruned | busy "
+             "| overhead/trial | reaches best other's valid at |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for data in dict.fromkeys(r.data for r in rows):
+        mine = [r for r in rows if r.data == data]
+        engines = list(dict.fromkeys(r.engine for r in mine))
+        means = {e: _mean_sd([r.best_valid for r in mine if r.engine == e])[0] for e in engines}
+        for engine in engines:
+            runs = [r for r in mine if r.engine == engine]
+            others = [m for e, m in means.items() if e != engine and math.isfinite(m)]
+            target = max(others, default=math.nan)
+            reach = [time_to(r, target) for r in runs]
+            reached = [t for t in reach if math.isfinite(t)]
+            shown = (f"{statistics.fmean(reached) / budget:.2f}x budget ({len(reached)}/"
+                     f"{len(reach)})" if reached else f"never (0/{len(reach)})")
+            valid, valid_sd, _ = _mean_sd([r.best_valid for r in runs])
+            test, test_sd, test_se = _mean_sd([r.test_auroc for r in runs])
+            lines.append(
+                f"| {data} | {engine} | {len(runs)} | {valid:.4f} ± {valid_sd:.4f} | "
+                f"{test:.4f} ± {test_sd:.4f} ({test_se:.4f}) | "
+                f"{statistics.fmean(r.started for r in runs):.1f} / "
+                f"{statistics.fmean(r.pruned for r in runs):.1f} | "
+                f"{statistics.fmean(r.busy for r in runs):.0%} | "
+                f"{statistics.fmean(r.overhead_s for r in runs):.1f} s | {shown} |")
+    return "\n".join(lines)
+
+
+def row_line(row: Row) -> str:
+    return (f"{row.data:10s} {row.engine:14s} seed {row.seed}  valid {row.best_valid:.4f}  "
+            f"test {row.test_auroc:.4f}  trials {row.started} (pruned {row.pruned})  "
+            f"busy {row.busy:.0%}  overhead {row.overhead_s:.1f} s/trial  wall {row.wall_s:.0f} s")
+
+
+def write_curves(rows: list[Row], out: Path, budget: float) -> list[Path]:
+    """One offline HTML page per data set: every engine's best-so-far curves, one per seed."""
+    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+    written = []
+    for data in dict.fromkeys(r.data for r in rows):
+        figure = go.Figure()
+        engines = list(dict.fromkeys(r.engine for r in rows))
+        for row in (r for r in rows if r.data == data):
+            if not row.curve:
+                continue
+            xs, ys = zip(*row.curve, strict=True)
+            colour = colours[engines.index(row.engine) % len(colours)]
+            figure.add_trace(go.Scatter(
+                x=[*xs, max(budget, xs[-1])], y=[*ys, ys[-1]], mode="lines",
+                line={"shape": "hv", "color": colour}, name=f"{row.engine} seed {row.seed}",
+                legendgroup=row.engine))
+        figure.update_layout(title=f"{data}: best validation AUROC so far ({budget:.0f} s, "
+                                   f"{CONCURRENCY} trials at a time)",
+                             xaxis_title="seconds", yaxis_title="best valid AUROC")
+        path = out / f"curves_{data}.html"
+        figure.write_html(path, include_plotlyjs=True)
+        written.append(path)
+    return written
+
+
+def as_json(row: Row) -> dict[str, Any]:
+    return asdict(row)
