@@ -15,7 +15,9 @@ import errno
 import gzip
 import os
 import re
+import shutil
 import socket
+import stat
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -46,8 +48,11 @@ def describe_os_error(err: OSError) -> str:
 
 def check_output_file(path: str | os.PathLike[str]) -> Path:
     """Fail now (before any work) if `path` cannot become a file: no such folder, a file where the
-    folder should be, or a folder where the file should be."""
+    folder should be, a folder (or a block device, a socket) where the file should be. A FIFO or
+    a character device is written into (atomic_path), so it passes as it is."""
     path = Path(path)
+    if _node_kind(path) in WRITTEN_INTO:
+        return path
     parent = path.parent
     if not parent.is_dir():
         above = next((p for p in parent.parents if p.exists()), None)
@@ -56,8 +61,27 @@ def check_output_file(path: str | os.PathLike[str]) -> Path:
         raise OutputError(f"output folder does not exist: {parent}")
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a folder")
+    kind = _node_kind(path)
+    if kind not in (None, "regular file"):
+        raise OutputError(f"cannot write {path}: it is a {kind}, not a regular file")
     _check_writable(parent)
     return path
+
+
+# Special files written into rather than replaced: the user named a device or a pipe to write to.
+WRITTEN_INTO = frozenset({"character device", "FIFO"})
+_KINDS = ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "folder"),
+          (stat.S_ISCHR, "character device"), (stat.S_ISFIFO, "FIFO"),
+          (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
+
+
+def _node_kind(path: Path) -> str | None:
+    """What `path` is, symlinks followed ("regular file", "FIFO", ...); None if nothing."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # missing, a dangling link, or a folder we cannot look into
+        return None
+    return next((kind for test, kind in _KINDS if test(mode)), "special file")
 
 
 def check_output_folder(path: str | os.PathLike[str]) -> Path:
@@ -149,8 +173,18 @@ def process_alive(pid: int) -> bool:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path beside `path`, renamed onto it on success and removed on any failure.
-    A full or read-only disk (or no permission) is an OutputError naming `path`."""
+    A full or read-only disk (or no permission) is an OutputError naming `path`.
+
+    What exists at `path` is never replaced by anything but a regular file: a symlink's target
+    is written (atomically, beside the target), a FIFO or a character device is written into,
+    and any other special file is refused."""
     path = check_output_file(path)
+    if _node_kind(path) in WRITTEN_INTO:
+        with _written_into(path) as through:
+            yield through
+        return
+    if path.is_symlink():
+        path = check_output_file(os.path.realpath(path))
     remove_stale_temps(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
@@ -168,6 +202,25 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if is_user_os_error(err):
             raise _output_error(path, err, tmp) from None  # type: ignore[arg-type]
         raise
+
+
+@contextlib.contextmanager
+def _written_into(node: Path) -> Iterator[Path]:
+    """A temporary file (in the system's temp folder) whose bytes are then written into the
+    FIFO or character device `node` (opening a FIFO waits for its reader)."""
+    fd, name = tempfile.mkstemp(prefix=_temp_prefix(node), suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as source, open(node, "wb") as sink:
+            shutil.copyfileobj(source, sink)
+    except BaseException as err:
+        if is_user_os_error(err):
+            raise _output_error(node, err, name) from None  # type: ignore[arg-type]
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _output_error(path: Path, err: OSError, tmp: str | None = None) -> OutputError:

@@ -7,8 +7,10 @@ import errno
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,78 @@ def test_user_caused_os_errors_are_one_line_exit_2(code: int,
 def test_our_own_bugs_keep_their_traceback(bug: BaseException) -> None:
     with pytest.raises(type(bug)):
         _raising(bug)()
+
+
+# --- What exists at the target is never replaced by anything but a regular file (issue 25).
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="making device nodes needs root")
+
+
+def _char_device(folder: Path, name: str, minor: int) -> Path:
+    """A node like /dev/null (1, 3) or /dev/full (1, 7), made under `folder`."""
+    node = folder / name
+    os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, minor))
+    return node
+
+
+def _same_node(path: Path, before: os.stat_result) -> bool:
+    now = os.lstat(path)
+    return (now.st_ino, now.st_mode, now.st_rdev) == (before.st_ino, before.st_mode, before.st_rdev)
+
+
+@needs_root
+def test_a_character_device_is_written_into_never_replaced(tmp_path: Path) -> None:
+    null = _char_device(tmp_path, "null", 3)
+    before = os.lstat(null)
+    write_text_atomic(null, "into the device\n")
+    with atomic_path(null) as tmp:  # as h5py and torch write: through the temp path
+        tmp.write_bytes(b"\0" * 70_000)
+    assert _same_node(null, before) and stat.S_ISCHR(os.lstat(null).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
+
+
+@needs_root
+def test_a_full_device_is_one_error_and_stays_a_device(tmp_path: Path) -> None:
+    full = _char_device(tmp_path, "full", 7)
+    before = os.lstat(full)
+    with pytest.raises(OutputError, match=f"cannot write {full}: No space left on device"):
+        write_text_atomic(full, "x" * 10_000)
+    assert _same_node(full, before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
+
+
+def test_a_fifo_is_written_into_for_its_reader(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    before = os.lstat(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    write_text_atomic(fifo, "through the pipe\n")
+    reader.join(timeout=10)
+    assert received == [b"through the pipe\n"]
+    assert _same_node(fifo, before) and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_a_socket_is_refused_and_kept(tmp_path: Path) -> None:
+    where = tmp_path / "sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(where))
+        before = os.lstat(where)
+        with pytest.raises(OutputError, match="it is a socket, not a regular file"):
+            write_text_atomic(where, "x")
+        assert _same_node(where, before)
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_symlink_is_kept_and_its_target_written(tmp_path: Path, dangling: bool) -> None:
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "out.txt"
+    if not dangling:
+        target.write_text("old\n")
+    link = tmp_path / "link.txt"
+    link.symlink_to(Path("real") / "out.txt")  # relative, as ln -s makes them
+    write_text_atomic(link, "new\n")
+    assert link.is_symlink() and os.readlink(link) == str(Path("real") / "out.txt")
+    assert target.read_text() == "new\n" and not target.is_symlink()
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["out.txt"]
