@@ -20,7 +20,7 @@ import socket
 import stat
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -94,6 +94,37 @@ def check_output_folder(path: str | os.PathLike[str]) -> Path:
             _check_writable(p)
             break
     return path
+
+
+Named = tuple[str, str | os.PathLike[str] | None]  # (what it is, its path); None: not given
+
+
+def check_distinct(inputs: Sequence[Named], outputs: Sequence[Named]) -> None:
+    """Refuse (before any work) an output that would overwrite one of the command's inputs or
+    another of its outputs: the same path once resolved (symlinks, `./x`, `..`) or the same file
+    under another name (a hard link). Entries are (what it is, path); a None path is skipped."""
+    given_inputs = [(what, Path(path)) for what, path in inputs if path is not None]
+    given_outputs = [(what, Path(path)) for what, path in outputs if path is not None]
+    for index, (what, out) in enumerate(given_outputs):
+        for other_what, other in given_inputs:
+            if _same_file(out, other):
+                raise OutputError(
+                    f"{what} {out} would overwrite {other_what} {other}; choose another path"
+                )
+        for other_what, other in given_outputs[:index]:
+            if _same_file(out, other):
+                raise OutputError(
+                    f"{what} {out} and {other_what} {other} are the same file; choose another path"
+                )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 def _check_writable(folder: Path) -> None:

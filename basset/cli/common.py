@@ -155,6 +155,11 @@ def add_model_arguments(
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
+def model_and_data(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """The inputs of add_model_arguments' scripts, named for check_distinct."""
+    return [("the model", args.model), ("the input", args.data)]
+
+
 def split_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of the HDF5 writing pipelines from add_split_arguments' flags."""
     return {"valid": args.valid, "test": args.test, "seed": args.seed, "onehot_dtype": args.dtype}

@@ -11,11 +11,12 @@ from basset.cli.common import (
     add_model_arguments,
     cli_entry,
     device_from_args,
+    model_and_data,
     positive_int,
 )
 from basset.data.h5read import load_data
 from basset.errors import DataError
-from basset.fileio import check_output_folder, output_folder, write_text_atomic
+from basset.fileio import check_distinct, check_output_folder, output_folder, write_text_atomic
 from basset.interpret.jaspar import jaspar_vertebrates
 from basset.interpret.motifs import (
     THRESHOLD,
@@ -28,6 +29,7 @@ from basset.interpret.motifs import (
 from basset.training.checkpoint import load_model
 
 log = logging.getLogger(__name__)
+OUTPUTS = ("filters_meme.txt", "table.tsv", "logos.html")
 
 
 def _threshold(text: str) -> float:
@@ -75,6 +77,7 @@ def build_parser() -> ArgParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_cli(argv)
     out = check_output_folder(args.out_dir)
+    check_distinct(model_and_data(args), [("the output", out / name) for name in OUTPUTS])
     loaded = load_model(args.model, device=device_from_args(args))
     split = getattr(load_data(args.data, splits=(args.split,)), args.split)
     if split is None or len(split) == 0:

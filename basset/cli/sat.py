@@ -15,12 +15,19 @@ from basset.cli.common import (
     add_model_arguments,
     cli_entry,
     device_from_args,
+    model_and_data,
     positive_int,
 )
 from basset.data.fasta import read_fasta_all
 from basset.data.onehot import BASE_BYTES, encode_codes
 from basset.errors import DataError
-from basset.fileio import atomic_path, check_output_folder, output_folder, write_text_atomic
+from basset.fileio import (
+    atomic_path,
+    check_distinct,
+    check_output_folder,
+    output_folder,
+    write_text_atomic,
+)
 from basset.interpret.sat import (
     TABLE_COLUMNS,
     file_id,
@@ -33,6 +40,7 @@ from basset.interpret.svg import heatmap_svg, html_page
 from basset.training.checkpoint import load_model
 
 log = logging.getLogger(__name__)
+SUFFIXES = (".npy", ".tsv")
 
 
 def build_parser() -> ArgParser:
@@ -71,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     targets = select_targets(args.targets, loaded.target_labels)
     names = [loaded.target_labels[t] for t in targets]
     ids, seqs = _read_sequences(args.data)
+    stems = [args.out_dir / f"sat_{file_id(seq_id)}" for seq_id in ids]
+    check_distinct(model_and_data(args), [
+        ("the output", path) for path in (args.out_dir / "table.tsv", args.out_dir / "sat.html",
+                                          *(s.with_suffix(x) for s in stems for x in SUFFIXES))
+    ])
     length = loaded.seq_len
     if any(len(s) != length for s in seqs):
         log.warning("sequences are centre-trimmed or N-padded to the model's %d bp", length)

@@ -6,6 +6,7 @@ with basset_train.lua; every option also has a modern spelling (--stagnant-t, --
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from basset.cli.common import (
     add_model_arguments,
     cli_entry,
     device_from_args,
+    model_and_data,
     non_negative_int,
     positive_int,
 )
@@ -28,6 +30,7 @@ from basset.data.onehot import encode_codes
 from basset.errors import DataError
 from basset.fileio import (
     atomic_path,
+    check_distinct,
     check_output_file,
     check_output_folder,
     output_folder,
@@ -123,6 +126,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     check_output_folder(Path(args.save).parent)
     if args.result:
         check_output_file(args.result)
+    _check_train_paths(args)
     data = load_data(args.data, splits=("train", "valid"))
     options = TrainOptions(
         max_epochs=args.max_epochs,
@@ -147,6 +151,16 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     if args.result:
         write_text_atomic(args.result, f"{result.best_metric}\n")
     return 0
+
+
+def _check_train_paths(args: argparse.Namespace) -> None:
+    """No output over an input or another output. A restart from PREFIX_check.pt (or _best.pt)
+    with the same -save is the normal use: it is read whole before the first epoch writes."""
+    checkpoints = [(f"-save's {name}", f"{args.save}_{name}") for name in ("check.pt", "best.pt")]
+    others = [("-save's metrics.tsv", f"{args.save}_metrics.tsv"), ("-result", args.result)]
+    inputs = [("the data", args.data), ("-job", args.job), ("-seed", args.seed)]
+    check_distinct(inputs, checkpoints + others)
+    check_distinct([("-restart", args.restart)], others)
 
 
 def _check_fit(loaded: LoadedModel, seq_len: int, num_targets: int | None, source: Path) -> None:
@@ -174,6 +188,8 @@ def test_main(argv: Sequence[str] | None = None) -> int:
     args = build_test_parser().parse_cli(argv)
     device = device_from_args(args)
     check_output_folder(args.out_dir)
+    check_distinct(model_and_data(args), [("the output", args.out_dir / name)
+                                            for name in ("aucs.txt", "r2.txt")])
     loaded = load_model(args.model, device)
     data = load_data(args.data, splits=("test",))
     test = data.test
@@ -229,6 +245,7 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
     args = build_predict_parser().parse_cli(argv)
     device = device_from_args(args)
     check_output_file(args.out)
+    check_distinct(model_and_data(args), [("the output", args.out)])
     loaded = load_model(args.model, device)
     ids, codes = _sequences(args.data, loaded)
     preds = predict_proba(

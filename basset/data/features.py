@@ -34,7 +34,7 @@ from basset.data.onehot import CODE_TABLE
 from basset.data.peaks import PeakArrays
 from basset.data.splits import split_indices
 from basset.errors import DataError
-from basset.fileio import atomic_path, open_input
+from basset.fileio import atomic_path, check_distinct, open_input
 from basset.progress import progress_bars
 
 log = logging.getLogger(__name__)
@@ -268,6 +268,12 @@ def build_features(
     outputs = [
         Path(prefix + suffix) for suffix in (".bed", "_act.txt", ".fa", *([".h5"] if h5 else []))
     ]
+    check_distinct(
+        [("the sample table", sample_table), ("the genome", genome_path),
+         ("the chromosome sizes file", sizes_file),
+         *((f"the peak file of {s.label}", s.bed) for s in samples)],
+        [("the output", path) for path in outputs],
+    )
     with progress_bars(quiet) as progress:
         intervals = collect_intervals(
             samples, summit=summit, ignore_y=ignore_y, primary_only=primary_only, progress=progress

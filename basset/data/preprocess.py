@@ -24,7 +24,7 @@ from basset.data.h5write import ONEHOT_DTYPES, SplitArrays, write_basset_h5
 from basset.data.onehot import describe_lengths, encode_codes
 from basset.data.splits import split_indices
 from basset.errors import DataError
-from basset.fileio import check_output_file, open_input
+from basset.fileio import check_distinct, check_output_file, open_input
 from basset.progress import progress_bars
 
 log = logging.getLogger(__name__)
@@ -254,6 +254,7 @@ def preprocess(
     fasta, table, out = Path(fasta), Path(table), Path(out)
     _require_file(fasta, "FASTA file")
     check_output_file(out)
+    check_distinct([("the FASTA", fasta), ("the activity table", table)], [("the output", out)])
     if extend is not None and extend <= 0:
         raise DataError(f"-e/--extend must be a positive length, not {extend}")
     if onehot_dtype not in ONEHOT_DTYPES:

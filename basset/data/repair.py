@@ -20,7 +20,7 @@ from rich.progress import Progress
 from basset.data.h5read import SCRAMBLE_SAMPLE_ROWS, SPLITS, non_onehot_fraction
 from basset.data.onehot import codes_from_onehot, onehot_from_codes
 from basset.errors import DataError
-from basset.fileio import atomic_path
+from basset.fileio import atomic_path, check_distinct
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,7 @@ def repair_scrambled(
         raise DataError(f"data file not found: {source}")
     if not h5py.is_hdf5(source):
         raise DataError(f"{source}: not an HDF5 file")
-    if source.resolve() == out.resolve():
-        raise DataError(f"{out}: write the repaired file beside the scrambled one, not over it")
+    check_distinct([("the scrambled file", source)], [("the repaired file", out)])
     dtype = np.dtype(onehot_dtype)
     counts: dict[str, int] = {}
     with h5py.File(source, "r") as h5:

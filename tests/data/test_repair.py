@@ -66,7 +66,7 @@ def test_repair_refuses_what_it_cannot_repair(tmp_path: Path, capsys: pytest.Cap
     cases = {
         "the one-hot is not scrambled; nothing to repair": [str(good), str(out)],
         "data file not found": [str(tmp_path / "none.h5"), str(out)],
-        "not over it": [str(scrambled), str(scrambled)],
+        "would overwrite the scrambled file": [str(scrambled), str(scrambled)],
     }
     garbage = tmp_path / "garbage.h5"
     with h5py.File(garbage, "w") as h5:
