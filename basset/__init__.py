@@ -32,7 +32,14 @@ from basset.params import (
     read_params,
     write_params,
 )
-from basset.training.seam import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
+from basset.training.seam import (
+    EpochMetrics,
+    StopTraining,
+    TrainHooks,
+    TrainOptions,
+    TrainProgress,
+    TrainResult,
+)
 
 if TYPE_CHECKING:
     from basset.data.demo import DEMO_SETS, make_demo
@@ -102,6 +109,7 @@ __all__ = [
     "StopTraining",
     "TrainHooks",
     "TrainOptions",
+    "TrainProgress",
     "TrainResult",
     "TrainingDiverged",
     "atomic_path",

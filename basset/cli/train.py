@@ -70,6 +70,11 @@ def build_train_parser() -> ArgParser:
     parser.add_argument("-max_epochs", "--max-epochs", dest="max_epochs", type=positive_int,
                         default=DEFAULTS.max_epochs, help="epoch cap (default %(default)s)")
     parser.add_argument(
+        "--eval-every", dest="eval_every", type=positive_int, metavar="N",
+        help="validate, checkpoint and log every N training sequences (whole batches) instead "
+        "of every epoch; -max_epochs and -stagnant_t then count these evaluations",
+    )
+    parser.add_argument(
         "-save",
         "--save",
         default="dnacnn",
@@ -131,6 +136,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     options = TrainOptions(
         max_epochs=args.max_epochs,
         stagnant_t=args.stagnant_t,
+        eval_every=args.eval_every,
         rand=args.rand,
         rc=args.rc,
         drop_rate=args.drop_rate,

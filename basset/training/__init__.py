@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         StopTraining,
         TrainHooks,
         TrainOptions,
+        TrainProgress,
         TrainResult,
     )
     from basset.training.trainer import TrainingDiverged, train
@@ -36,6 +37,7 @@ __all__ = [
     "StopTraining",
     "TrainHooks",
     "TrainOptions",
+    "TrainProgress",
     "TrainResult",
     "TrainingDiverged",
     "binary_metrics",
@@ -58,6 +60,7 @@ __getattr__ = lazy_names(__name__, {
     "TrainOptions": "seam",
     "TrainHooks": "seam",
     "TrainResult": "seam",
+    "TrainProgress": "seam",
     "StopTraining": "seam",
     "EpochMetrics": "seam",
     "ResidentData": "resident",

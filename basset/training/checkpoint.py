@@ -32,13 +32,17 @@ NAMES_IN_FILE = {v: k for k, v in FILE_NAMES.items()}
 
 @dataclass
 class TrainingState:
-    """Where a run stands after an epoch: what a restart must get back besides the weights."""
+    """Where a run stands after an evaluation: what a restart must get back besides the
+    weights."""
 
-    epoch: int = 0  # last epoch completed
+    epoch: int = 0  # last evaluation completed (epoch, or eval_every interval)
     best_metric: float = -math.inf
     best_epoch: int = 0
     prev_train_loss: float | None = None
     history: list[EpochMetrics] = field(default_factory=list)
+    # Training steps done (with the rng's "pass" state, where a restart resumes mid-epoch);
+    # None in files written before sub-epoch evaluation: `epoch` whole epochs.
+    steps: int | None = None
 
 
 @dataclass
@@ -67,6 +71,7 @@ class Checkpoint:
             "best_metric": s.best_metric,
             "best_epoch": s.best_epoch,
             "prev_train_loss": s.prev_train_loss,
+            "steps": s.steps,
             "rng": self.rng,
             "params": self.params.to_table(),
             "target_labels": list(self.target_labels),
@@ -94,6 +99,7 @@ class Checkpoint:
                     best_metric=float(raw.get("best_metric", -math.inf)),
                     best_epoch=int(raw.get("best_epoch", 0)),
                     prev_train_loss=raw.get("prev_train_loss"),
+                    steps=None if raw.get("steps") is None else int(raw["steps"]),
                     history=[EpochMetrics(**_file_names(m, NAMES_IN_FILE))
                              for m in raw.get("history", [])],
                 ),
@@ -186,10 +192,14 @@ def copy_seed_layers(model: BassetNet, seed: BassetNet) -> bool:
     return same_hidden
 
 
-def rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Any]:
-    """The run's random state: its own generator (initialisation, shuffles, CPU dropout) and, on
-    CUDA, the device's generator (dropout there)."""
+def rng_state(generator: torch.Generator, device: torch.device,
+              shuffle: torch.Tensor | None = None) -> dict[str, Any]:
+    """The run's random state: its own generator (initialisation, shuffles, CPU dropout), on
+    CUDA the device's generator (dropout there), and mid-epoch the generator's state when that
+    epoch's shuffle was drawn ("pass": a restart draws the same order again)."""
     state: dict[str, Any] = {"shuffle": generator.get_state()}
+    if shuffle is not None:
+        state["pass"] = shuffle
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state

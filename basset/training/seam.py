@@ -1,9 +1,11 @@
 """The seam between the trainer and whatever drives it (the HPO service, a notebook).
 
 `basset.train(params, data, options=..., hooks=...)` calls `hooks.on_epoch_end(metrics)` after
-every epoch; a hook raises `StopTraining(reason)` to end the run cleanly (checkpoint written,
-result returned with that reason). `metrics.stop_reason` tells the hook whether the trainer's
-own rules (max_epochs, stagnant_t) end the run after this epoch. Nothing here knows about Optuna.
+every evaluation (every epoch, or every `options.eval_every` training sequences); a hook raises
+`StopTraining(reason)` to end the run cleanly (checkpoint written, result returned with that
+reason). `metrics.stop_reason` tells the hook whether the trainer's own rules (max_epochs,
+stagnant_t) end the run after this evaluation. `hooks.on_progress` hears of every training step
+(sequences done in the epoch, to the next evaluation). Nothing here knows about Optuna.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 
 class StopTraining(Exception):
-    """Raised by a hook to stop training after the current epoch (e.g. the HPO pruner)."""
+    """Raised by a hook to stop training at this evaluation (e.g. the HPO pruner)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -23,14 +25,15 @@ class StopTraining(Exception):
 
 @dataclass
 class EpochMetrics:
-    """What one epoch produced.
+    """What one evaluation produced: after an epoch, or with TrainOptions.eval_every after every
+    interval of that many training sequences (then `epoch` numbers the intervals).
 
     The validation metric is AUROC for binary targets and R2 for continuous or positive ones (the
     files and the study database call it valid_auroc, as Basset did). Means leave out the targets
     with one class only in validation (NaN per target); AUPRC is NaN for non-binary targets.
     """
 
-    epoch: int  # 1-based, continues across restarts
+    epoch: int  # 1-based, continues across restarts: epochs, or eval_every intervals
     train_loss: float  # per sequence, summed over targets (Basset's printed loss)
     valid_loss: float
     valid_metric: float  # mean over targets: AUROC, or R2
@@ -46,21 +49,38 @@ class EpochMetrics:
     # is the run's last by its stop rules (a hook may still stop it earlier), None when another
     # epoch follows unless a hook stops the run.
     stop_reason: str | None = None
+    sequences: int = 0  # training sequences seen so far, this run and the runs it restarted
+
+
+@dataclass
+class TrainProgress:
+    """Where training stands after a step (TrainHooks.on_progress)."""
+
+    epoch: int  # the pass over the training set under way (1-based)
+    epoch_done: int  # training sequences of that pass done
+    epoch_size: int  # training sequences a pass trains (whole batches)
+    to_next_eval: int  # training sequences until the next evaluation
+    sequences: int  # training sequences seen so far
 
 
 @dataclass
 class TrainHooks:
     """Plain callables the trainer calls; any may be None."""
 
-    on_epoch_end: Callable[[EpochMetrics], None] | None = None
+    on_epoch_end: Callable[[EpochMetrics], None] | None = None  # after every evaluation
+    on_progress: Callable[[TrainProgress], None] | None = None  # after every training step
 
 
 @dataclass
 class TrainOptions:
     """How to train (as opposed to what: that is JobParams)."""
 
+    # With eval_every, max_epochs and stagnant_t count evaluations (intervals), not epochs.
     max_epochs: int = 1000
     stagnant_t: int = 10
+    # Validate, checkpoint and call the hooks every this many training sequences (rounded down
+    # to whole batches, at least one) instead of every epoch; intervals run across epochs.
+    eval_every: int | None = None
     rand: int = 1  # seed of every RNG
     rc: bool = False  # reverse-complement augmentation, strand-averaged validation
     drop_rate: bool = False  # lr x 2/3 when the train loss improves by < 1e-4 (relative)

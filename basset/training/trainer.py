@@ -9,7 +9,7 @@ Loss and optimiser: basset.training.optim; checks and setup: basset.training.run
 
 Speed: the data stay on the device as uint8 codes when they fit
 (basset.training.resident.ResidentData) and are expanded to one-hot per batch there; the loss
-is accumulated on the device (one host sync per epoch); multi-tensor (foreach) optimiser
+is accumulated on the device (one host sync per evaluation); multi-tensor (foreach) optimiser
 steps; on CUDA bf16 autocast and the whole step replayed
 from a CUDA graph (basset.training.cuda_graphs); torch.compile on request.
 """
@@ -20,8 +20,8 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -36,7 +36,6 @@ from rich.progress import (
 from basset.data.h5read import BassetData
 from basset.device import autocast, resolve_device, set_cpu_threads
 from basset.errors import DataError
-from basset.fileio import output_folder
 from basset.nn.model import (
     BassetNet,
     build_model,
@@ -45,6 +44,7 @@ from basset.nn.model import (
     set_dropout_generator,
 )
 from basset.params import JobParams
+from basset.training.batches import BatchStream
 from basset.training.checkpoint import (
     Checkpoint,
     LoadedModel,
@@ -60,8 +60,15 @@ from basset.training.optim import make_optimizer, output_loss, summed_loss, weig
 from basset.training.predict import predict_codes, reverse_complement
 from basset.training.resident import ResidentData, codes_to_onehot
 from basset.training.run_setup import check_fit, load_seed, on_device, run_params, warn_single_class
-from basset.training.runlog import epoch_line, write_metrics_tsv
-from basset.training.seam import EpochMetrics, StopTraining, TrainHooks, TrainOptions, TrainResult
+from basset.training.runlog import RunFiles, epoch_line
+from basset.training.seam import (
+    EpochMetrics,
+    StopTraining,
+    TrainHooks,
+    TrainOptions,
+    TrainProgress,
+    TrainResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +89,8 @@ def train(
     hooks: TrainHooks | None = None,
     resident: ResidentData | None = None,
 ) -> TrainResult:
-    """Train until max_epochs, stagnant_t epochs without a new best, or a hook's StopTraining.
+    """Train until max_epochs, stagnant_t evaluations without a new best, or a hook's
+    StopTraining. One evaluation per epoch, or per `options.eval_every` training sequences.
 
     `resident`: `data` already on the options' device (built once by a caller that trains many
     times on one data set); by default train() builds its own.
@@ -90,14 +98,16 @@ def train(
     options = options or TrainOptions()
     hooks = hooks or TrainHooks()
     run = _Run(params, data, options, resident)
-    files = _RunFiles.at(options.save_prefix)
+    files = RunFiles.at(options.save_prefix)
     stop = stop_reason(run.state.epoch + 1, run.state.best_epoch, options)
     while stop is None:
-        metrics, rate_drop = run.epoch(show_progress=not options.quiet and sys.stderr.isatty())
+        show = not options.quiet and sys.stderr.isatty()
+        metrics, rate_drop = run.interval(show, hooks.on_progress)
         stop = metrics.stop_reason = stop_reason(metrics.epoch + 1, run.state.best_epoch, options)
         if files is not None:
             files.save(run.checkpoint(), metrics.is_best)
-        log.info(epoch_line(metrics, run.params.target_type, rate_drop))
+        log.info(epoch_line(metrics, run.params.target_type, rate_drop,
+                            options.eval_every is not None))
         stop = _call_hook(hooks, metrics) or stop
     return run.result(stop, files)
 
@@ -131,31 +141,9 @@ def _call_hook(hooks: TrainHooks, metrics: EpochMetrics) -> str | None:
     try:
         hooks.on_epoch_end(metrics)
     except StopTraining as stop:
-        log.info("stopped after epoch %d: %s", metrics.epoch, stop.reason)
+        log.info("stopped after evaluation %d: %s", metrics.epoch, stop.reason)
         return stop.reason
     return None
-
-
-class _RunFiles:
-    """PREFIX_check.pt (every epoch), PREFIX_best.pt (on a new best), PREFIX_metrics.tsv."""
-
-    def __init__(self, prefix: Path) -> None:
-        output_folder(prefix.parent)
-        self.check = Path(f"{prefix}_check.pt")
-        self.best = Path(f"{prefix}_best.pt")
-        self.tsv = Path(f"{prefix}_metrics.tsv")
-
-    @classmethod
-    def at(cls, prefix: Path | None) -> _RunFiles | None:
-        return None if prefix is None else cls(Path(prefix))
-
-    def save(self, checkpoint: Checkpoint, is_best: bool) -> None:
-        checkpoint.save(self.check)
-        if is_best:
-            checkpoint.save(self.best)
-        write_metrics_tsv(self.tsv, checkpoint.state.history)
-
-
 
 
 def _progress(enabled: bool) -> Progress | nullcontext[None]:
@@ -192,6 +180,7 @@ class _Run:
         self.state = TrainingState() if restart is None else self._restore(restart)
         self.resident = on_device(resident, data, self.device)
         self.train_data, self.valid_data = self.resident.train, self.resident.valid
+        self.batches, self.interval_steps = self._batches(restart)
         # (5, 4): one-hot rows of the codes, built once (a per-batch host->device copy otherwise)
         self.onehot_table = codes_to_onehot(torch.arange(5, device=self.device)[None])[0].T
         self.forward = torch.compile(self.model) if options.compile else self.model
@@ -202,6 +191,20 @@ class _Run:
                                       self.device)
         if self.params.target_type == "binary":
             warn_single_class(data)
+
+    def _batches(self, restart: Checkpoint | None) -> tuple[BatchStream, int]:
+        """The training batches from where the run stands, and the steps between evaluations."""
+        n, batch = len(self.train_data.codes), self.params.batch_size
+        per_epoch = n // batch
+        steps = self.state.steps
+        stream = BatchStream(
+            n, batch, self.generator, legacy_order=self.options.legacy_order,
+            device=self.train_data.codes.device,
+            steps=self.state.epoch * per_epoch if steps is None else steps,
+            rng=None if restart is None else restart.rng,
+        )
+        every = self.options.eval_every
+        return stream, per_epoch if every is None else max(1, every // batch)
 
     def _build(self, seed: LoadedModel | None) -> tuple[BassetNet, torch.optim.Optimizer]:
         model = build_model(self.params, self.data.seq_len, self.data.num_targets,
@@ -238,20 +241,22 @@ class _Run:
     def learning_rate(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
-    def epoch(self, show_progress: bool) -> tuple[EpochMetrics, bool]:
-        """Train one epoch and validate; record it (best, -drop_rate). (metrics, rate dropped)"""
-        state, epoch = self.state, self.state.epoch + 1
+    def interval(self, show_progress: bool,
+                 on_progress: Callable[[TrainProgress], None] | None) -> tuple[EpochMetrics, bool]:
+        """Train up to the next evaluation and validate; record it (best, -drop_rate).
+        (metrics, rate dropped)"""
+        state, number = self.state, self.state.epoch + 1
         start = time.perf_counter()
         with _progress(show_progress) as progress:
-            train_loss, trained = self.train_epoch(epoch, progress)
+            train_loss, trained = self.train_interval(number, progress, on_progress)
         train_seconds = time.perf_counter() - start
         if not math.isfinite(train_loss):
-            raise TrainingDiverged(f"the training loss is {train_loss} at epoch {epoch}")
+            raise TrainingDiverged(f"the training loss is {train_loss} at epoch {number}")
         valid_loss, target_metric, target_auprc = self.evaluate()
         metric = nan_mean(target_metric)
         is_best = metric > state.best_metric  # False for NaN
         if is_best:
-            state.best_metric, state.best_epoch = metric, epoch
+            state.best_metric, state.best_epoch = metric, number
         learning_rate = self.learning_rate
         rate_drop = self.options.drop_rate and loss_stalled(state.prev_train_loss, train_loss)
         if rate_drop:
@@ -259,7 +264,7 @@ class _Run:
                 group["lr"] *= DROP_RATE_FACTOR
         state.prev_train_loss = train_loss
         metrics = EpochMetrics(
-            epoch=epoch,
+            epoch=number,
             train_loss=train_loss,
             valid_loss=valid_loss,
             valid_metric=metric,
@@ -271,34 +276,47 @@ class _Run:
             learning_rate=learning_rate,
             is_best=is_best,
             device=str(self.device),
+            sequences=self.batches.sequences,
         )
-        state.epoch = epoch
+        state.epoch, state.steps = number, self.batches.steps
         state.history.append(metrics)
         return metrics, rate_drop
 
-    def train_epoch(self, epoch: int, progress: Progress | None) -> tuple[float, int]:
-        """One pass over the training set; (loss per sequence, sequences trained)."""
+    def train_interval(self, number: int, progress: Progress | None,
+                       on_progress: Callable[[TrainProgress], None] | None) -> tuple[float, int]:
+        """The steps up to the next evaluation (across epochs when an interval is longer
+        than what remains of one); (loss per sequence, sequences trained)."""
         self.model.train()
         if self.options.freeze_conv:
             self.model.conv.eval()  # frozen conv layers keep their batch-norm statistics too
-        n, batch = len(self.train_data.codes), self.params.batch_size
-        num_batches = n // batch
-        order = (
-            torch.arange(n)
-            if self.options.legacy_order
-            else torch.randperm(n, generator=self.generator)
-        ).to(self.train_data.codes.device)
-        rc = self.options.rc and epoch % 2 == 0
+        steps = self.interval_steps
         total = torch.zeros((), device=self.device)
-        task = progress.add_task(f"epoch {epoch}", total=num_batches) if progress else None
-        for b in range(num_batches):
-            total += self.steps(order[b * batch : (b + 1) * batch], rc)
+        label = (f"epoch {self.batches.epoch}" if self.options.eval_every is None
+                 else f"evaluation {number}")
+        task = progress.add_task(label, total=steps) if progress else None
+        for done in range(1, steps + 1):
+            index, epoch = self.batches.next()
+            total += self.steps(index, self.options.rc and epoch % 2 == 0)
             if progress is not None and task is not None:
                 progress.advance(task)
+            if on_progress is not None:
+                on_progress(self.where((steps - done) * self.params.batch_size))
         if progress is not None and task is not None:
             progress.remove_task(task)
-        trained = num_batches * batch
+        trained = steps * self.params.batch_size
         return float(total.item()) / trained, trained
+
+    def where(self, to_next_eval: int) -> TrainProgress:
+        """Where the last step left training (its epoch, even when it was the epoch's last)."""
+        batches, batch = self.batches, self.params.batch_size
+        last = batches.steps - 1
+        return TrainProgress(
+            epoch=last // batches.per_epoch + 1,
+            epoch_done=(last % batches.per_epoch + 1) * batch,
+            epoch_size=batches.per_epoch * batch,
+            to_next_eval=to_next_eval,
+            sequences=batches.sequences,
+        )
 
     def _step(self, index: torch.Tensor, rc: bool) -> torch.Tensor:
         """One optimiser step on the training sequences `index`; their summed loss (on the
@@ -345,11 +363,11 @@ class _Run:
             target_labels=list(self.data.target_labels),
             seq_len=self.data.seq_len,
             optimizer=self.optimizer.state_dict(),
-            rng=rng_state(self.generator, self.device),
+            rng=rng_state(self.generator, self.device, self.batches.mid_epoch_state()),
             state=self.state,
         )
 
-    def result(self, stop: str, files: _RunFiles | None) -> TrainResult:
+    def result(self, stop: str, files: RunFiles | None) -> TrainResult:
         state = self.state
         best = next((m for m in state.history if m.epoch == state.best_epoch), None)
         return TrainResult(

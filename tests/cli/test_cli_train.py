@@ -143,6 +143,20 @@ def test_restart_and_seed_from_the_command_line(tmp_path: Path, tiny_h5: Path, j
     assert seeded.params.hidden_units == seed.params.hidden_units
 
 
+def test_eval_every_from_the_command_line(tmp_path: Path, tiny_h5: Path, job: Path) -> None:
+    # 512 sequences, batches of 32: every 100 sequences is 3 batches; 5 evaluations, the last
+    # in the second epoch; a restart goes on to 7 and the TSV has every one.
+    prefix = tmp_path / "e"
+    common = ["-q", "-job", str(job), "--eval-every", "100", "-save", str(prefix)]
+    assert train_main([*common, "-max_epochs", "5", str(tiny_h5)]) == 0
+    assert read_checkpoint(f"{prefix}_check.pt").state.steps == 15
+    assert train_main([*common, "-max_epochs", "7", "-restart", f"{prefix}_check.pt",
+                       str(tiny_h5)]) == 0
+    rows = [line.split("\t") for line in (tmp_path / "e_metrics.tsv").read_text().splitlines()]
+    assert rows[0][0] == "epoch" and rows[0][-1] == "sequences"
+    assert [(int(r[0]), int(r[-1])) for r in rows[1:]] == [(i, 96 * i) for i in range(1, 8)]
+
+
 def test_bad_inputs_are_one_line_errors(tmp_path: Path, tiny_h5: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     bad_job = tmp_path / "bad.txt"

@@ -68,14 +68,14 @@ def test_every_trial_starts_from_the_seed_convolutions_and_reruns_with_basset_tr
     torch.set_num_threads(1)
     seed = load_model(seed_model)
     at_first_epoch: list[dict[str, torch.Tensor]] = []
-    original = basset.training.trainer._Run.train_epoch
+    original = basset.training.trainer._Run.train_interval
 
-    def spy(self, epoch, progress):  # type: ignore[no-untyped-def]
+    def spy(self, epoch, progress, on_progress):  # type: ignore[no-untyped-def]
         if epoch == 1:
             at_first_epoch.append({k: v.clone() for k, v in self.model.conv.state_dict().items()})
-        return original(self, epoch, progress)
+        return original(self, epoch, progress, on_progress)
 
-    monkeypatch.setattr(basset.training.trainer._Run, "train_epoch", spy)
+    monkeypatch.setattr(basset.training.trainer._Run, "train_interval", spy)
     config = seeded_config(load_study(str(_transfer_study(tmp_path, seed_model))))
     url = f"sqlite:///{tmp_path}/studies/tiny.db"
     prepare_study(config, url)
