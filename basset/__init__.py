@@ -37,7 +37,6 @@ from basset.training.seam import (
     StopTraining,
     TrainHooks,
     TrainOptions,
-    TrainProgress,
     TrainResult,
 )
 
@@ -109,7 +108,6 @@ __all__ = [
     "StopTraining",
     "TrainHooks",
     "TrainOptions",
-    "TrainProgress",
     "TrainResult",
     "TrainingDiverged",
     "atomic_path",

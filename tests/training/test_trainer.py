@@ -105,7 +105,7 @@ def test_hook_stop_ends_cleanly_with_checkpoint(tmp_path: Path) -> None:
     tsv = Path(f"{prefix}_metrics.tsv").read_text().splitlines()
     assert tsv[0].split("\t") == [
         "epoch", "train_loss", "valid_loss", "valid_auroc", "valid_auprc", "seconds",
-        "learning_rate",
+        "learning_rate", "sequences",
     ]
     assert [row.split("\t")[0] for row in tsv[1:]] == ["1", "2"]
     assert float(tsv[2].split("\t")[3]) == pytest.approx(seen[1].valid_metric)
