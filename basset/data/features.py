@@ -33,7 +33,7 @@ from basset.data.merge import Features, Intervals, merge_intervals
 from basset.data.onehot import CODE_TABLE
 from basset.data.peaks import PeakArrays
 from basset.data.splits import split_indices
-from basset.errors import DataError
+from basset.errors import BassetError, DataError
 from basset.fileio import atomic_path, check_distinct, open_input
 from basset.progress import progress_bars
 
@@ -221,6 +221,9 @@ def _merge_and_extract(
         task = progress.add_task("extracting sequences", total=None)
         seqs = genome.windows(features.chroms, features.chrom, features.start, features.minus, size)
         progress.update(task, total=1, completed=1)
+    except BassetError:
+        genome.discard_built_index()  # refused: nothing of ours is left behind
+        raise
     finally:
         genome.close()
     return features, seqs

@@ -1,5 +1,6 @@
 """A genome FASTA through pyfaidx (plain or bgzipped; the .fai, and .gzi for bgzip, built beside it
-when missing), and the sequences of many same-sized windows cut from it.
+when missing, older than the genome or not matching it: basset.data.fai), and the sequences of
+many same-sized windows cut from it.
 
 Extraction reads each chromosome once through the library and slices every window of it with
 one numpy gather, instead of one library call per window. Reading a chromosome is most of the
@@ -10,18 +11,23 @@ shared output buffer.
 
 from __future__ import annotations
 
+import logging
 import mmap
 import multiprocessing
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import pyfaidx  # type: ignore[import-untyped]
 
+from basset.data.fai import index_problem
 from basset.device import cpu_cores
 from basset.errors import DataError
-from basset.fileio import GZIP_MAGIC, UTF8_BOM, UTF16_BOMS
+from basset.fileio import GZIP_MAGIC, UTF8_BOM, UTF16_BOMS, OutputError, atomic_path
+
+log = logging.getLogger(__name__)
 
 COMPRESSED_SUFFIXES = (".gz", ".bgz")
 PARALLEL_BYTES = 64 << 20  # smaller extractions stay in this process (forking costs more)
@@ -38,27 +44,42 @@ class Genome:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         _check_file(self.path)
-        try:
-            self._fasta = pyfaidx.Fasta(
-                str(self.path), as_raw=True, sequence_always_upper=False, rebuild=True
-            )
-        except pyfaidx.UnsupportedCompressionFormat:
-            raise DataError(
-                f"{self.path}: gzip, not bgzip: an indexed genome must be block-gzipped "
-                "(gunzip it, then bgzip it) or plain"
-            ) from None
-        except pyfaidx.IndexNotFoundError as err:
-            raise DataError(
-                f"{self.path}: cannot write or read the FASTA index beside it ({err}); "
-                "index it where it can be written (samtools faidx) or copy the genome"
-            ) from None
-        except OSError as err:
-            raise DataError(
-                f"{self.path}: cannot write the FASTA index beside it ({err.strerror or err})"
-            ) from None
-        except (pyfaidx.FastaIndexingError, ValueError) as err:
-            raise DataError(f"{self.path}: cannot index the genome FASTA: {err}") from None
+        self.built: list[Path] = []  # index files made here where there were none
+        self._fasta = self._open_indexed()
         self.lengths: dict[str, int] = {name: len(record) for name, record in self._fasta.items()}
+
+    def _open_indexed(self) -> pyfaidx.Fasta:
+        """The genome through its index: one that matches the file is used as it is, a missing,
+        older or disagreeing one is (re)built beside it (atomically: a genome that cannot be
+        indexed leaves the old index as it was, or none)."""
+        fai = Path(f"{self.path}.fai")
+        gzi = Path(f"{self.path}.gzi") if self.path.suffix in COMPRESSED_SUFFIXES else None
+        present = [p for p in (fai, gzi) if p is not None and p.exists()]
+        if _not_older(self.path, fai) and (gzi is None or _not_older(self.path, gzi)):
+            problem = index_problem(self.path, fai, gzi)
+            if problem is None:
+                return _open_fasta(self.path)
+            log.warning("%s: its index %s does not match it (%s); rebuilding the index",
+                        self.path, fai, problem)
+        try:
+            with ExitStack() as stack:
+                temps = [stack.enter_context(atomic_path(p)) for p in (fai, gzi) if p is not None]
+                for temp in temps:
+                    temp.unlink()  # pyfaidx builds an index only where there is none
+                fasta = _open_fasta(self.path, indexname=str(temps[0]),
+                                    gzi_indexname=str(temps[-1]) if gzi else None)
+        except OutputError as err:
+            raise DataError(
+                f"{self.path}: cannot write or read the FASTA index beside it ({err}); index it "
+                "where it can be written (samtools faidx) or copy the genome"
+            ) from None
+        self.built = [p for p in (fai, gzi) if p is not None and p not in present]
+        return fasta
+
+    def discard_built_index(self) -> None:
+        """Remove the index files this genome made (when its run is refused: nothing written)."""
+        for made in self.built:
+            made.unlink(missing_ok=True)
 
     def chromosome(self, name: str) -> np.ndarray:
         """The whole chromosome as uint8 bytes (soft-masking kept)."""
@@ -123,6 +144,33 @@ def _fill_in_child(job: tuple[str, np.ndarray]) -> None:
     assert _CHILD is not None
     genome, out, start, minus, size = _CHILD
     genome._fill(out, job[0], job[1], start, minus, size)
+
+
+def _open_fasta(path: Path, **index: str | None) -> pyfaidx.Fasta:
+    try:
+        return pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=False, rebuild=True,
+                             **index)
+    except pyfaidx.UnsupportedCompressionFormat:
+        raise DataError(
+            f"{path}: gzip, not bgzip: an indexed genome must be block-gzipped "
+            "(gunzip it, then bgzip it) or plain"
+        ) from None
+    except pyfaidx.IndexNotFoundError as err:
+        raise DataError(
+            f"{path}: cannot write or read the FASTA index beside it ({err}); "
+            "index it where it can be written (samtools faidx) or copy the genome"
+        ) from None
+    except OSError as err:
+        raise DataError(
+            f"{path}: cannot write the FASTA index beside it ({err.strerror or err})"
+        ) from None
+    except (pyfaidx.FastaIndexingError, ValueError) as err:
+        raise DataError(f"{path}: cannot index the genome FASTA: {err}") from None
+
+
+def _not_older(fasta: Path, index: Path) -> bool:
+    """Whether pyfaidx would take `index` as it is: a file not older than the FASTA."""
+    return index.is_file() and index.stat().st_mtime >= fasta.stat().st_mtime
 
 
 def _check_file(path: Path) -> None:
