@@ -30,7 +30,7 @@ from hpo.cli_results import (
     report_main,
     status_main,
 )
-from hpo.config import HeartbeatConfig, StudyConfig, load_study
+from hpo.config import HeartbeatConfig, StudyConfig, check_seed, load_study
 from hpo.devices import default_threads, gpu_ids, plan_devices
 from hpo.errors import ConfigError
 from hpo.listing import listing_json, listing_text
@@ -216,6 +216,7 @@ def run_main(args: argparse.Namespace) -> int:
     if args.data is not None:
         config = replace(config, data=args.data)
     if args.seed is not None:
+        check_seed(args.seed, "--seed")
         config = replace(config, seed=args.seed)
     n_trials = config.n_trials if args.n_trials is None else args.n_trials
     if n_trials < 1:
@@ -307,16 +308,16 @@ def slurm_main(args: argparse.Namespace) -> int:
     config = load_study(args.study)
     if args.gpus_per_task < 0:
         raise ConfigError(f"--gpus-per-task must be >= 0, got {args.gpus_per_task}")
-    if args.time is not None:
-        slurm.time_limit_seconds(args.time)
     url = resolve_url(args.storage, config.name, config.storage)
-    slurm.check_storage(url, args.tasks, slurm.partition_nodes(args.partition))
-    job = slurm.ArrayJob(
+    job = slurm.ArrayJob(  # refuses values that would add lines to the script
         study=args.study, name=config.name, url=url, n_trials=args.n_trials, tasks=args.tasks,
         seed=config.seed, workdir=Path.cwd(), basset_hpo=slurm.console_script(),
         gpus_per_task=args.gpus_per_task, time_limit=args.time, partition=args.partition,
         account=args.account, sbatch_args=args.sbatch_arg,
     )
+    if args.time is not None:
+        slurm.time_limit_seconds(args.time)
+    slurm.check_storage(url, args.tasks, slurm.partition_nodes(args.partition))
     if args.dry_run:
         print(slurm.script(job), end="")
         return 0

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from basset import check_output_file, load_split
 from hpo import evaluate, export, progress, slurm
-from hpo.config import HeartbeatConfig, find_study_file, load_study
+from hpo.config import HeartbeatConfig, check_name, find_study_file, load_study
 from hpo.errors import ConfigError, StorageError
 from hpo.storage import make_storage, mask, parse_url, resolve_url, sqlite_path
 
@@ -22,7 +22,8 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
     except ConfigError:
         if args.study.endswith(".toml"):
             raise
-        return args.study, resolve_url(args.storage, args.study)  # a name without a study file
+        check_name(args.study)  # a name without a study file
+        return args.study, resolve_url(args.storage, args.study)
     config = load_study(args.study)
     return config.name, resolve_url(args.storage, config.name, config.storage)
 

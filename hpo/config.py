@@ -268,13 +268,31 @@ _TOP: dict[str, type] = {
 _TABLES = ("sampler", "pruner", "heartbeat", "space", "fixed", "enqueue")
 
 
+SEED_MAX = 2**31 - 1  # worker, task and trial offsets keep every derived seed below 2**32
+
+
+def check_name(name: str) -> None:
+    """A study name is a file name (studies/NAME.db, studies/NAME/trial_N): no path separator,
+    not `.` or `..`."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or set(name) == {"."}:
+        raise ConfigError(f"name must be letters, digits, '_', '.', '-' (not only dots), "
+                          f"got {name!r}")
+
+
+def check_seed(seed: int, where: str) -> None:
+    """Samplers take seeds in [0, 2**32); the study's base seed leaves room for its offsets."""
+    if not 0 <= seed <= SEED_MAX:
+        raise ConfigError(f"{where} must be in [0, {SEED_MAX}], got {seed}")
+
+
 def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
     """Validate a parsed TOML document; every problem is a one-line ConfigError."""
     _check_keys(raw, [*_TOP, *_TABLES], "study")
     top = {key: _typed(raw[key], kind, key) for key, kind in _TOP.items() if key in raw}
     top.setdefault("name", source.stem)
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", top["name"]):
-        raise ConfigError(f"name must be letters, digits, '_', '.', '-', got {top['name']!r}")
+    check_name(top["name"])
+    if "seed" in top:
+        check_seed(top["seed"], "seed")
     if "data" not in top:
         raise ConfigError("data: the path of the HDF5 data set is required")
     top["data"] = Path(top["data"])

@@ -26,7 +26,7 @@ import sqlalchemy
 from sqlalchemy.engine import URL
 
 from hpo.errors import ConfigError
-from hpo.storage import make_engine, mask, parse_url, storage_error
+from hpo.storage import credentials, make_engine, mask, parse_url, storage_error
 
 log = logging.getLogger(__name__)
 JOB_PREFIX = "basset-hpo-"
@@ -54,6 +54,19 @@ class ArrayJob:
     partition: str | None = None
     account: str | None = None
     sbatch_args: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """Every value the script holds is one line: a newline would start a shell line."""
+        values = {"--study": self.study, "--storage": self.url, "--time": self.time_limit,
+                  "--partition": self.partition, "--account": self.account,
+                  "the working folder": str(self.workdir), "basset-hpo": self.basset_hpo}
+        values |= {f"--sbatch-arg {i + 1}": arg for i, arg in enumerate(self.sbatch_args)}
+        for flag, value in values.items():
+            bad = next((c for c in value or "" if not c.isprintable()), None)
+            if value is not None and bad is not None:
+                shown = mask(value) if flag == "--storage" else value
+                raise ConfigError(f"{flag} {shown!r} holds the control character {bad!r}, which "
+                                  "would change the job script")
 
     @property
     def job_name(self) -> str:
@@ -146,11 +159,12 @@ def check_storage(url: str, tasks: int, nodes: list[str] | None) -> None:
     Storage only this host reaches (SQLite for several tasks, PostgreSQL on loopback) is fine
     only when every node of the partition is this host."""
     parsed: URL = parse_url(url)
-    if parsed.password:
+    carried = credentials(parsed)
+    if carried:
         raise ConfigError(
-            f"storage {mask(url)} holds a password, which the job script would carry in clear: "
-            "leave it out of the URL and put it in ~/.pgpass or $PGPASSWORD (jobs inherit the "
-            "environment)"
+            f"storage {mask(url)} holds a credential ({', '.join(carried)}), which the job script "
+            "would carry in clear: leave it out of the URL and put it in ~/.pgpass or $PGPASSWORD "
+            "(jobs inherit the environment)"
         )
     if parsed.get_backend_name() == "sqlite":
         local = f"SQLite ({parsed.database}) serves one host" if tasks > 1 else None

@@ -41,6 +41,8 @@ def resolve_url(flag: str | None, study_name: str, configured: str | None = None
     """--storage, else $BASSET_HPO_STORAGE, else the study file's, else studies/<name>.db;
     in canonical form (canonical_url)."""
     url = flag or os.environ.get(ENV_STORAGE) or configured
+    if url and not url.isprintable():  # a newline or another control character
+        raise ConfigError(f"storage URL {_scrub(url)!r} holds a control character")
     return canonical_url(url or f"sqlite:///studies/{study_name}.db")
 
 
@@ -55,7 +57,7 @@ def canonical_url(url: str) -> str:
     user, colon, password = userinfo.partition(":")
     try:
         parsed = make_url(f"{scheme}://{location}")
-    except sqlalchemy.exc.ArgumentError:
+    except (sqlalchemy.exc.ArgumentError, ValueError):
         return url  # parse_url says so, without the password
     parsed = parsed.set(username=unquote(user), password=unquote(password) if colon else None)
     return parsed.render_as_string(hide_password=False)
@@ -67,7 +69,11 @@ def parse_url(url: str) -> URL:
     try:
         parsed = make_url(canonical_url(url))
     except sqlalchemy.exc.ArgumentError:
-        raise ConfigError(f"not a storage URL: {mask(url)!r} (e.g. sqlite:///studies/x.db)") from None
+        raise ConfigError(f"not a storage URL: {mask(url)!r} (e.g. sqlite:///studies/x.db or "
+                          "postgresql+psycopg://USER@HOST:5432/DB)") from None
+    except ValueError:  # SQLAlchemy reads the port with int()
+        raise ConfigError(f"not a storage URL: {mask(url)!r} (its host:port cannot be read; e.g. "
+                          "postgresql+psycopg://USER@HOST:5432/DB)") from None
     if parsed.get_backend_name() not in DIALECTS:
         raise ConfigError(f"storage {mask(url)}: use sqlite:///FILE or postgresql+psycopg://...")
     if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
@@ -92,14 +98,64 @@ def _check_driver(parsed: URL) -> None:
         ) from None
 
 
+# Query parameters that carry a credential (libpq's password, sslpassword, passfile; a token,
+# a secret, a key...), or whose value spells one (a dsn with password=...)
+_SECRET = re.compile(r"pass|pwd|secret|token|key|auth|cred", re.IGNORECASE)
+_FILES = ("passfile", "sslkey", "sslcert", "sslrootcert", "sslcrl")  # paths, not credentials
+
+
+def _secret_query(parsed: URL) -> dict[str, Any]:
+    """The URL's query parameters that carry a credential."""
+    return {key: value for key, value in parsed.query.items() if key.lower() not in _FILES and (
+        _SECRET.search(key) or any(_SECRET.search(v) for v in _values(value)))}
+
+
+def _values(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def credentials(parsed: URL) -> list[str]:
+    """Where the URL carries a credential: "password" and the names of secret query
+    parameters ([] for none)."""
+    return (["password"] if parsed.password else []) + sorted(_secret_query(parsed))
+
+
+def secrets(url: str) -> set[str]:
+    """The credential values a URL carries, as typed and percent-encoded (to scrub messages)."""
+    try:
+        parsed = make_url(canonical_url(url))
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return set()
+    values = [str(parsed.password)] if parsed.password else []
+    values += [v for value in _secret_query(parsed).values() for v in _values(value)]
+    return {shown for v in values if v for shown in (v, quote(v, safe=""))}
+
+
 def mask(url: str | URL) -> str:
-    """The URL with its password replaced by ***, for every message and log line (whatever the
-    password holds: it is parsed as canonical_url reads it)."""
+    """The URL with every credential replaced by ***: the password, and the query parameters
+    that carry one (`?password=...`), for every message and log line (whatever the password
+    holds: it is parsed as canonical_url reads it)."""
     try:
         parsed = make_url(canonical_url(url)) if isinstance(url, str) else url
-    except sqlalchemy.exc.ArgumentError:
-        return "<unparseable storage URL>"
-    return parsed.render_as_string(hide_password=True)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return _scrub(str(url))
+    hidden = _secret_query(parsed)
+    if hidden:
+        parsed = parsed.update_query_dict({key: "***" for key in hidden})
+    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+
+
+def _scrub(text: str) -> str:
+    """A URL SQLAlchemy cannot parse, masked by its text: what follows `user:` up to the last
+    `@`, and every query value after a secret-looking key."""
+    scheme, sep, rest = text.partition("://")
+    if sep and "@" in rest:
+        userinfo, _, location = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user}{':***' if colon else ''}@{location}"
+    rest = re.sub(r"([?&][^=&]*(?:pass|pwd|secret|token|key|auth|cred)[^=&]*=)[^&]*", r"\1***",
+                  rest, flags=re.IGNORECASE)
+    return f"{scheme}{sep}{rest}"
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -157,12 +213,12 @@ def storage_error(url: str, err: BaseException) -> StorageError:
     if isinstance(err, optuna.exceptions.StorageInternalError) and err.__cause__ is not None:
         err = err.__cause__  # Optuna's wrapper says only that a commit failed
     text = str(getattr(err, "orig", None) or err).strip() or type(err).__name__
-    if parsed.password:
-        for shown in {str(parsed.password), quote(str(parsed.password), safe="")}:
-            text = text.replace(shown, "***")
+    for shown in sorted(secrets(url), key=len, reverse=True):
+        text = text.replace(shown, "***")
     if parsed.get_backend_name() != "postgresql":
         return StorageError(f"cannot use storage {mask(url)}: {text.splitlines()[0]}")
-    where = f"PostgreSQL at {parsed.host or 'localhost'}:{parsed.port or 5432}"
+    host = parsed.host or parsed.query.get("host") or "localhost"  # libpq takes ?host= too
+    where = f"PostgreSQL at {host}:{parsed.port or parsed.query.get('port') or 5432}"
     lowered = text.lower()
     for clue, reason in _PG_UNREACHABLE:
         if clue in lowered:

@@ -278,6 +278,32 @@ CASES.update({
     "status-unknown-postgres-driver": Case("basset-hpo", ["status", "--study", "cat", "--storage", f"postgresql+nodriver://basset:{PG_PASSWORD}@127.0.0.1/db"], "unknown PostgreSQL driver"),
     "run-sqlite-on-full-disk": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", "sqlite:///{full}/x.db"], "full", mounts=True),
 })
+# --- round three (issue 25), the service: URLs SQLAlchemy cannot parse, credentials in every
+# form of URL, seeds out of range, study names that are paths
+PG_QUERY = f"postgresql+psycopg:///db?user=basset&password={PG_PASSWORD}&host=127.0.0.1&port=1"
+CASES.update({
+    "run-storage-port-not-a-number": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", f"postgresql+psycopg://u:{PG_PASSWORD}@h:notaport/db"], "host:port cannot be read", db="cat"),
+    "status-storage-port-5432x": Case("basset-hpo", ["status", "--study", "cat", "--storage", "postgresql+psycopg://u@h:5432x/db"], "not a storage URL", sub=True),
+    "evaluate-storage-unclosed-ipv6": Case("basset-hpo", ["evaluate", "--study", "cat", "--storage", f"postgresql+psycopg://u:{PG_PASSWORD}@[::1/db"], "not a storage URL"),
+    "export-storage-port-empty-brackets": Case("basset-hpo", ["export", "--study", "cat", "--storage", "postgresql+psycopg://u@[]:x/db", "-o", "{ws}/best.txt"], "not a storage URL"),
+    "status-password-in-query": Case("basset-hpo", ["status", "--study", "cat", "--storage", PG_QUERY], "cannot reach PostgreSQL at 127.0.0.1:1", sub=True),
+    "run-password-in-query": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", PG_QUERY], "cannot reach PostgreSQL at 127.0.0.1:1"),
+    "run-sslpassword-in-query": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", f"postgresql+psycopg://basset@127.0.0.1:1/db?sslpassword={PG_PASSWORD}"], "cannot reach PostgreSQL"),
+    "run-password-in-query-unknown-driver": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", f"postgresql+nodriver:///db?password={PG_PASSWORD}"], "unknown PostgreSQL driver"),
+    "run-password-in-unparseable-url": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", f"postgresql+psycopg://u:{PG_PASSWORD}@h:x/db?password={PG_PASSWORD}"], "not a storage URL"),
+    "run-storage-with-a-newline": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", f"postgresql+psycopg://u:{PG_PASSWORD}@h/db\nx"], "control character", db="cat"),
+    "run-seed-negative": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--seed", "-1"], "--seed must be in [0, 2147483647], got -1", db="cat", sub=True),
+    "run-seed-beyond-2-32": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--seed", str(2**32)], "--seed must be in", db="cat"),
+    "run-toml-seed-huge": Case("basset-hpo", ["run", "--study", "{ws}/seed_huge.toml"], "seed must be in [0, 2147483647], got 99999999999999999"),
+    "run-toml-seed-negative": Case("basset-hpo", ["run", "--study", "{ws}/seed_negative.toml"], "seed must be in"),
+    "slurm-toml-seed-huge": Case("basset-hpo", ["slurm", "--study", "{ws}/seed_huge.toml", "--n-trials", "2", "--tasks", "1", "--dry-run"], "seed must be in"),
+    "run-study-named-dotdot": Case("basset-hpo", ["run", "--study", "{ws}/dotdot.toml"], "not only dots"),
+    "run-study-named-dot": Case("basset-hpo", ["run", "--study", "{ws}/dot.toml"], "not only dots"),
+    "run-study-name-with-nul": Case("basset-hpo", ["run", "--study", "{ws}/nul.toml"], "name must be"),
+    "run-study-name-with-backslash": Case("basset-hpo", ["run", "--study", "{ws}/backslash.toml"], "name must be"),
+    "status-study-named-dotdot": Case("basset-hpo", ["status", "--study", ".."], "not only dots"),
+    "export-study-name-with-slash": Case("basset-hpo", ["export", "--study", "../nosuch", "-o", "{ws}/best.txt"], "name must be"),
+})
 CASES["demo-data-name-too-long"] = Case("basset-demo-data", ["--n-seqs", "60", "{ws}/" + "x" * 300 + ".h5"], "File name too long")
 if Path("/proc/self").is_dir():  # a folder that refuses new files, even to root
     CASES["train-result-into-proc"] = Case("basset-train", ["-job", "{ws}/small.txt", "-save", "{ws}/never/m", "-result", "/proc/r.txt", "{ws}/tiny.h5"], "cannot write into /proc")
@@ -497,6 +523,12 @@ def _studies(ws: Path) -> None:
         .replace("[fixed]\nbatch_size = 32", "batch_size = { choices = [32, 512] }\n[fixed]"),
         "choices_more": text.replace('name = "cat"', 'name = "choices"')
         .replace("conv_filters = [4, 12]", "conv_filters = { choices = [4, 8] }"),
+        "seed_huge": text.replace('name = "cat"', 'name = "cat"\nseed = 99999999999999999'),
+        "seed_negative": text.replace('name = "cat"', 'name = "cat"\nseed = -3'),
+        "dotdot": text.replace('name = "cat"', 'name = ".."'),
+        "dot": text.replace('name = "cat"', 'name = "."'),
+        "nul": text.replace('name = "cat"', 'name = "a\\u0000b"'),
+        "backslash": text.replace('name = "cat"', 'name = "a\\\\b"'),
         "demo_gen": text.replace('name = "cat"', 'name = "gen"\ngenerate_demo_data = true')
         .replace(str(ws / "tiny.h5"), str(ws / "never_made.h5")),
     }

@@ -112,3 +112,21 @@ def test_storage_url_precedence_and_masking(monkeypatch: pytest.MonkeyPatch, tmp
     assert "s3cret" not in str(err.value) and "***" in str(err.value)
     with pytest.raises(ConfigError, match="in-memory SQLite"):
         parse_url("sqlite://")
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql+psycopg:///db?user=u&password=PW1&host=h",
+     "postgresql+psycopg:///db?host=h&password=***&user=u"),
+    ("postgresql+psycopg://u:PW1@h/db?sslpassword=PW2&passfile=/home/u/.pgpass&application_name=a",
+     "postgresql+psycopg://u:***@h/db?application_name=a&passfile=%2Fhome%2Fu%2F.pgpass"
+     "&sslpassword=***"),
+    ("postgresql+psycopg://u@h/db?PASSWD=PW1&api_token=PW2&dsn=host%3Dh+password%3DPW3",
+     "postgresql+psycopg://u@h/db?PASSWD=***&api_token=***&dsn=***"),
+    ("postgresql+psycopg://u:PW1@h:notaport/db?password=PW2&x=1",  # SQLAlchemy cannot parse it
+     "postgresql+psycopg://u:***@h:notaport/db?password=***&x=1"),
+    ("postgresql+psycopg://u:PW1@x@[::1/db", "postgresql+psycopg://u:***@[::1/db"),
+])
+def test_every_credential_a_url_can_carry_is_masked(url: str, shown: str) -> None:
+    assert mask(url) == shown
+    assert not any(f"PW{i}" in mask(url) for i in (1, 2, 3))
+

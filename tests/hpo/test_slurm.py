@@ -131,7 +131,18 @@ BAD = {
     "loopback-pg": (["--storage", "postgresql+psycopg://basset@127.0.0.1:5432/hpo"],
                     "PostgreSQL on 127.0.0.1 is reachable from this host only"),
     "password": (["--storage", "postgresql+psycopg://basset:s3cret-pw@db.example.org/hpo"],
-                 "holds a password, which the job script would carry in clear"),
+                 "holds a credential (password), which the job script would carry in clear"),
+    # issue 25: a credential in the query, and values that would add lines to the script
+    "password-in-query": (["--storage", "postgresql+psycopg:///hpo?user=u&password=s3cret-pw&"
+                           "host=db.example.org"], "holds a credential (password)"),
+    "sslpassword-in-query": (["--storage", "postgresql+psycopg://u@db.example.org/hpo?"
+                              "sslpassword=s3cret-pw"], "(sslpassword)"),
+    "sbatch-arg-newline": (["--sbatch-arg=--mem=1G\nrm -rf ~"], "--sbatch-arg 1 '--mem=1G\\nrm"),
+    "partition-newline": (["--partition", "gpu\nrm -rf ~"], "control character '\\n'"),
+    "account-carriage-return": (["--account", "lab\rtouch x"], "--account"),
+    "time-newline": (["--time", "1:00:00\n"], "--time"),
+    "storage-newline": (["--storage", "postgresql+psycopg://u@db.example.org/hpo\nrm -rf ~"],
+                        "holds a control character"),
 }
 
 
