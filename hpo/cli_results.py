@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from optuna.storages import RDBStorage
 from rich.console import Console
@@ -11,7 +12,9 @@ from rich.table import Table
 from basset import check_output_file, load_split
 from hpo import evaluate, export, progress, slurm
 from hpo.config import HeartbeatConfig, check_name, find_study_file, load_study
+from hpo.confirm import confirm_name
 from hpo.errors import ConfigError, StorageError
+from hpo.overwrite import refuse_overwrite, study_inputs
 from hpo.storage import make_storage, mask, parse_url, resolve_url, sqlite_path
 
 
@@ -26,6 +29,21 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
         return args.study, resolve_url(args.storage, args.study)
     config = load_study(args.study)
     return config.name, resolve_url(args.storage, config.name, config.storage)
+
+
+def _study_file(args: argparse.Namespace) -> Path | None:
+    try:
+        return find_study_file(args.study)
+    except ConfigError:
+        return None
+
+
+def _check_outputs(args: argparse.Namespace, name: str, url: str, storage: RDBStorage,
+                   outputs: list[tuple[str, Path | None]]) -> None:
+    """Before any work: no output may be the study's database (or a file beside it), its study
+    file, its data, a checkpoint of its trials (or its confirmations'), or another output."""
+    inputs = study_inputs(storage, url, (name, confirm_name(name)), _study_file(args))
+    refuse_overwrite(outputs, inputs)
 
 
 def open_study(args: argparse.Namespace) -> tuple[str, str, RDBStorage]:
@@ -87,9 +105,10 @@ def evaluate_main(args: argparse.Namespace) -> int:
 
 
 def export_main(args: argparse.Namespace) -> int:
-    name, _, storage = open_study(args)
+    name, url, storage = open_study(args)
     if args.confirmed and args.trial is not None:
         raise ConfigError("--confirmed picks the trial itself: give it or --trial, not both")
+    _check_outputs(args, name, url, storage, [("-o", args.output), ("--model", args.model)])
     for path in (args.output, args.model):
         if path is not None:
             check_output_file(path)  # before the trial is looked up: outputs first
@@ -109,6 +128,7 @@ def export_main(args: argparse.Namespace) -> int:
 
 def report_main(args: argparse.Namespace) -> int:
     name, url, storage = open_study(args)
+    _check_outputs(args, name, url, storage, [("-o", args.output)])
     from hpo import report  # plotly: only for this command
 
     report.write_report(storage, url, name, args.output)

@@ -304,6 +304,30 @@ CASES.update({
     "status-study-named-dotdot": Case("basset-hpo", ["status", "--study", ".."], "not only dots"),
     "export-study-name-with-slash": Case("basset-hpo", ["export", "--study", "../nosuch", "-o", "{ws}/best.txt"], "name must be"),
 })
+# --- round three (issue 25): an output never writes over an input, a study's files or another
+# output, however it is spelled (relative, through a symlink, a hard link)
+OVER = "would write over"
+CASES.update({
+    "export-over-the-study-database": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "-o", "{ws}/studies/cat.db"], f"{OVER} the study's database", db="cat", sub=True),
+    "export-over-the-database-wal": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "-o", "{ws}/studies/cat.db-wal"], f"{OVER} the study database's wal file", db="cat"),
+    "export-over-the-database-shm": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "--json", "-o", "{ws}/studies/cat.db-shm"], "shm file", db="cat"),
+    "export-over-the-database-journal": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "-o", "{ws}/studies/cat.db-journal"], "journal file", db="cat"),
+    "export-over-the-study-lock": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "-o", "{ws}/studies/cat.db.lock"], "lock file", db="cat"),
+    "export-over-the-database-relative": Case("basset-hpo", ["export", "--study", "cat.toml", "-o", "studies/../studies/./cat.db"], f"{OVER} the study's database", db="cat"),
+    "export-over-the-database-by-symlink": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "-o", "{ws}/db_link.txt"], f"{OVER} the study's database", db="cat"),
+    "export-over-the-database-by-symlinked-folder": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "-o", "{ws}/studies_link/cat.db"], f"{OVER} the study's database", db="cat"),
+    "export-over-the-database-by-hard-link": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "-o", "{ws}/db_hardlink.db"], f"{OVER} the study's database", db="cat"),
+    "export-model-over-the-database": Case("basset-hpo", ["export", "--study", "{ws}/catmodel.toml", "-o", "{ws}/best.txt", "--model", "{ws}/studies/catmodel.db"], "--model", db="catmodel"),
+    "export-model-and-params-to-one-file": Case("basset-hpo", ["export", "--study", "{ws}/catmodel.toml", "-o", "{ws}/s.txt", "--model", "{ws}/s.txt"], f"{OVER} the --model output", db="catmodel", sub=True),
+    "export-model-and-params-to-one-file-relative": Case("basset-hpo", ["export", "--study", "{ws}/catmodel.toml", "-o", "s.txt", "--model", "./a_folder/../s.txt"], f"{OVER} the --model output", db="catmodel"),
+    "export-model-over-its-own-checkpoint": Case("basset-hpo", ["export", "--study", "{ws}/catmodel.toml", "-o", "{ws}/best.txt", "--model", "{ws}/m_best.pt"], "a checkpoint of trial 2 of catmodel", db="catmodel"),
+    "export-params-over-a-checkpoint": Case("basset-hpo", ["export", "--study", "{ws}/catmodel.toml", "-o", "{ws}/m_best.pt"], "a checkpoint of trial 2", db="catmodel"),
+    "export-over-the-study-file": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "-o", "{ws}/cat.toml"], f"{OVER} the study file", db="cat"),
+    "export-over-the-data": Case("basset-hpo", ["export", "--study", "{ws}/cat.toml", "-o", "{ws}/tiny.h5"], f"{OVER} the data of study cat", db="cat"),
+    "report-over-the-study-database": Case("basset-hpo", ["report", "--study", "{ws}/cat.toml", "-o", "{ws}/studies/cat.db"], f"{OVER} the study's database", db="cat"),
+    "report-over-the-study-file": Case("basset-hpo", ["report", "--study", "{ws}/cat.toml", "-o", "{ws}/cat.toml"], "the study file", db="cat"),
+    "report-over-the-database-by-symlink": Case("basset-hpo", ["report", "--study", "{ws}/cat.toml", "-o", "{ws}/db_link.txt"], "the study's database", db="cat"),
+})
 CASES["demo-data-name-too-long"] = Case("basset-demo-data", ["--n-seqs", "60", "{ws}/" + "x" * 300 + ".h5"], "File name too long")
 if Path("/proc/self").is_dir():  # a folder that refuses new files, even to root
     CASES["train-result-into-proc"] = Case("basset-train", ["-job", "{ws}/small.txt", "-save", "{ws}/never/m", "-result", "/proc/r.txt", "{ws}/tiny.h5"], "cannot write into /proc")
@@ -557,6 +581,9 @@ def _studies(ws: Path) -> None:
                     (json.dumps(str(ws / "m_best.pt")), n_trials - 1, name))
                 conn.commit()
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (ws / "db_link.txt").symlink_to(ws / "studies" / "cat.db")  # other names of a database
+    (ws / "studies_link").symlink_to(ws / "studies")
+    os.link(ws / "studies" / "cat.db", ws / "db_hardlink.db")
     lock = ws / "studies" / "lockcat.db.lock"  # something in the way of the study lock
     lock.unlink()
     lock.mkdir()
