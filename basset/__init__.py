@@ -37,6 +37,7 @@ from basset.training.seam import (
     StopTraining,
     TrainHooks,
     TrainOptions,
+    TrainProgress,
     TrainResult,
 )
 
@@ -108,6 +109,7 @@ __all__ = [
     "StopTraining",
     "TrainHooks",
     "TrainOptions",
+    "TrainProgress",
     "TrainResult",
     "TrainingDiverged",
     "atomic_path",

@@ -312,7 +312,8 @@ def slurm_main(args: argparse.Namespace) -> int:
     job = slurm.ArrayJob(  # refuses values that would add lines to the script
         study=args.study, name=config.name, url=url, n_trials=args.n_trials, tasks=args.tasks,
         seed=config.seed, workdir=Path.cwd(), basset_hpo=slurm.console_script(),
-        gpus_per_task=args.gpus_per_task, time_limit=args.time, partition=args.partition,
+        gpus_per_task=args.gpus_per_task, eval_every=config.eval_every, time_limit=args.time,
+        partition=args.partition,
         account=args.account, sbatch_args=args.sbatch_arg,
     )
     if args.time is not None:

@@ -102,8 +102,9 @@ class StudyConfig:
     metric: str = "valid_auroc"
     direction: str = "maximize"
     n_trials: int = 20
-    max_epochs: int = 20
+    max_epochs: int = 20  # with eval_every: evaluations (also Hyperband's max_resource)
     stagnant_t: int = 5
+    eval_every: int | None = None  # training sequences between evaluations; None: an epoch
     seed: int = 1
     padding: str = "same"
     cpu_workers: int = 1  # workers when there is no GPU and no --workers
@@ -263,7 +264,7 @@ _TOP: dict[str, type] = {
     "name": str, "storage": str, "data": str, "generate_demo_data": bool,
     "metric": str, "direction": str, "n_trials": int, "max_epochs": int,
     "stagnant_t": int, "seed": int, "padding": str, "cpu_workers": int, "demo_set": str,
-    "seed_model": str, "generate_seed_model": bool,
+    "seed_model": str, "generate_seed_model": bool, "eval_every": int,
 }
 _TABLES = ("sampler", "pruner", "heartbeat", "space", "fixed", "enqueue")
 
@@ -296,7 +297,7 @@ def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
     if "data" not in top:
         raise ConfigError("data: the path of the HDF5 data set is required")
     top["data"] = Path(top["data"])
-    for key in ("n_trials", "max_epochs", "stagnant_t", "cpu_workers"):
+    for key in ("n_trials", "max_epochs", "stagnant_t", "cpu_workers", "eval_every"):
         if key in top:
             _at_least(top[key], 1, key)
     if top.get("metric", "valid_auroc") != "valid_auroc":

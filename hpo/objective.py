@@ -11,11 +11,15 @@ How a trial ends:
 
 Seeds: every trial stores the `-rand` it trains with as its user attr `seed`.
 
+Evaluations: one per epoch, or with the study's `eval_every` one per that many training
+sequences; the pruner's steps, max_epochs and stagnant_t count evaluations, and SIGINT/SIGTERM
+and --timeout stop a trial at its next one.
+
 Resuming: every trial trains under the prefix in its user attr `save_prefix` and writes
-PREFIX_check.pt after each epoch. A trial that was replaced by a WAITING copy (the heartbeat
+PREFIX_check.pt after each evaluation. A trial that was replaced by a WAITING copy (the heartbeat
 retry of a crashed worker's trial, or the requeue of an interrupted one: `requeue`) inherits
-that user attr and the reported epochs, so the copy restarts from the checkpoint, writes to
-the same files, and continues at the next epoch.
+that user attr and the reported evaluations, so the copy restarts from the checkpoint (mid-epoch
+too: the same remaining batches), writes to the same files, and continues at the next one.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from basset import (
 from hpo import records
 from hpo.config import StudyConfig
 from hpo.space import suggest_params, suggest_training
+from hpo.trialprogress import ProgressReporter
 
 TrainFn = Callable[..., TrainResult]
 PRUNED = "pruned"
@@ -86,8 +91,9 @@ class TrialContext:
     resident: ResidentData | None = None  # `data` on `device`, copied once for all the trials
     train_fn: TrainFn | None = None  # None: basset.train; tests inject a fake
     on_trial_start: Callable[[], None] | None = None  # e.g. release the study lock
-    stop_requested: Callable[[], bool] | None = None  # SIGINT/SIGTERM: stop after this epoch
-    deadline: float | None = None  # time.time() at which a running trial stops after its epoch
+    # SIGINT/SIGTERM: stop at the next evaluation
+    stop_requested: Callable[[], bool] | None = None
+    deadline: float | None = None  # time.time() at which a running trial stops at its evaluation
 
 
 def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
@@ -140,6 +146,7 @@ def _train(trial: optuna.Trial, params: JobParams, training: dict[str, Any],
     options = TrainOptions(
         max_epochs=int(training.get("max_epochs", ctx.config.max_epochs)),
         stagnant_t=ctx.config.stagnant_t,
+        eval_every=ctx.config.eval_every,
         rand=rand,
         rc=bool(training.get("rc", False)),
         device=ctx.device,
@@ -149,19 +156,13 @@ def _train(trial: optuna.Trial, params: JobParams, training: dict[str, Any],
         freeze_conv=bool(training.get("freeze_conv", False)),
         quiet=True,
     )
-    if options.seed_model is not None:  # how `basset-train` reruns this trial
-        freeze = " --freeze-conv" if options.freeze_conv else ""
-        freeze += " -rc" if options.rc else ""
-        trial.set_user_attr(
-            "train_command",
-            f"basset-train -job params.txt -seed {options.seed_model}{freeze} -max_epochs "
-            f"{options.max_epochs} -stagnant_t {options.stagnant_t} -rand {rand} "
-            f"{ctx.config.data}",
-        )
+    trial.set_user_attr("train_command", train_command(options, ctx.config.data))
     study_name = trial.study.study_name
+    reporter = ProgressReporter(trial)
 
     def on_epoch_end(m: EpochMetrics) -> None:
         records.write_epoch(ctx.engine, study_name, trial.number, m)
+        reporter.evaluated(m.sequences)
         if math.isfinite(m.valid_metric):
             trial.report(m.valid_metric, m.epoch)
             if trial.should_prune():
@@ -173,8 +174,8 @@ def _train(trial: optuna.Trial, params: JobParams, training: dict[str, Any],
 
     train_fn = ctx.train_fn or train
     try:
-        result = train_fn(params, ctx.data, options=options, hooks=TrainHooks(on_epoch_end),
-                          resident=ctx.resident)
+        result = train_fn(params, ctx.data, options=options,
+                          hooks=TrainHooks(on_epoch_end, reporter), resident=ctx.resident)
     except TrainingDiverged as err:
         reason = f"diverged: {err}"
     except torch.cuda.OutOfMemoryError as err:
@@ -196,10 +197,20 @@ def _train(trial: optuna.Trial, params: JobParams, training: dict[str, Any],
         if result.stop_reason != INTERRUPTED:
             return result
         requeue(trial)
-        raise TrialInterrupted(f"interrupted after epoch {result.epochs_run}; requeued")
+        raise TrialInterrupted(f"interrupted after evaluation {result.epochs_run}; requeued")
     # Outside the except blocks, so the traceback (and the tensors its frames hold) is gone.
     trial.set_user_attr("fail_reason", reason)
     raise TrialFailed(reason)
+
+
+def train_command(options: TrainOptions, data: Path) -> str:
+    """How `basset-train` reruns a trial, its params table saved as params.txt."""
+    flags = f" -seed {options.seed_model}" if options.seed_model is not None else ""
+    flags += " --freeze-conv" if options.freeze_conv else ""
+    flags += " -rc" if options.rc else ""
+    flags += f" --eval-every {options.eval_every}" if options.eval_every is not None else ""
+    return (f"basset-train -job params.txt{flags} -max_epochs {options.max_epochs} -stagnant_t "
+            f"{options.stagnant_t} -rand {options.rand} {data}")
 
 
 def _frozen(trial: optuna.Trial) -> FrozenTrial:

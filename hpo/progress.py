@@ -5,6 +5,7 @@ Shared by the live display of `basset-hpo run` and by `basset-hpo status`.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import cast
@@ -14,6 +15,8 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+
+from hpo import trialprogress
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
@@ -66,8 +69,21 @@ def snapshot(storage: optuna.storages.BaseStorage, study_name: str) -> Snapshot:
 
 
 def epoch_of(trial: FrozenTrial) -> int:
-    """Last epoch the trial reported (0 while its first epoch runs)."""
+    """Last evaluation the trial reported (0 while its first one runs): its epoch, or with the
+    study's eval_every its interval."""
     return max(trial.intermediate_values, default=0)
+
+
+def by_worker(snap: Snapshot) -> list[FrozenTrial]:
+    return sorted(snap.running, key=lambda t: str(t.user_attrs.get("worker", "")))
+
+
+def trial_lines(snap: Snapshot, max_epochs: int | None = None,
+                now: float | None = None) -> list[str]:
+    """One log line per running trial (trialprogress.trial_line)."""
+    now = time.time() if now is None else now
+    return [trialprogress.trial_line(t, epoch_of(t), t.intermediate_values.get(epoch_of(t)), now,
+                                     max_epochs) for t in by_worker(snap)]
 
 
 def headline(snap: Snapshot, n_trials: int | None = None) -> str:
@@ -81,12 +97,17 @@ def headline(snap: Snapshot, n_trials: int | None = None) -> str:
     )
 
 
-def running_table(snap: Snapshot, max_epochs: int | None = None) -> Table:
-    """One row per running trial: worker, device, trial, epoch, last valid AUROC."""
+def running_table(snap: Snapshot, max_epochs: int | None = None,
+                  now: float | None = None) -> Table:
+    """One row per running trial: worker, device, trial, evaluations (epochs, or eval_every
+    intervals), last valid AUROC, and inside the epoch: sequences done, seq/s, the time to the
+    next evaluation (as its worker last stored them; `now`: time.time())."""
+    now = time.time() if now is None else now
     table = Table(box=None, pad_edge=False)
-    for column in ("worker", "device", "trial", "epoch", "valid AUROC"):
+    for column in ("worker", "device", "trial", "evaluation", "valid AUROC", "sequences",
+                   "seq/s", "next evaluation"):
         table.add_column(column)
-    for trial in sorted(snap.running, key=lambda t: str(t.user_attrs.get("worker", ""))):
+    for trial in by_worker(snap):
         epoch = epoch_of(trial)
         last = trial.intermediate_values.get(epoch)
         table.add_row(
@@ -95,6 +116,7 @@ def running_table(snap: Snapshot, max_epochs: int | None = None) -> Table:
             str(trial.number),
             f"{epoch}/{max_epochs}" if max_epochs else str(epoch),
             f"{last:.4f}" if last is not None else "-",
+            *trialprogress.cells(trial, now),
         )
     return table
 

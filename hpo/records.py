@@ -1,6 +1,10 @@
-"""Per-epoch metrics of every trial, in the study's own database (plain SQL can query them).
+"""Per-evaluation metrics of every trial, in the study's own database (plain SQL can query them).
 
     sqlite3 studies/demo.db "select trial_number, epoch, valid_auroc from basset_epochs"
+
+`epoch` numbers the evaluations (epochs, or the study's eval_every intervals); `sequences` is
+the training sequences seen by then. Databases made before that column get it added by
+create_tables (their rows hold NULL there), and read_epochs reads them either way.
 """
 
 from __future__ import annotations
@@ -29,13 +33,28 @@ epochs = sa.Table(
     sa.Column("seqs_per_sec", sa.Float),
     sa.Column("device", sa.String(64)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sequences", sa.BigInteger),
     sa.UniqueConstraint("study_name", "trial_number", "epoch", name="uq_basset_epochs_epoch"),
 )
 
 
+ADDED_COLUMNS = ("sequences",)  # columns newer than the table's first release
+
+
 def create_tables(engine: sa.Engine) -> None:
-    """Create basset_epochs if it is missing (idempotent)."""
+    """Create basset_epochs if it is missing, add the columns an older one lacks (idempotent;
+    the caller holds the database-wide lock)."""
     metadata.create_all(engine)
+    missing = [name for name in ADDED_COLUMNS if name not in _columns(engine)]
+    with engine.begin() as conn:
+        for name in missing:
+            column = epochs.c[name]
+            kind = column.type.compile(dialect=engine.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {epochs.name} ADD COLUMN {name} {kind}"))
+
+
+def _columns(engine: sa.Engine) -> set[str]:
+    return {column["name"] for column in sa.inspect(engine).get_columns(epochs.name)}
 
 
 def write_epoch(engine: sa.Engine, study_name: str, trial_number: int, m: EpochMetrics) -> None:
@@ -57,6 +76,7 @@ def write_epoch(engine: sa.Engine, study_name: str, trial_number: int, m: EpochM
         "seqs_per_sec": m.seqs_per_sec,
         "device": m.device,
         "created_at": dt.datetime.now(dt.UTC),
+        "sequences": m.sequences,
     }
     with engine.begin() as conn:
         conn.execute(epochs.delete().where(key))
@@ -66,10 +86,14 @@ def write_epoch(engine: sa.Engine, study_name: str, trial_number: int, m: EpochM
 def read_epochs(
     engine: sa.Engine, study_name: str, trial_number: int | None = None
 ) -> list[dict[str, Any]]:
-    """Epoch rows of a study (or one trial), ordered by trial and epoch."""
-    query = sa.select(epochs).where(epochs.c.study_name == study_name)
+    """Epoch rows of a study (or one trial), ordered by trial and epoch (an older database's
+    rows, without the newer columns, hold None there)."""
+    present = _columns(engine)
+    query = sa.select(*[c for c in epochs.c if c.name in present])
+    query = query.where(epochs.c.study_name == study_name)
     if trial_number is not None:
         query = query.where(epochs.c.trial_number == trial_number)
     query = query.order_by(epochs.c.trial_number, epochs.c.epoch)
     with engine.connect() as conn:
-        return [dict(row._mapping) for row in conn.execute(query)]
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    return [{**dict.fromkeys(ADDED_COLUMNS), **row} for row in rows]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import os
 import re
 import shlex
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 JOB_PREFIX = "basset-hpo-"
 SEED_STRIDE = 1000  # task i seeds with seed + 1000 i; its workers k add k (fewer than 1000)
 STOP_LEAD_S = 300  # SIGTERM this long before the time limit (at most half the limit)
+# With eval_every the lead is sized from the stop bound (one evaluation interval): SLURM's early
+# signal and the checkpoint/requeue/exit, plus the interval's sequences at the slowest speed a
+# GPU trial is expected to train at (a CPU trial is slower: give --signal yourself).
+STOP_MARGIN_S = 120
+SLOWEST_SEQS_PER_S = 1000
 COMMAND_TIMEOUT_S = 60
 SQUEUE_TIMEOUT_S = 15  # status waits no longer for a controller that does not answer
 LOOPBACK_HOSTS = ("", "localhost", "::1")
@@ -50,6 +56,7 @@ class ArrayJob:
     workdir: Path
     basset_hpo: str  # the console script the tasks run (the one that wrote the script)
     gpus_per_task: int = 1
+    eval_every: int | None = None  # the study's: sizes the SIGTERM lead
     time_limit: str | None = None
     partition: str | None = None
     account: str | None = None
@@ -122,12 +129,17 @@ def time_limit_seconds(text: str) -> int:
     return total
 
 
-def stop_lead(time_limit: str | None) -> int:
-    """Seconds before the limit at which the task is told to stop (SLURM may signal up to a
-    minute early: its event loop is that coarse)."""
+def stop_lead(time_limit: str | None, eval_every: int | None = None) -> int:
+    """Seconds before the limit at which the task is told to stop: a trial stops at its next
+    evaluation, so one interval of eval_every sequences at SLOWEST_SEQS_PER_S plus
+    STOP_MARGIN_S (SLURM may signal up to a minute early: its event loop is that coarse);
+    STOP_LEAD_S per epoch. At most half the limit."""
+    lead = STOP_LEAD_S
+    if eval_every is not None:
+        lead = STOP_MARGIN_S + math.ceil(eval_every / SLOWEST_SEQS_PER_S)
     if time_limit is None:
-        return STOP_LEAD_S
-    return max(1, min(STOP_LEAD_S, time_limit_seconds(time_limit) // 2))
+        return lead
+    return max(1, min(lead, time_limit_seconds(time_limit) // 2))
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -197,7 +209,7 @@ def check_connection(url: str) -> None:
 def script(job: ArrayJob) -> str:
     """The sbatch script: #SBATCH options, then one `exec basset-hpo run`."""
     q = shlex.quote
-    lead = stop_lead(job.time_limit)
+    lead = stop_lead(job.time_limit, job.eval_every)
     written = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "#!/bin/bash",
@@ -213,8 +225,8 @@ def script(job: ArrayJob) -> str:
     if job.time_limit:
         lines.append(f"#SBATCH --time={job.time_limit}")
     lines += [
-        f"# SIGTERM to basset-hpo run {lead} s before the time limit: it ends the current epoch,",
-        "# requeues the trial (resumed from that epoch by the next run) and exits.",
+        f"# SIGTERM to basset-hpo run {lead} s before the time limit: each trial stops at its next",
+        "# evaluation, is requeued (resumed from there by the next run) and the run exits.",
         f"#SBATCH --signal=B:TERM@{lead}",
     ]
     lines += [f"#SBATCH --partition={job.partition}"] if job.partition else []

@@ -29,6 +29,7 @@ from hpo.study import prepare_study
 from hpo.workers import POLL_SECONDS, STOP_SIGNALS, RunPlan, retry_orphans, worker_main
 
 log = logging.getLogger(__name__)
+LOG_EVERY_S = 30.0  # without a terminal: the running trials' lines this often
 
 
 class WorkerFailed(Exception):
@@ -119,7 +120,8 @@ def _watch(
     console: Console,
 ) -> None:
     """Show progress until the workers end: a live table on a terminal, else (a log file, a
-    batch job) one headline per finished trial."""
+    batch job) one headline per finished trial, and every LOG_EVERY_S one line per running
+    trial (where it stands in its epoch)."""
     name, n_trials = plan.config.name, plan.n_trials
     if console.is_terminal:
         with Live(console=console, refresh_per_second=2) as live:
@@ -129,9 +131,14 @@ def _watch(
                 time.sleep(POLL_SECONDS)
         return
     shown = progress.snapshot(storage, name).finished
+    lines_at = time.monotonic()
     while any(proc.is_alive() for proc in procs):
         time.sleep(POLL_SECONDS)
         snap = progress.snapshot(storage, name)
         if snap.finished != shown:
             shown = snap.finished
             console.print(progress.headline(snap, n_trials))
+        if time.monotonic() - lines_at >= LOG_EVERY_S:
+            lines_at = time.monotonic()
+            for line in progress.trial_lines(snap, plan.config.max_epochs):
+                console.print(line)

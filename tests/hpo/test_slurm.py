@@ -107,6 +107,13 @@ def test_time_limits_parse_as_slurm_reads_them(limit: str, seconds: int, lead: i
     assert slurm.stop_lead(limit) == lead
 
 
+def test_the_stop_lead_covers_one_evaluation_interval() -> None:
+    # 200,000 sequences at 1,000 seq/s, plus the 120 s margin; still at most half the limit.
+    assert slurm.stop_lead("02:00:00", eval_every=200_000) == 320
+    assert slurm.stop_lead(None, eval_every=30_000) == 150
+    assert slurm.stop_lead("5", eval_every=200_000) == 150
+
+
 def test_a_submitted_job_prints_its_id_and_keeps_its_script(
     fakes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,0 +1,64 @@
+"""eval_every in a study: SIGTERM stops a trial at its next evaluation, mid-epoch, and the next
+run resumes it there with no gap and no repeated batch."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from basset.training.checkpoint import read_checkpoint, read_history
+from hpo import records
+from hpo.storage import make_engine
+from hpo_testutil import write_h5
+from reliability_testutil import running_after_epoch, study_file, wait_for
+from synth_data import make_data
+
+HPO = [str(Path(sys.executable).parent / "basset-hpo")]
+EVALS = 60  # one batch of 32 each: 1.9 epochs of 1,000 sequences (31 batches an epoch)
+
+
+@pytest.mark.slow  # two runs of real worker processes
+def test_sigterm_stops_at_the_next_evaluation_and_the_rerun_resumes_mid_epoch(
+    tmp_path: Path
+) -> None:
+    data = write_h5(tmp_path / "long.h5", make_data(n_train=1000, n_valid=40, n_test=10,
+                                                    seq_len=60, num_targets=3, seed=3))
+    study = study_file(tmp_path, "stop", data, max_epochs=EVALS)
+    study.write_text(study.read_text().replace("seed = 1", "seed = 1\neval_every = 32"))
+    url = f"sqlite:///{tmp_path}/stop.db"
+    cmd = [*HPO, "run", "--study", str(study), "--storage", url, "--n-trials", "1", "-q",
+           "--workers", "1"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(running_after_epoch(url, "stop", 2), what="a trial at evaluation 2")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    stopped = optuna.load_study(study_name="stop", storage=url).trials[0]
+    last = max(stopped.intermediate_values)
+    check = read_checkpoint(f"{stopped.user_attrs['save_prefix']}_check.pt")
+    assert check.state.epoch == last and check.state.steps == last
+    if last % 31:  # stopped inside an epoch: the checkpoint holds that epoch's order
+        assert check.rng is not None and "pass" in check.rng
+
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    trials = optuna.load_study(study_name="stop", storage=url).trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    copy = trials[1]
+    assert copy.user_attrs["resumed_from"] == f"{stopped.user_attrs['save_prefix']}_check.pt"
+    rows = records.read_epochs(make_engine(url), "stop")
+    assert [(r["trial_number"], r["epoch"]) for r in rows] == (
+        [(0, e) for e in range(1, last + 1)] + [(1, e) for e in range(last + 1, EVALS + 1)])
+    assert [r["sequences"] for r in rows] == [32 * e for e in range(1, EVALS + 1)]
+    history = read_history(f"{stopped.user_attrs['save_prefix']}_check.pt")
+    assert [m.sequences for m in history] == [32 * e for e in range(1, EVALS + 1)]
