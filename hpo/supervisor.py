@@ -1,8 +1,9 @@
 """`basset-hpo run`: create the study once, start one worker process per planned device, show
 progress until they end.
 
-Stopping: SIGINT or SIGTERM on `basset-hpo run` is forwarded to the workers; each ends its
-current epoch (checkpoint written), requeues its trial as a WAITING copy and exits, and the
+Stopping: SIGINT or SIGTERM on `basset-hpo run` is forwarded to the workers; each stops its
+trial at the next evaluation (an epoch's end, or the study's eval_every: checkpoint written, so
+the stop takes at most one interval), requeues it as a WAITING copy and exits, and the
 run exits 130. The next run resumes those trials first. A second signal (more than
 SAME_SIGNAL_S later: Ctrl-C reaches a worker both directly and through the parent) abandons
 the epoch; the trial is still requeued, from the previous epoch's checkpoint.

@@ -67,8 +67,8 @@ SAME_SIGNAL_S = 1.0
 
 
 class StopSignals:
-    """A worker's SIGINT/SIGTERM handler: the first signal asks to stop after the current epoch,
-    one more than SAME_SIGNAL_S later aborts the epoch (KeyboardInterrupt)."""
+    """A worker's SIGINT/SIGTERM handler: the first signal asks to stop at the next evaluation,
+    one more than SAME_SIGNAL_S later aborts the interval (KeyboardInterrupt)."""
 
     def __init__(self) -> None:
         self.first: float | None = None
@@ -99,7 +99,7 @@ class RunPlan:
     n_trials: int
     devices: list[str]  # one per worker: "cpu", "cuda:0", "cuda:0", "cuda:1", ...
     threads: int  # torch threads per worker
-    # time.time() after which no trial starts and running trials stop at their next epoch end
+    # time.time() after which no trial starts and running trials stop at their next evaluation
     # (complete, with their best epoch: the run's wall time is bounded, not only its starts)
     deadline: float | None = None
     quiet: bool = False
