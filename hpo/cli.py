@@ -7,6 +7,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
@@ -115,11 +116,23 @@ def _add_worker_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> ArgParser:
     parser = ArgParser(prog="basset-hpo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgParser)
+    for add in (_add_run, _add_confirm, _add_slurm, _add_space, _add_status, _add_evaluate,
+                _add_export, _add_report, _add_dashboard):
+        add(commands)
+    return parser
 
-    run = commands.add_parser(
-        "run", help="run or continue a study", description=RUN_HELP,
+
+def _described(commands: Any, name: str, help: str, description: str) -> ArgParser:
+    """A subcommand whose description keeps its line breaks."""
+    sub: ArgParser = commands.add_parser(
+        name, help=help, description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    return sub
+
+
+def _add_run(commands: Any) -> None:
+    run = _described(commands, "run", "run or continue a study", RUN_HELP)
     _add_study_flags(run)
     run.add_argument("--n-trials", type=int, help="study-wide total (default: the study file's)")
     _add_worker_flags(run)
@@ -129,9 +142,11 @@ def build_parser() -> ArgParser:
                      "give each host its own")
     run.set_defaults(func=run_main)
 
-    confirm_cmd = commands.add_parser(
-        "confirm", help="retrain the top trials with new seeds (study NAME-confirm)",
-        description=CONFIRM_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+
+def _add_confirm(commands: Any) -> None:
+    confirm_cmd = _described(
+        commands, "confirm", "retrain the top trials with new seeds (study NAME-confirm)",
+        CONFIRM_HELP,
     )
     _add_study_flags(confirm_cmd)
     confirm_cmd.add_argument("--top", type=int, required=True,
@@ -141,10 +156,10 @@ def build_parser() -> ArgParser:
     _add_worker_flags(confirm_cmd)
     confirm_cmd.set_defaults(func=confirm_main)
 
-    slurm_cmd = commands.add_parser(
-        "slurm", help="submit a SLURM job array of basset-hpo run", description=SLURM_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+def _add_slurm(commands: Any) -> None:
+    slurm_cmd = _described(commands, "slurm", "submit a SLURM job array of basset-hpo run",
+                           SLURM_HELP)
     _add_study_flags(slurm_cmd)
     slurm_cmd.add_argument("--n-trials", type=positive_int, required=True,
                            help="study-wide total of all tasks")
@@ -155,11 +170,14 @@ def build_parser() -> ArgParser:
     slurm_cmd.add_argument("--partition", help="SLURM partition (default: the cluster's)")
     slurm_cmd.add_argument("--account", help="SLURM account to charge")
     slurm_cmd.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
-                           help="one more #SBATCH option, e.g. --sbatch-arg=--mem=32G (repeatable)")
+                           help="one more #SBATCH option, e.g. --sbatch-arg=--mem=32G "
+                           "(repeatable)")
     slurm_cmd.add_argument("--dry-run", action="store_true",
                            help="print the script, submit nothing")
     slurm_cmd.set_defaults(func=slurm_main)
 
+
+def _add_space(commands: Any) -> None:
     space_cmd = commands.add_parser(
         "space", help="the study's search space: parameters, conditions, fixed keys, references"
     )
@@ -169,10 +187,14 @@ def build_parser() -> ArgParser:
     space_cmd.add_argument("-q", "--quiet", action="store_true", help=argparse.SUPPRESS)
     space_cmd.set_defaults(func=space_main)
 
+
+def _add_status(commands: Any) -> None:
     status = commands.add_parser("status", help="counts, best trial, running trials")
     _add_study_flags(status)
     status.set_defaults(func=status_main)
 
+
+def _add_evaluate(commands: Any) -> None:
     evaluate_cmd = commands.add_parser(
         "evaluate", help="test scores of the top trials' best checkpoints (and the references')"
     )
@@ -185,30 +207,37 @@ def build_parser() -> ArgParser:
                               help="HDF5 data set (default: the one the study ran on)")
     evaluate_cmd.set_defaults(func=evaluate_main)
 
+
+def _add_export(commands: Any) -> None:
     export_cmd = commands.add_parser("export", help="a trial's params table (and model)")
     _add_study_flags(export_cmd)
     export_cmd.add_argument("-o", "--output", type=Path, required=True,
                             help="params file (Basset's -job table; JSON with --json)")
     export_cmd.add_argument("--trial", type=int, help="trial number (default: the best trial)")
-    export_cmd.add_argument("--model", type=Path, help="also copy the trial's best checkpoint here")
+    export_cmd.add_argument("--model", type=Path,
+                            help="also copy the trial's best checkpoint here")
     export_cmd.add_argument("--confirmed", action="store_true",
                             help="the configuration with the best mean validation AUROC over its "
                             "confirmation seeds (basset-hpo confirm), with its best seed's model")
     export_cmd.add_argument("--json", action="store_true", help="params, value and trial as JSON")
     export_cmd.set_defaults(func=export_main)
 
+
+def _add_report(commands: Any) -> None:
     report_cmd = commands.add_parser("report", help="self-contained HTML report of a study")
     _add_study_flags(report_cmd)
     report_cmd.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
     report_cmd.set_defaults(func=report_main)
 
-    dashboard_cmd = commands.add_parser("dashboard", help="optuna-dashboard on the study's storage")
+
+def _add_dashboard(commands: Any) -> None:
+    dashboard_cmd = commands.add_parser("dashboard",
+                                        help="optuna-dashboard on the study's storage")
     _add_study_flags(dashboard_cmd)
     dashboard_cmd.add_argument("--host", default="127.0.0.1",
                                help="address to listen on (default %(default)s: this machine only)")
     dashboard_cmd.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
     dashboard_cmd.set_defaults(func=dashboard_main)
-    return parser
 
 
 def run_main(args: argparse.Namespace) -> int:
@@ -225,12 +254,7 @@ def run_main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--timeout must be > 0, got {args.timeout}")
     url = resolve_url(args.storage, config.name, config.storage)
     parse_url(url)
-    gpu_ids(args.gpus)  # a missing GPU before the demo data are made
-    ensure_data(config)  # before planning: --trials-per-gpu auto reads the data's size
-    config = seeded_config(config)
-    check_batch_size(config)
-    devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers, config.cpu_workers,
-                           config=config)
+    config, devices = _plan_devices(config, args)
     plan = RunPlan(
         config=config, url=url, n_trials=n_trials, devices=devices,
         threads=default_threads(len(devices)),
@@ -244,6 +268,20 @@ def run_main(args: argparse.Namespace) -> int:
     _score_best(storage, plan)
     print_result(progress.snapshot(storage, config.name))
     return 0
+
+
+def _plan_devices(config: StudyConfig, args: argparse.Namespace
+                  ) -> tuple[StudyConfig, list[str]]:
+    """The run-planning sequence `run` and `confirm` share: the study's data made (the demo's)
+    and checked, the seed model made, and one device per worker (--gpus, --trials-per-gpu,
+    --workers)."""
+    gpu_ids(args.gpus)  # a missing GPU before the demo data are made
+    ensure_data(config)  # before planning: --trials-per-gpu auto reads the data's size
+    config = seeded_config(config)
+    check_batch_size(config)
+    devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers, config.cpu_workers,
+                           config=config)
+    return config, devices
 
 
 def _launch(plan: RunPlan) -> progress.Snapshot | int:
@@ -271,12 +309,7 @@ def confirm_main(args: argparse.Namespace) -> int:
     _, _, storage = open_at(config.name, url)
     top = confirm.choose_top(storage.get_all_trials(storage.get_study_id_from_name(config.name)),
                              config.name, args.top)
-    gpu_ids(args.gpus)
-    ensure_data(config)
-    config = seeded_config(config)
-    check_batch_size(config)
-    devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers, config.cpu_workers,
-                           config=config)
+    config, devices = _plan_devices(config, args)
     linked, n_trials = confirm.prepare(config, url, top, args.seeds)
     plan = RunPlan(config=linked, url=url, n_trials=n_trials, devices=devices,
                    threads=default_threads(len(devices)), quiet=args.quiet)

@@ -128,37 +128,54 @@ def _train(trial: optuna.Trial, params: JobParams, training: dict[str, Any],
            ctx: TrialContext) -> TrainResult:
     frozen = _frozen(trial)
     original = _retried_number(frozen)
-    prefix = frozen.user_attrs.get("save_prefix") if original is not None else None
-    if prefix is None:
-        prefix = str(ctx.run_dir / f"trial_{trial.number}" / "model")
-        trial.set_user_attr("save_prefix", prefix)
-    check = Path(f"{prefix}_check.pt")
-    # None: a fresh trial, or a retry whose first epoch never finished
-    restart = check if original is not None and check.exists() else None
-    if restart is not None:
-        trial.set_user_attr("resumed_from", str(restart))
-        _catch_up(trial, frozen, restart, ctx)
-    # Trial n trains with seed + n; a retry keeps its original's seed; a confirmation
-    # (hpo.confirm) comes enqueued with its own.
-    first = trial.number if original is None else original
-    rand = int(frozen.user_attrs.get("seed", ctx.config.seed + first))
-    trial.set_user_attr("seed", rand)
+    prefix, restart = _resume(trial, frozen, original, ctx)
     options = TrainOptions(
         max_epochs=int(training.get("max_epochs", ctx.config.max_epochs)),
         stagnant_t=ctx.config.stagnant_t,
         eval_every=ctx.config.eval_every,
-        rand=rand,
+        rand=_seed(trial, frozen, original, ctx),
         rc=bool(training.get("rc", False)),
         device=ctx.device,
-        save_prefix=Path(prefix),
+        save_prefix=prefix,
         restart=restart,
         seed_model=ctx.config.seed_model,
         freeze_conv=bool(training.get("freeze_conv", False)),
         quiet=True,
     )
     trial.set_user_attr("train_command", train_command(options, ctx.config.data))
+    return _run_training(trial, params, options, ctx)
+
+
+def _resume(trial: optuna.Trial, frozen: FrozenTrial, original: int | None,
+            ctx: TrialContext) -> tuple[Path, Path | None]:
+    """The trial's save prefix (a retry keeps its original's) and the checkpoint it restarts
+    from: None for a fresh trial, or a retry whose first epoch never finished."""
+    prefix = frozen.user_attrs.get("save_prefix") if original is not None else None
+    if prefix is None:
+        prefix = str(ctx.run_dir / f"trial_{trial.number}" / "model")
+        trial.set_user_attr("save_prefix", prefix)
+    check = Path(f"{prefix}_check.pt")
+    restart = check if original is not None and check.exists() else None
+    if restart is not None:
+        trial.set_user_attr("resumed_from", str(restart))
+        _catch_up(trial, frozen, restart, ctx)
+    return Path(prefix), restart
+
+
+def _seed(trial: optuna.Trial, frozen: FrozenTrial, original: int | None,
+          ctx: TrialContext) -> int:
+    """The trial's -rand, stored: trial n trains with seed + n; a retry keeps its original's
+    seed; a confirmation (hpo.confirm) comes enqueued with its own."""
+    first = trial.number if original is None else original
+    rand = int(frozen.user_attrs.get("seed", ctx.config.seed + first))
+    trial.set_user_attr("seed", rand)
+    return rand
+
+
+def _epoch_hook(trial: optuna.Trial, ctx: TrialContext,
+                reporter: ProgressReporter) -> Callable[[EpochMetrics], None]:
+    """Per evaluation: the epoch's row, the report to the pruner, and the stop requests."""
     study_name = trial.study.study_name
-    reporter = ProgressReporter(trial)
 
     def on_epoch_end(m: EpochMetrics) -> None:
         records.write_epoch(ctx.engine, study_name, trial.number, m)
@@ -172,10 +189,18 @@ def _train(trial: optuna.Trial, params: JobParams, training: dict[str, Any],
         if ctx.deadline is not None and time.time() >= ctx.deadline:
             raise StopTraining(TIMEOUT)
 
+    return on_epoch_end
+
+
+def _run_training(trial: optuna.Trial, params: JobParams, options: TrainOptions,
+                  ctx: TrialContext) -> TrainResult:
+    """Train; map what can go wrong to the trial's end: FAIL with a stored reason (the worker
+    goes on), or requeued to resume (an interruption, a disk the worker cannot write)."""
     train_fn = ctx.train_fn or train
+    reporter = ProgressReporter(trial)
+    hooks = TrainHooks(_epoch_hook(trial, ctx, reporter), reporter)
     try:
-        result = train_fn(params, ctx.data, options=options,
-                          hooks=TrainHooks(on_epoch_end, reporter), resident=ctx.resident)
+        result = train_fn(params, ctx.data, options=options, hooks=hooks, resident=ctx.resident)
     except TrainingDiverged as err:
         reason = f"diverged: {err}"
     except torch.cuda.OutOfMemoryError as err:

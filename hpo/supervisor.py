@@ -18,6 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import optuna
 from rich.console import Console
@@ -54,13 +55,7 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
     """Start the workers, show progress until they end, return the final state of the study."""
     storage = prepare_study(plan.config, plan.url)
     if plan.config.heartbeat.interval == 0:  # before counting: an orphan must not count as done
-        engine = make_engine(plan.url)
-        try:
-            with StudyLock(plan.url, plan.config.name, engine):
-                study = optuna.load_study(study_name=plan.config.name, storage=storage)
-                retry_orphans(study, storage, study._study_id)
-        finally:
-            engine.dispose()
+        _retry_host_orphans(plan, storage)
     console = Console(stderr=True, quiet=plan.quiet, soft_wrap=True)
     # After prepare_study: a storage that cannot be opened is the run's only line.
     console.print(
@@ -80,6 +75,27 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
                         name=f"basset-hpo-worker-{rank}")
         for rank in range(len(plan.devices))
     ]
+    if _run_workers(procs, storage, plan, console):
+        raise RunInterrupted(progress.snapshot(storage, plan.config.name))
+    _raise_failures(procs, messages)
+    return progress.snapshot(storage, plan.config.name)
+
+
+def _retry_host_orphans(plan: RunPlan, storage: optuna.storages.BaseStorage) -> None:
+    """Heartbeats off: retry this host's trials whose process is gone, under the study lock."""
+    engine = make_engine(plan.url)
+    try:
+        with StudyLock(plan.url, plan.config.name, engine):
+            study = optuna.load_study(study_name=plan.config.name, storage=storage)
+            retry_orphans(study, storage, storage.get_study_id_from_name(plan.config.name))
+    finally:
+        engine.dispose()
+
+
+def _run_workers(procs: Sequence[mp.process.BaseProcess], storage: optuna.storages.BaseStorage,
+                 plan: RunPlan, console: Console) -> bool:
+    """Start the workers, forward SIGINT/SIGTERM to them, watch them until they end; whether a
+    signal came."""
     received: list[int] = []
 
     def forward(signum: int, frame: object) -> None:
@@ -100,8 +116,12 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
                 proc.join()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if received:
-        raise RunInterrupted(progress.snapshot(storage, plan.config.name))
+    return bool(received)
+
+
+def _raise_failures(procs: Sequence[mp.process.BaseProcess], messages: Any) -> None:
+    """RunStopped when the workers stopped on the user's error (each message once), WorkerFailed
+    when one ended with an error of ours."""
     failed = [f"worker {rank} exited with {proc.exitcode}" for rank, proc in enumerate(procs)
               if proc.exitcode != 0]
     said = []
@@ -111,7 +131,6 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
         raise RunStopped("; ".join(dict.fromkeys(said)))  # each message once
     if failed:
         raise WorkerFailed("; ".join(failed) + " (see its messages above)")
-    return progress.snapshot(storage, plan.config.name)
 
 
 def _watch(
