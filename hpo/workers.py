@@ -207,7 +207,7 @@ def retry_orphans(study: optuna.Study, storage: optuna.storages.BaseStorage,
         pid = trial.user_attrs.get("pid")
         if trial.user_attrs.get("host") != host or not isinstance(pid, int) or process_alive(pid):
             continue
-        trial_id = trial._trial_id
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         storage.set_trial_user_attr(trial_id, "fail_reason", f"its process ({host}, pid {pid}) "
                                     "ended without finishing it")
         if storage.set_trial_state_values(trial_id, TrialState.FAIL):
