@@ -51,7 +51,7 @@ def _packaged_studies() -> Path:
 
 PACKAGED_STUDIES = _packaged_studies()
 SAMPLERS = ("tpe", "random", "gp", "cmaes")
-PRUNERS = ("hyperband", "median", "none")
+PRUNERS = ("asha", "hyperband", "median", "none")
 TRANSFER_KEYS = ("num_hidden", "hidden_units", "hidden_dropouts", "learning_rate", "batch_size",
                  "optimization", "freeze_conv", "max_epochs", "...")
 
@@ -67,15 +67,15 @@ class SamplerConfig:
 
 @dataclass(frozen=True)
 class PrunerConfig:
-    type: str = "hyperband"
-    min_resource: int = 1  # hyperband
-    reduction_factor: int = 3  # hyperband
+    type: str = "asha"
+    min_resource: int = 1  # asha, hyperband: the first rung (steps: epochs or evaluations)
+    reduction_factor: int = 3  # asha, hyperband
     bootstrap_count: int = 0  # hyperband
     n_startup_trials: int = 5  # median
     n_warmup_steps: int = 2  # median
     n_min_trials: int = 3  # median
-    # Any pruner: a trial whose valid AUROC rose by at least this much over its last epoch is
-    # not pruned at that epoch (a curve still rising says little yet). 0: off.
+    # hyperband, median: a trial whose valid AUROC rose by at least this much over its last
+    # epoch is not pruned at that epoch. 0: off. (asha judges promise, not rise: not allowed.)
     keep_rising: float = 0.0
 
 
@@ -362,7 +362,7 @@ def _check_choices(config: StudyConfig) -> None:
     _at_least(sampler.n_startup_trials, 0, "sampler.n_startup_trials")
     _at_least(pruner.reduction_factor, 2, "pruner.reduction_factor")
     _at_least(pruner.min_resource, 1, "pruner.min_resource")
-    if pruner.type == "hyperband" and pruner.min_resource >= config.max_epochs:
+    if pruner.type in ("asha", "hyperband") and pruner.min_resource >= config.max_epochs:
         raise ConfigError(
             f"pruner.min_resource ({pruner.min_resource}) must be < max_epochs ({config.max_epochs})"
         )
@@ -370,6 +370,9 @@ def _check_choices(config: StudyConfig) -> None:
         _at_least(getattr(pruner, key), 0, f"pruner.{key}")
     _at_least(pruner.n_min_trials, 1, "pruner.n_min_trials")
     _at_least(pruner.keep_rising, 0, "pruner.keep_rising")
+    if pruner.type == "asha" and pruner.keep_rising:
+        raise ConfigError("pruner.keep_rising: the asha pruner judges a trial against its rung's "
+                          "peers, rising or not; drop keep_rising (or use hyperband or median)")
     _at_least(beat.interval, 0, "heartbeat.interval")
     _at_least(beat.max_retry, 0, "heartbeat.max_retry")
     if beat.interval and beat.grace_period <= beat.interval:

@@ -46,46 +46,6 @@ def make_sampler(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.CmaEsSampler(n_startup_trials=s.n_startup_trials, seed=seed)
 
 
-class KeepRising(optuna.pruners.BasePruner):
-    """`inner`'s verdict, except for a trial whose value rose by at least `gain` over its last
-    epoch: that one goes on (a hyperband rung then judges it at the next rung)."""
-
-    def __init__(self, inner: optuna.pruners.BasePruner, gain: float) -> None:
-        self.inner = inner
-        self.gain = gain
-
-    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        if not self.inner.prune(study, trial):
-            return False
-        values = trial.intermediate_values
-        step = trial.last_step
-        if step is None or step - 1 not in values:
-            return True
-        return values[step] - values[step - 1] < self.gain
-
-
-def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
-    p = config.pruner
-    pruner: optuna.pruners.BasePruner
-    if p.type == "hyperband":
-        pruner = optuna.pruners.HyperbandPruner(
-            min_resource=p.min_resource,
-            max_resource=config.max_epochs,
-            reduction_factor=p.reduction_factor,
-            bootstrap_count=p.bootstrap_count,
-        )
-    elif p.type == "median":
-        pruner = optuna.pruners.MedianPruner(
-            n_startup_trials=p.n_startup_trials,
-            n_warmup_steps=p.n_warmup_steps,
-            interval_steps=1,
-            n_min_trials=p.n_min_trials,
-        )
-    else:
-        return optuna.pruners.NopPruner()
-    return KeepRising(pruner, p.keep_rising) if p.keep_rising > 0 else pruner
-
-
 def prepare_study(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
     """Create the study and the epoch table once, before any worker; a new study gets the
     reference configurations enqueued. Re-running finds the study and continues it."""

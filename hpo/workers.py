@@ -58,8 +58,9 @@ from hpo.objective import (
     enqueue_retry,
     make_objective,
 )
+from hpo.pruning import make_pruner
 from hpo.storage import StudyLock, make_engine, make_storage, storage_error
-from hpo.study import make_pruner, make_sampler, run_dir
+from hpo.study import make_sampler, run_dir
 
 POLL_SECONDS = 1.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

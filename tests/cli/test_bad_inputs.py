@@ -522,7 +522,7 @@ def _studies(ws: Path) -> None:
     text = good.read_text()
     (ws / "syntax.toml").write_text(text.replace("max_epochs = 3", "max_epochs = = 3"))
     (ws / "sampler.toml").write_text(text.replace('type = "tpe"', 'type = "bayes"'))
-    (ws / "pruner.toml").write_text(text.replace('type = "none"', 'type = "asha"'))
+    (ws / "pruner.toml").write_text(text.replace('type = "none"', 'type = "bohb"'))
     (ws / "space.toml").write_text(text.replace("num_conv = [1, 2]", "num_convs = [1, 2]"))
     study_toml(ws, name="empty", data=ws / "tiny.h5")
     study_toml(ws, name="lockcat", data=ws / "tiny.h5")

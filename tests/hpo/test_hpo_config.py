@@ -19,7 +19,7 @@ def test_packaged_studies_load_with_the_reference_first() -> None:
     dnase = load_study("dnase")
     assert dnase.data == Path("er.h5") and dnase.n_trials == 200
     assert dnase.sampler.type == "tpe" and dnase.sampler.multivariate and dnase.sampler.constant_liar
-    assert dnase.pruner.type == "hyperband"
+    assert dnase.pruner.type == "asha" and dnase.pruner.min_resource == 1
     assert dnase.space["num_conv"].low == 1 and dnase.space["num_conv"].high == 5
     assert dnase.space["learning_rate"].log
     assert dnase.enqueue[0].label == "pretrained"
@@ -38,6 +38,9 @@ BAD = [
      'a last pool width is a whole number > 0 or "global", got \'all\''),
     ({"space": SPACE + "conv_filterz_0 = [4, 8]"}, "unknown key 'conv_filterz_0'"),
     ({"pruner": 'type = "median"\nkeep_rising = -0.1'}, "pruner.keep_rising must be >= 0"),
+    ({"pruner": 'type = "asha"\nkeep_rising = 0.01'},
+     "pruner.keep_rising: the asha pruner judges a trial against its rung's peers"),
+    ({"pruner": 'type = "asha"\nmin_resource = 10'}, "pruner.min_resource (10) must be <"),
     ({"top": "max_epoch = 3"}, "unknown key 'max_epoch' (did you mean max_epochs?)"),
     ({"top": 'stagnant_t = "two"'}, "stagnant_t must be int, got 'two'"),
     ({"top": 'padding = "valid"'}, "padding must be one of paper, same"),

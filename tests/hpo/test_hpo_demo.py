@@ -38,11 +38,11 @@ def test_demo_study_as_the_quickstart_runs_it_then_continues(
     best_test, reference_test = stored_scores(study.best_trial), stored_scores(reference)
     assert best_test is not None and reference_test is not None
     assert best_test.auroc > reference_test.auroc
-    # No trial was pruned while it was still rising fast (keep_rising).
+    # Every pruned trial stopped at or after the first rung, below the best complete trial.
     engine = make_engine(storage)
     for trial in (t for t in trials if t.state == TrialState.PRUNED):
         curve = [r["valid_auroc"] for r in records.read_epochs(engine, "demo", trial.number)]
-        assert len(curve) < 2 or curve[-1] - curve[-2] < 0.01, (trial.number, curve)
+        assert curve and max(curve) < study.best_value, (trial.number, curve)
 
     assert main(["run", "--study", "demo", "--n-trials", "22", "-q"]) == 0
     assert len(optuna.load_study(study_name="demo", storage=storage).trials) == 22

@@ -169,6 +169,26 @@ def test_a_trial_still_rising_is_not_pruned_yet(tmp_path: Path, tiny_h5: Path) -
     assert flat.state == TrialState.PRUNED and flat.user_attrs["pruned_at_epoch"] == 2
 
 
+def test_asha_prunes_a_rising_trial_below_its_peers_at_the_first_epoch(
+        tmp_path: Path, tiny_h5: Path) -> None:
+    # keep_rising would have spared the second trial (0.1 a epoch); asha compares it at epoch 1
+    # with the first trial (0.8) and stops it there. The third beats the first at every rung.
+    curves = {
+        4: [0.8, 0.85, 0.9, 0.92],
+        5: [0.5, 0.6, 0.7, 0.8],
+        6: [0.82, 0.88, 0.93, 0.94],
+        7: [0.81, 0.83, 0.86, 0.95],  # at epoch 3 below both that reached it (0.9, 0.93)
+    }
+    enqueue = ", ".join(f"{{conv_filters = [{f}], {REF}, learning_rate = 0.01}}" for f in curves)
+    _, study, _ = _run(tmp_path, f"max_epochs = 4\nstagnant_t = 4\nenqueue = [{enqueue}]", 4,
+                       scripted_train(curves), pruner='type = "asha"\nmin_resource = 1')
+    first, rising, better, late = study.trials
+    assert first.state == TrialState.COMPLETE and first.value == 0.92
+    assert rising.state == TrialState.PRUNED and rising.user_attrs["pruned_at_epoch"] == 1
+    assert better.state == TrialState.COMPLETE and better.value == 0.94
+    assert late.state == TrialState.PRUNED and late.user_attrs["pruned_at_epoch"] == 3
+
+
 def test_rc_is_searched_and_recorded_with_the_trial(tmp_path: Path, tiny_h5: Path) -> None:
     seen = []
 
