@@ -140,6 +140,9 @@ def _add_run(commands: Any) -> None:
                      "later, running ones stop at their next epoch end (complete, best epoch kept)")
     run.add_argument("--seed", type=int, help="base sampler seed (worker k uses seed + k); "
                      "give each host its own")
+    run.add_argument("--warm-start", metavar="STUDY",
+                     help="a new study starts from STUDY (same storage): its best configurations "
+                     "first, its trials given to the sampler where the spaces agree")
     run.set_defaults(func=run_main)
 
 
@@ -247,6 +250,7 @@ def run_main(args: argparse.Namespace) -> int:
     if args.seed is not None:
         check_seed(args.seed, "--seed")
         config = replace(config, seed=args.seed)
+    config = replace(config, warm_start=args.warm_start)
     n_trials = config.n_trials if args.n_trials is None else args.n_trials
     if n_trials < 1:
         raise ConfigError(f"--n-trials must be >= 1, got {n_trials}")

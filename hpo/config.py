@@ -114,6 +114,7 @@ class StudyConfig:
     space: dict[str, ParamSpec] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
     enqueue: list[Reference] = field(default_factory=list)
+    warm_start: str | None = None  # `run --warm-start STUDY` (hpo.warmstart); not a file key
 
 
 # --- generic table checking -------------------------------------------------------------------

@@ -33,6 +33,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from basset import BassetData, BassetError, Scores, score_checkpoint, split_of
+from hpo import progress
 
 # Optuna's tables (schema stable since Optuna 1.x), just the columns written here.
 _TRIALS = sa.table("trials", sa.column("trial_id"), sa.column("study_id"), sa.column("number"))
@@ -77,10 +78,11 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def top_trials(trials: Sequence[FrozenTrial], k: int) -> list[FrozenTrial]:
-    """The k best COMPLETE trials, best first (ties: the earlier trial first)."""
+    """The k best COMPLETE trials trained in the study, best first (ties: the earlier first)."""
     if k <= 0:
         raise EvaluationError(f"--top must be > 0, got {k}")
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
+                and not progress.copied(t)]
     if not complete:
         raise EvaluationError("the study has no completed trial yet")
     return sorted(complete, key=lambda t: (-(t.value or 0.0), t.number))[:k]

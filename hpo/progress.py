@@ -19,6 +19,13 @@ from rich.text import Text
 from hpo import trialprogress
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+WARM_START = "warm_start"  # user attr of a trial copied from another study (hpo.warmstart)
+
+
+def copied(trial: FrozenTrial) -> bool:
+    """A trial of another study given to this one's sampler (`run --warm-start`): history,
+    never trained here, so it neither uses up --n-trials nor is this study's best."""
+    return WARM_START in trial.user_attrs
 
 
 def _requeued(trials: list[FrozenTrial]) -> set[int]:
@@ -32,7 +39,8 @@ def _requeued(trials: list[FrozenTrial]) -> set[int]:
 def counted(trials: list[FrozenTrial]) -> int:
     """Trials that use up `--n-trials`: all started ones, except requeued ones."""
     requeued = _requeued(trials)
-    return sum(t.state != TrialState.WAITING and t.number not in requeued for t in trials)
+    return sum(t.state != TrialState.WAITING and t.number not in requeued and not copied(t)
+               for t in trials)
 
 
 @dataclass
@@ -53,7 +61,7 @@ class Snapshot:
 def snapshot(storage: optuna.storages.BaseStorage, study_name: str) -> Snapshot:
     """Read the study's trials once (fresh from the storage)."""
     study_id = storage.get_study_id_from_name(study_name)
-    trials = storage.get_all_trials(study_id, deepcopy=False)
+    trials = [t for t in storage.get_all_trials(study_id, deepcopy=False) if not copied(t)]
     requeued = _requeued(trials)
     by_state = Counter(t.state.name for t in trials if t.number not in requeued)
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]

@@ -22,8 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.config import StudyConfig
-
-WARM_START = "warm_start"  # user attr of a trial copied from another study (hpo.warmstart)
+from hpo.progress import copied
 
 
 def rungs(min_resource: int, reduction_factor: int, max_resource: int) -> list[int]:
@@ -65,7 +64,7 @@ class RungPruner(optuna.pruners.BasePruner):
             best_until(t, rung)
             for t in study.get_trials(deepcopy=False)
             if t.number != trial.number and t.state != TrialState.FAIL
-            and WARM_START not in t.user_attrs and (t.last_step or 0) >= rung
+            and not copied(t) and (t.last_step or 0) >= rung
         ]
         return not promising(best_until(trial, rung), peers, self.reduction_factor)
 

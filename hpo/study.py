@@ -16,6 +16,7 @@ from hpo.config import StudyConfig
 from hpo.errors import ConfigError
 from hpo.space import check_space, reference_values, space_changes
 from hpo.storage import StudyLock, make_engine, make_storage, sqlite_path
+from hpo.warmstart import load_source, warm_start
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ def _prepare(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
         with StudyLock(url, "", engine):
             storage = make_storage(url, config.heartbeat)
             records.create_tables(engine)
+            source = (None if config.warm_start is None  # before a new study is created
+                      else load_source(storage, config.warm_start, config.name))
             try:  # (create_study would log that it found the study: a line on every re-run)
                 study = optuna.load_study(study_name=config.name, storage=storage)
             except KeyError:
@@ -94,6 +97,11 @@ def _prepare(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
                     study.enqueue_trial(
                         reference_values(config, ref), user_attrs={"reference": ref.label}
                     )
+                if source is not None:
+                    warm_start(study, config, source)
+            elif source is not None:
+                log.info("%s has trials already: --warm-start applies to a new study only",
+                         config.name)
     finally:
         engine.dispose()
     return storage

@@ -33,7 +33,9 @@ def test_demo_study_as_the_quickstart_runs_it_then_continues(
     states = [t.state for t in trials]
     assert TrialState.FAIL not in states and TrialState.RUNNING not in states
     assert study.best_value >= 0.90
-    assert study.best_value - reference.value >= 0.15
+    # The reference may be pruned (asha judges it like any trial): its best epoch then.
+    reference_value = reference.value or max(reference.intermediate_values.values())
+    assert study.best_value - reference_value >= 0.15
     # The best and the reference were scored on the test split at the end of the run.
     best_test, reference_test = stored_scores(study.best_trial), stored_scores(reference)
     assert best_test is not None and reference_test is not None

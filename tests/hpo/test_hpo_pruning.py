@@ -9,7 +9,8 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from hpo.config import load_study
-from hpo.pruning import WARM_START, RungPruner, make_pruner, rungs
+from hpo.progress import WARM_START
+from hpo.pruning import RungPruner, make_pruner, rungs
 from hpo_testutil import study_toml
 
 
@@ -103,3 +104,9 @@ def test_the_packaged_studies_prune_with_asha_from_the_first_epoch(name: str) ->
     config = load_study(name)
     assert config.pruner.type == "asha" and config.pruner.min_resource == 1
     assert config.pruner.reduction_factor == 3 and config.pruner.keep_rising == 0
+    # pruned trials count towards TPE's start-up, and with two workers or more each steers
+    # away from the others' running trials (Optuna 4.9 and 5 alike: set explicitly)
+    sampler = config.sampler
+    assert sampler.type == "tpe" and sampler.multivariate and sampler.group
+    assert sampler.constant_liar
+    assert sampler.n_startup_trials == {"demo": 5, "dnase": 10}[name]
