@@ -348,12 +348,12 @@ class _Run:
             rc=self.options.rc,
             amp=self.options.amp,
         )
-        targets = self.valid_data.targets.to(self.device)
+        targets = self.valid_data.targets.to(self.device).float()
         loss = float(output_loss(outputs, targets, self.params.target_type).item()) / len(targets)
-        preds, truth = outputs.cpu().numpy(), self.data.valid.targets
-        if self.params.target_type == "binary":
-            auroc, auprc = binary_metrics(truth, preds)
+        if self.params.target_type == "binary":  # on the device, every target at once
+            auroc, auprc = binary_metrics(targets, outputs)
             return loss, auroc, auprc
+        preds, truth = outputs.cpu().numpy(), self.data.valid.targets
         return loss, r2_per_target(truth, preds), np.full(truth.shape[1], np.nan)
 
     def checkpoint(self) -> Checkpoint:
