@@ -59,7 +59,7 @@ from basset import (
     read_history,
     train,
 )
-from hpo import records
+from hpo import service_tables
 from hpo.config import StudyConfig
 from hpo.space import suggest_params, suggest_training
 from hpo.trialprogress import ProgressReporter
@@ -178,7 +178,7 @@ def _epoch_hook(trial: optuna.Trial, ctx: TrialContext,
     study_name = trial.study.study_name
 
     def on_epoch_end(m: EpochMetrics) -> None:
-        records.write_epoch(ctx.engine, study_name, trial.number, m)
+        service_tables.write_epoch(ctx.engine, study_name, trial.number, m)
         reporter.evaluated(m.sequences)
         if math.isfinite(m.valid_metric):
             trial.report(m.valid_metric, m.epoch)
@@ -256,7 +256,7 @@ def _catch_up(trial: optuna.Trial, frozen: FrozenTrial, restart: Path, ctx: Tria
     reported = max(frozen.intermediate_values, default=0)
     for m in read_history(restart):
         if m.epoch > reported:
-            records.write_epoch(ctx.engine, trial.study.study_name, trial.number, m)
+            service_tables.write_epoch(ctx.engine, trial.study.study_name, trial.number, m)
             if math.isfinite(m.valid_metric):
                 trial.report(m.valid_metric, m.epoch)
 

@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from plotly.offline import get_plotlyjs
 
 from basset import check_output_file, write_text_atomic
-from hpo import confirm, evaluate, progress, records
+from hpo import confirm, evaluate, progress, service_tables
 from hpo.errors import ResultsError
 from hpo.evaluate import stored_scores
 from hpo.export import trial_params
@@ -64,9 +64,9 @@ def read_study_epochs(url: str, study_name: str) -> list[dict[str, Any]]:
     """The study's rows of the epoch table (none when the database has no such table)."""
     engine = make_engine(url)
     try:
-        if not sa.inspect(engine).has_table(records.epochs.name):
+        if not sa.inspect(engine).has_table(service_tables.epochs.name):
             return []
-        return records.read_epochs(engine, study_name)
+        return service_tables.read_epochs(engine, study_name)
     finally:
         engine.dispose()
 

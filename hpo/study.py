@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 
 from basset import CONV_KEYS, check_data, load_data, load_model, make_demo, make_source_model
-from hpo import packing, records
+from hpo import packing, service_tables
 from hpo.config import StudyConfig
 from hpo.errors import ConfigError
 from hpo.space import check_space, reference_values, space_changes
@@ -75,7 +75,7 @@ def _prepare(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
         # would otherwise race to create Optuna's tables (duplicate key in pg_type).
         with StudyLock(url, "", engine):
             storage = make_storage(url, config.heartbeat)
-            records.create_tables(engine)
+            service_tables.create_tables(engine)
             source = (None if config.warm_start is None  # before a new study is created
                       else load_source(storage, config.warm_start, config.name))
             try:  # (create_study would log that it found the study: a line on every re-run)

@@ -10,7 +10,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from hpo import records
+from hpo import service_tables
 from hpo.config import load_study
 from hpo.objective import TrainFn
 from hpo.storage import make_engine
@@ -65,7 +65,7 @@ def scripted_study(folder: Path) -> str:
     failed = study.ask()
     failed.set_user_attr("worker", "other/0")
     failed.set_user_attr("device", "cuda:0")
-    records.write_epoch(engine, "tiny", failed.number, metrics(1, 0.55))
+    service_tables.write_epoch(engine, "tiny", failed.number, metrics(1, 0.55))
     failed.report(0.55, 1)
     study.tell(failed, state=TrialState.FAIL)
     running = study.ask()

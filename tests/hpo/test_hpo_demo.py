@@ -8,7 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo import records
+from hpo import service_tables
 from hpo.cli import main
 from hpo.evaluate import stored_scores
 from hpo.storage import make_engine
@@ -43,7 +43,7 @@ def test_demo_study_as_the_quickstart_runs_it_then_continues(
     # Every pruned trial stopped at or after the first rung, below the best complete trial.
     engine = make_engine(storage)
     for trial in (t for t in trials if t.state == TrialState.PRUNED):
-        curve = [r["valid_auroc"] for r in records.read_epochs(engine, "demo", trial.number)]
+        curve = [r["valid_auroc"] for r in service_tables.read_epochs(engine, "demo", trial.number)]
         assert curve and max(curve) < study.best_value, (trial.number, curve)
 
     assert main(["run", "--study", "demo", "--n-trials", "22", "-q"]) == 0

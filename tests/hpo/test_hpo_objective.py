@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from basset import TrainResult, train
 from basset.training.checkpoint import load_model
-from hpo import records
+from hpo import service_tables
 from hpo.config import load_study
 from hpo.objective import TrialContext, TrialFailed, make_objective
 from hpo.storage import make_engine
@@ -71,7 +71,7 @@ def test_stagnating_trial_completes_and_hopeless_one_is_pruned(tmp_path: Path, t
     assert hopeless.state == TrialState.PRUNED
     assert hopeless.user_attrs["pruned_at_epoch"] == 1
     assert hopeless.intermediate_values == {1: 0.5}
-    rows = records.read_epochs(engine, "tiny")
+    rows = service_tables.read_epochs(engine, "tiny")
     assert len(rows) == 6 + 4 + 1
     assert [r["valid_auroc"] for r in rows if r["trial_number"] == 1] == curves[5][:4]
 
@@ -94,7 +94,7 @@ def test_a_diverging_trial_fails_alone_and_the_worker_goes_on(tmp_path: Path, ti
     assert best.parent == tmp_path / "studies" / "tiny" / "trial_1"
     assert load_model(best).params.learning_rate == 0.005
     # One epoch row per reported epoch, over all trials (the failed one reported epoch 1).
-    rows = records.read_epochs(engine, "tiny")
+    rows = service_tables.read_epochs(engine, "tiny")
     assert len(rows) == sum(len(t.intermediate_values) for t in study.trials)
     assert {r["device"] for r in rows} == {"cpu"}
     assert sum(r["trial_number"] == 1 for r in rows) == trained.user_attrs["epochs_run"]

@@ -15,7 +15,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from basset.training.checkpoint import read_checkpoint, read_history
-from hpo import progress, records
+from hpo import progress, service_tables
 from hpo.config import load_study
 from hpo.storage import make_engine
 from hpo.supervisor import WorkerFailed, run_study
@@ -43,7 +43,7 @@ def _check_resumed(url: str, name: str, n_trials: int, max_epochs: int) -> tuple
     # Epochs continue: the copy trained only the epochs after the replaced trial's last one.
     last = max(replaced.intermediate_values)
     assert 1 <= last < max_epochs
-    rows = records.read_epochs(make_engine(url), name)
+    rows = service_tables.read_epochs(make_engine(url), name)
     trained = {t.number: [r["epoch"] for r in rows if r["trial_number"] == t.number]
                for t in (replaced, copy)}
     assert trained[replaced.number] == list(range(1, last + 1))

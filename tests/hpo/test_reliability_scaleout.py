@@ -15,7 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo import records
+from hpo import service_tables
 from hpo.storage import make_engine
 from hpo_testutil import tiny_data, write_h5
 from reliability_testutil import study_file
@@ -70,7 +70,7 @@ def test_every_worker_of_every_host_joins_one_study_and_the_total_is_exact(
     pids = {t.user_attrs["pid"] for t in trials}
     # Several workers ran trials, and with two hosts more than one host's worth of them.
     assert len(pids) >= max(2, (hosts - 1) * workers + 1), f"{len(pids)} workers ran trials"
-    rows = records.read_epochs(make_engine(url), name)
+    rows = service_tables.read_epochs(make_engine(url), name)
     assert len(rows) == N_TRIALS * EPOCHS
     assert len({(r["trial_number"], r["epoch"]) for r in rows}) == len(rows)
 

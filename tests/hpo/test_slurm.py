@@ -20,7 +20,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import URL, make_url
 
-from hpo import progress, records, slurm
+from hpo import progress, service_tables, slurm
 from hpo.cli import main as hpo_main
 from hpo.config import load_study
 from hpo.storage import make_engine
@@ -417,7 +417,7 @@ def test_scancel_requeues_running_trials_and_a_resubmission_ends_exactly(
     assert len(complete) == 4 and len(trials) == 4 + len(stopped)
     # Each interrupted trial resumed once, from its last epoch: no epoch lost or trained twice.
     epochs: dict[int, list[int]] = {}
-    for row in records.read_epochs(make_engine(c.reader), c.name):
+    for row in service_tables.read_epochs(make_engine(c.reader), c.name):
         epochs.setdefault(row["trial_number"], []).append(row["epoch"])
     for trial in stopped:
         copy = next(t for t in complete if t.system_attrs.get("failed_trial") == trial.number)

@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from basset.training.checkpoint import read_checkpoint, read_history
-from hpo import records
+from hpo import service_tables
 from hpo.storage import make_engine
 from hpo_testutil import write_h5
 from reliability_testutil import running_after_epoch, study_file, wait_for
@@ -56,7 +56,7 @@ def test_sigterm_stops_at_the_next_evaluation_and_the_rerun_resumes_mid_epoch(
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
     copy = trials[1]
     assert copy.user_attrs["resumed_from"] == f"{stopped.user_attrs['save_prefix']}_check.pt"
-    rows = records.read_epochs(make_engine(url), "stop")
+    rows = service_tables.read_epochs(make_engine(url), "stop")
     assert [(r["trial_number"], r["epoch"]) for r in rows] == (
         [(0, e) for e in range(1, last + 1)] + [(1, e) for e in range(last + 1, EVALS + 1)])
     assert [r["sequences"] for r in rows] == [32 * e for e in range(1, EVALS + 1)]

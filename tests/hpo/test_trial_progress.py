@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from basset import EpochMetrics, TrainProgress
-from hpo import progress, records, trialprogress
+from hpo import progress, service_tables, trialprogress
 from hpo.trialprogress import ProgressReporter
 
 
@@ -92,18 +92,18 @@ def test_an_older_epoch_table_gets_the_sequences_column_and_stays_readable(tmp_p
     engine = sa.create_engine(f"sqlite:///{tmp_path}/old.db")
     old = sa.MetaData()
     sa.Table("basset_epochs", old, *[sa.Column(c.name, c.type, primary_key=c.primary_key)
-                                     for c in records.epochs.c if c.name != "sequences"])
+                                     for c in service_tables.epochs.c if c.name != "sequences"])
     old.create_all(engine)
     with engine.begin() as conn:
         conn.execute(sa.text("insert into basset_epochs (study_name, trial_number, epoch, "
                              "valid_auroc, created_at) values ('s', 0, 1, 0.7, '2026-01-01')"))
-    assert [(r["epoch"], r["sequences"]) for r in records.read_epochs(engine, "s")] == [(1, None)]
-    records.create_tables(engine)
-    records.create_tables(engine)  # idempotent
-    records.write_epoch(engine, "s", 0, EpochMetrics(
+    assert [(r["epoch"], r["sequences"]) for r in service_tables.read_epochs(engine, "s")] == [(1, None)]
+    service_tables.create_tables(engine)
+    service_tables.create_tables(engine)  # idempotent
+    service_tables.write_epoch(engine, "s", 0, EpochMetrics(
         epoch=2, train_loss=1.0, valid_loss=1.0, valid_metric=0.8, valid_auprc=0.5,
         target_metric=[0.8], target_auprc=[0.5], seconds=1.0, seqs_per_sec=10.0,
         learning_rate=0.01, is_best=True, sequences=640))
-    rows = records.read_epochs(engine, "s")
+    rows = service_tables.read_epochs(engine, "s")
     assert [(r["epoch"], r["valid_auroc"], r["sequences"]) for r in rows] == [
         (1, 0.7, None), (2, 0.8, 640)]
