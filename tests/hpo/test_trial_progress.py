@@ -97,7 +97,8 @@ def test_an_older_epoch_table_gets_the_sequences_column_and_stays_readable(tmp_p
     with engine.begin() as conn:
         conn.execute(sa.text("insert into basset_epochs (study_name, trial_number, epoch, "
                              "valid_auroc, created_at) values ('s', 0, 1, 0.7, '2026-01-01')"))
-    assert [(r["epoch"], r["sequences"]) for r in service_tables.read_epochs(engine, "s")] == [(1, None)]
+    rows = service_tables.read_epochs(engine, "s")
+    assert [(r["epoch"], r["sequences"]) for r in rows] == [(1, None)]
     service_tables.create_tables(engine)
     service_tables.create_tables(engine)  # idempotent
     service_tables.write_epoch(engine, "s", 0, EpochMetrics(
