@@ -137,7 +137,7 @@ def _add_run(commands: Any) -> None:
     run.add_argument("--n-trials", type=int, help="study-wide total (default: the study file's)")
     _add_worker_flags(run)
     run.add_argument("--timeout", type=float, help="end the run after S seconds: no trial starts "
-                     "later, running ones stop at their next epoch end (complete, best epoch kept)")
+                     "later, running ones stop at their next evaluation (complete, best kept)")
     run.add_argument("--seed", type=int, help="base sampler seed (worker k uses seed + k); "
                      "give each host its own")
     run.add_argument("--warm-start", metavar="STUDY",
@@ -300,7 +300,7 @@ def _launch(plan: RunPlan) -> progress.Snapshot | int:
         snap = stop.snapshot
         print(f"interrupted: {plan.config.name} holds {snap.counted}/{plan.n_trials} trials, "
               f"{snap.counts['WAITING']} waiting; the same command resumes the interrupted "
-              "ones from their last epoch", file=sys.stderr)
+              "ones from their last evaluation", file=sys.stderr)
         return 130
 
 
