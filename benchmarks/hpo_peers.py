@@ -16,8 +16,9 @@ Engines (Ray Tune and SMAC3 come with `pip install -e '.[bench]'`):
     python benchmarks/hpo_peers.py --out peers_out --oct4-mafk DIR [--budget 40] [--seeds 1,2,3]
         [--sets demo,motifs,oct4_mafk,long600] [--engines service,optuna-script,...]
 
-Prints one row per data set, engine and seed, then means and spreads per engine; writes
-rows.json and one offline HTML page of best-so-far curves per data set into --out.
+Prints per data set a 6-mer logistic regression baseline (hpo_quality.py's: C picked on
+validation), one row per engine and seed, then means and spreads per engine; writes rows.json and
+one offline HTML page of best-so-far curves per data set into --out.
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from hpo_quality import kmer_lr
 from peers.common import Record, Task, read_listing
 from peers.datasets import SETS, make_set
 from peers.summary import Row, as_json, make_row, row_line, table, write_curves
 
 ENGINES = ("service", "optuna-script", "random", "ray-asha-tpe", "ray-asha-random",
            "smac-hyperband")
-N_SEQS = {"demo": 3000, "motifs": 3000, "words": 3000, "long600": 2400}
+# Small enough that a 25-40 s budget on two shared cores runs several trials per engine.
+N_SEQS = {"demo": 2000, "motifs": 2000, "words": 2000, "long600": 1500, "oct4_mafk": 3000}
 
 
 def engine_runner(name: str, study: Path) -> Callable[[Task], Record]:
@@ -74,6 +77,7 @@ def main() -> None:
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--oct4-mafk", type=Path, help="folder with oct4_mafk.fa and _act.txt")
     parser.add_argument("--n-seqs", type=int, help="sequences per generated set")
+    parser.add_argument("--no-kmer", action="store_true", help="skip the 6-mer LR baseline")
     args = parser.parse_args()
     torch.set_num_threads(1)  # each of the two concurrent trials on one core
     args.out.mkdir(parents=True, exist_ok=True)
@@ -82,11 +86,14 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown engine(s) {', '.join(unknown)} (known: {', '.join(ENGINES)})")
     rows: list[Row] = []
+    baselines: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="hpo_peers_") as tmp:
         work = Path(tmp)
         for data_name in args.sets.split(","):
             data = make_set(data_name, args.out, n_seqs=args.n_seqs or N_SEQS.get(data_name, 0),
                             oct4_mafk=args.oct4_mafk)
+            if not args.no_kmer:
+                baselines[data_name] = _kmer_baseline(args.out, data_name, data)
             study = _study(data, work / data_name)
             listing = read_listing(study)
             for seed in (int(s) for s in args.seeds.split(",")):
@@ -95,11 +102,24 @@ def main() -> None:
                                   work)
                     rows.append(row)
                     print(row_line(row), flush=True)
-                    (args.out / "rows.json").write_text(
-                        json.dumps([as_json(r) for r in rows], indent=1))
+                    (args.out / "rows.json").write_text(json.dumps(
+                        {"rows": [as_json(r) for r in rows], "kmer_lr": baselines}, indent=1))
     print(table(rows, args.budget))
     for path in write_curves(rows, args.out, args.budget):
         print(f"curves: {path}")
+
+
+def _kmer_baseline(out: Path, name: str, data: Path) -> dict[str, float]:
+    """The 6-mer LR's (valid, test) AUROC, kept in out/kmer_lr.json (no timing in it)."""
+    cache = out / "kmer_lr.json"
+    known = json.loads(cache.read_text()) if cache.exists() else {}
+    if name not in known:
+        valid, test, _ = kmer_lr(data)
+        known[name] = {"valid": valid, "test": test}
+        cache.write_text(json.dumps(known, indent=1))
+    print(f"{name:10s} 6-mer LR       valid {known[name]['valid']:.4f}  "
+          f"test {known[name]['test']:.4f}", flush=True)
+    return dict(known[name])
 
 
 def _study(data: Path, folder: Path) -> Path:

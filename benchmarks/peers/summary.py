@@ -41,11 +41,10 @@ def curve(record: Record) -> list[tuple[float, float]]:
 
 def make_row(data_name: str, data_path: Path, engine: str, seed: int, record: Record,
              wall: float) -> Row:
-    scored = [t for t in record.trials if t.best_path and Path(t.best_path).is_file()
-              and math.isfinite(t.best)]
+    finite = [t for t in record.trials if math.isfinite(t.best)]
     test = math.nan
-    best = max(scored, key=lambda t: t.best, default=None)
-    if best is not None:
+    best = max(finite, key=lambda t: t.best, default=None)  # the selected trial: by validation
+    if best is not None and best.best_path and Path(best.best_path).is_file():
         try:
             test = score_checkpoint(best.best_path, load_data(data_path, splits=("test",)),
                                     split="test", rc=best.rc).auroc
