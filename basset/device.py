@@ -24,6 +24,27 @@ def cpu_cores() -> int:
     return os.cpu_count() or 1
 
 
+def available_memory() -> int:
+    """Bytes of host memory a new allocation can have now: /proc/meminfo's MemAvailable (Linux),
+    else all of the physical memory."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
 def resolve_device(name: str) -> torch.device:
     """torch.device for "cpu", "cuda" or "cuda:N"; BassetError when it is not there."""
     import torch

@@ -244,7 +244,7 @@ def _written_into(node: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        with open(tmp, "rb") as source, open(node, "wb") as sink:
+        with open(tmp, "rb") as source, os.fdopen(_open_sink(node), "wb") as sink:
             shutil.copyfileobj(source, sink)
     except BaseException as err:
         if is_user_os_error(err):
@@ -252,6 +252,26 @@ def _written_into(node: Path) -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _open_sink(node: Path) -> int:
+    """A descriptor writing into `node`. A FIFO without a reader is waited for, unless it is
+    this process's own stdout or stderr, whose reader has gone (then BrokenPipeError)."""
+    if _node_kind(node) == "FIFO":
+        try:
+            fd = os.open(node, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as err:
+            if err.errno != errno.ENXIO:
+                raise
+            found = os.stat(node)
+            for own in (1, 2):
+                with contextlib.suppress(OSError):
+                    if os.path.samestat(os.fstat(own), found):
+                        raise BrokenPipeError(errno.EPIPE, "the pipe's reader has gone") from None
+        else:
+            os.set_blocking(fd, True)
+            return fd
+    return os.open(node, os.O_WRONLY | os.O_TRUNC)
 
 
 def _output_error(path: Path, err: OSError, tmp: str | None = None) -> OutputError:

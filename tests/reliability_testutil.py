@@ -6,7 +6,9 @@ Importable by spawned worker processes (the paced trainer is pickled into RunPla
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -117,3 +119,18 @@ def fill_file_system(filler: Path) -> Path:
     finally:
         os.close(fd)
     return filler
+
+
+def snapshot(ws: Path) -> dict[str, tuple[int, int, str]]:
+    """Every path under `ws`: inode, mode, and its bytes' digest (a link: where it points)."""
+    found = {}
+    for path in sorted(ws.rglob("*")):
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            content = os.readlink(path)
+        elif stat.S_ISREG(info.st_mode):
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            content = ""
+        found[str(path.relative_to(ws))] = (info.st_ino, info.st_mode, content)
+    return found

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar
 
 from basset.data.h5write import ONEHOT_DTYPES
 from basset.device import resolve_device
@@ -54,31 +56,92 @@ def non_negative_int(text: str) -> int:
     return _whole(text, 0)
 
 
+MAX_SEED = 2**32 - 1  # numpy's and Optuna's seeds are 32-bit
+
+
+def seed_int(text: str) -> int:
+    """argparse type of a random seed: a whole number in [0, 2**32 - 1]."""
+    value = _whole(text, 0)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SEED} (2**32 - 1), not {value}")
+    return value
+
+
 def cli_entry(main: F) -> F:
     """Wrap a console-script main: user errors become one stderr line and exit code 2.
 
     User errors are BassetErrors and the OSErrors only a user's environment causes (disk full,
     read-only, no permission, a file in the way: fileio.USER_ERRNOS); any other exception is
-    our bug and keeps its traceback."""
+    our bug and keeps its traceback. A reader that goes away (`basset-test ... | head -c 10`)
+    ends the output quietly: what is printed after is dropped, and the work goes on."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
-        try:
-            code = main(*args, **kwargs)
-        except BassetError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return EXIT_USAGE
-        except OSError as err:
-            if not is_user_os_error(err):
-                raise
-            print(f"error: {describe_os_error(err)}", file=sys.stderr)
-            return EXIT_USAGE
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return 130
-        return 0 if code is None else code
+        with _closed_pipes_dropped():
+            try:
+                code = main(*args, **kwargs)
+            except BassetError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return EXIT_USAGE
+            except BrokenPipeError:  # a pipe the script wrote into itself (/dev/stdout)
+                return 0
+            except OSError as err:
+                if not is_user_os_error(err):
+                    raise
+                print(f"error: {describe_os_error(err)}", file=sys.stderr)
+                return EXIT_USAGE
+            except KeyboardInterrupt:
+                print("interrupted", file=sys.stderr)
+                return 130
+            return 0 if code is None else code
 
     return wrapper  # type: ignore[return-value]
+
+
+class _DropAfterEPIPE:
+    """A text stream that, once the reader of its pipe has gone (EPIPE), drops what is written
+    instead of raising: the descriptor is pointed at /dev/null, so the interpreter's last flush
+    does not fail either."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._drop()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._drop()
+
+    def _drop(self) -> None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # no descriptor (tests)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._stream.fileno())
+            os.close(null)
+        self._stream = open(os.devnull, "w")  # lives as long as the process
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _closed_pipes_dropped() -> Iterator[None]:
+    """stdout and stderr guarded by _DropAfterEPIPE while a script runs."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = _DropAfterEPIPE(sys.stdout)
+    sys.stderr = _DropAfterEPIPE(sys.stderr)
+    try:
+        yield
+    finally:
+        for guard in (sys.stdout, sys.stderr):
+            guard.flush()
+        sys.stdout, sys.stderr = saved
 
 
 def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
@@ -118,7 +181,7 @@ def add_split_arguments(parser: argparse.ArgumentParser, *seed_flags: str) -> No
         help="test size: fraction (<1) or count (default 0.1)",
     )
     parser.add_argument(
-        *seed_flags, dest="seed", type=int, default=1, help="shuffling seed (default 1)"
+        *seed_flags, dest="seed", type=seed_int, default=1, help="shuffling seed (default 1)"
     )
     parser.add_argument(
         "--dtype",

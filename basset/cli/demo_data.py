@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from basset.cli.common import ArgParser, cli_entry, positive_int, split_size
+from basset.cli.common import ArgParser, cli_entry, positive_int, seed_int, split_size
 from basset.data.demo import DEMO_SETS, make_demo
 from basset.data.h5write import ONEHOT_DTYPES
 
@@ -21,7 +21,7 @@ def build_parser() -> ArgParser:
         help="source: 12 targets, 6000 sequences (default); transfer: a small set with 8 other "
         "targets (600 train / 300 valid / 1000 test) to fine-tune a source model on",
     )
-    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    parser.add_argument("--seed", type=seed_int, default=1, help="generator seed (default 1)")
     parser.add_argument(
         "--n-seqs", type=positive_int, help="number of sequences (default: the set's, 6000 or 1900)"
     )

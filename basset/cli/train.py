@@ -23,6 +23,7 @@ from basset.cli.common import (
     model_and_data,
     non_negative_int,
     positive_int,
+    seed_int,
 )
 from basset.data.fasta import read_fasta_all
 from basset.data.h5read import load_data
@@ -37,11 +38,11 @@ from basset.fileio import (
     write_text_atomic,
 )
 from basset.params import PADDINGS, builtin_params, read_params
-from basset.training.checkpoint import LoadedModel, load_model, seed_job
+from basset.training.checkpoint import LoadedModel, load_model, read_checkpoint, seed_job
 from basset.training.metrics import nan_mean, r2_per_target
 from basset.training.predict import predict_proba, split_scores
 from basset.training.seam import TrainOptions
-from basset.training.trainer import train
+from basset.training.trainer import stop_reason, train
 
 log = logging.getLogger(__name__)
 DEFAULTS = TrainOptions()  # the flags' defaults are the trainer's
@@ -88,7 +89,7 @@ def build_train_parser() -> ArgParser:
         help="start from this model: its conv layers, and its hidden layers when the job's "
         "hidden_units are the seed's (without -job: all but the output layer)",
     )
-    parser.add_argument("-rand", "--rand", type=int, default=DEFAULTS.rand,
+    parser.add_argument("-rand", "--rand", type=seed_int, default=DEFAULTS.rand,
                         help="random seed (default %(default)s)")
     parser.add_argument("-rc", "--rc", action="store_true",
                         help="reverse-complement every other epoch; validate on both strands")
@@ -132,8 +133,21 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     if args.result:
         check_output_file(args.result)
     _check_train_paths(args)
+    options = _train_options(args, device)
+    _check_restart_goes_on(options)
     data = load_data(args.data, splits=("train", "valid"))
-    options = TrainOptions(
+    result = train(params, data, options=options)
+    log.info(
+        "best mean valid AUROC %.4f at epoch %d (%s); model in %s",
+        result.best_metric, result.best_epoch, result.stop_reason, result.best_path,
+    )
+    if args.result:
+        write_text_atomic(args.result, f"{result.best_metric}\n")
+    return 0
+
+
+def _train_options(args: argparse.Namespace, device: str) -> TrainOptions:
+    return TrainOptions(
         max_epochs=args.max_epochs,
         stagnant_t=args.stagnant_t,
         eval_every=args.eval_every,
@@ -149,14 +163,27 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         freeze_conv=args.freeze_conv,
         quiet=args.quiet,
     )
-    result = train(params, data, options=options)
-    log.info(
-        "best mean valid AUROC %.4f at epoch %d (%s); model in %s",
-        result.best_metric, result.best_epoch, result.stop_reason, result.best_path,
-    )
-    if args.result:
-        write_text_atomic(args.result, f"{result.best_metric}\n")
-    return 0
+
+
+def _check_restart_goes_on(options: TrainOptions) -> None:
+    """A restart whose run has already stopped would train nothing: say so, before any file or
+    folder is made."""
+    if options.restart is None:
+        return
+    state = read_checkpoint(options.restart).state
+    stop = stop_reason(state.epoch + 1, state.best_epoch, options)
+    if stop == "max_epochs":
+        raise DataError(
+            f"-restart {options.restart} has already trained {state.epoch} epochs: -max_epochs "
+            f"{options.max_epochs} leaves none to train (give more than {state.epoch})"
+        )
+    if stop == "stagnant":
+        raise DataError(
+            f"-restart {options.restart}: its run has already stopped, "
+            f"{state.epoch - state.best_epoch} epochs without a new best after epoch "
+            f"{state.best_epoch} (-stagnant_t "
+            f"{options.stagnant_t}); give a larger -stagnant_t to go on"
+        )
 
 
 def _check_train_paths(args: argparse.Namespace) -> None:

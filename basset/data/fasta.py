@@ -4,34 +4,58 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
+from basset.device import available_memory, human_bytes
 from basset.errors import DataError
 from basset.fileio import open_input
 
+PIECE = 1 << 20  # bytes of a line read at once
+
 
 def read_fasta(path: str | Path) -> Iterator[tuple[str, bytes]]:
-    """Stream (id, sequence) records; the id is the first word after '>'."""
+    """Stream (id, sequence) records; the id is the first word after '>'. Lines are read in
+    pieces of at most PIECE bytes, and the sequences read so far (which the readers keep, as
+    bytes or codes) are bounded by the memory available when reading starts: a record or a file
+    too large for it is refused while it streams, before it is held."""
     path = Path(path)
+    budget = available_memory()
     header: str | None = None
-    parts: list[bytes] = []
+    seq = bytearray()
+    held = lineno = 0  # bytes of the records already given; lines started
+    line_start, in_header = True, False
     with open_input(path, "FASTA file") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if line.startswith(b">"):
+        for piece in iter(partial(handle.readline, PIECE), b""):
+            lineno += line_start
+            starts, line_start = line_start, piece.endswith(b"\n")
+            if starts and piece.startswith(b">"):
                 if header is not None:
-                    yield header, b"".join(parts)
-                words = line[1:].split()
-                if not words:
-                    raise DataError(f"{path}: line {lineno}: FASTA header without an id")
-                header = words[0].decode("utf-8", errors="replace")
-                parts = []
+                    yield header, bytes(seq)
+                    held, seq = held + len(seq), bytearray()
+                header, in_header = _record_id(path, lineno, piece), not line_start
+            elif in_header:  # the rest of a header line longer than a piece
+                in_header = not line_start
             elif header is None:
-                if line.strip():
+                if piece.strip():
                     raise DataError(f"{path}: line {lineno}: not FASTA (text before the first '>')")
             else:
-                parts.append(line.strip())
+                seq += piece.strip()
+                if 2 * len(seq) + held > budget:  # the record grows, then is copied once
+                    raise DataError(
+                        f"{path}: line {lineno}: the sequences read so far ({human_bytes(held)} "
+                        f"before {header}, {human_bytes(len(seq))} of it) need more than the "
+                        f"{human_bytes(budget)} of memory available"
+                    )
     if header is not None:
-        yield header, b"".join(parts)
+        yield header, bytes(seq)
+
+
+def _record_id(path: Path, lineno: int, header: bytes) -> str:
+    words = header[1:].split()
+    if not words:
+        raise DataError(f"{path}: line {lineno}: FASTA header without an id")
+    return words[0].decode("utf-8", errors="replace")
 
 
 def read_fasta_all(path: str | Path) -> tuple[list[str], list[bytes]]:

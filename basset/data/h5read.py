@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from basset.data.onehot import codes_from_onehot
+from basset.device import available_memory, human_bytes
 from basset.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def _load(h5: h5py.File, path: Path, splits: Sequence[str], decode: bool) -> Bas
     ]
     if missing:
         raise DataError(f"{path}: missing datasets: {', '.join(missing)}")
+    check_memory(path, load_bytes(h5, wanted, decode))
     loaded = {name: _read_split(h5, path, name, decode) for name in wanted}
     seq_lens = {name: split.seqs.shape[1] for name, split in loaded.items()}
     widths = {name: split.targets.shape[1] for name, split in loaded.items()}
@@ -114,6 +116,36 @@ def _load(h5: h5py.File, path: Path, splits: Sequence[str], decode: bool) -> Bas
         test=loaded.get("test", empty if "test" not in splits else None),
         target_labels=labels,
     )
+
+
+def load_bytes(h5: h5py.File, splits: Sequence[str], decode: bool = True) -> int:
+    """Host memory that loading `splits` takes, from the shapes the datasets declare (nothing is
+    read): the sequences as codes (a byte a base; none when not decoded), the targets as read
+    and as float32, the headers as strings."""
+    needed = 0
+    for name in splits:
+        for part in ("in", "out", "headers"):
+            found = h5.get(f"{name}_{part}")
+            if not isinstance(found, h5py.Dataset) or not found.shape:
+                continue  # the checks that follow name what is wrong
+            rows, row = found.shape[0], int(np.prod(found.shape[1:], dtype=np.float64))
+            if part == "in":
+                needed += rows * found.shape[-1] * decode
+            elif part == "out":
+                needed += rows * row * (found.dtype.itemsize + 4)
+            else:
+                needed += rows * (2 * found.dtype.itemsize + 64)
+    return needed
+
+
+def check_memory(path: Path, needed: int) -> None:
+    """Refuse, before anything is allocated, a load larger than the memory available now."""
+    available = available_memory()
+    if needed > available:
+        raise DataError(
+            f"{path}: loading it needs about {human_bytes(needed)} of memory (the rows its "
+            f"datasets declare), more than the {human_bytes(available)} available"
+        )
 
 
 def check_targets(data: BassetData, target_type: str) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from basset.device import human_bytes
 from basset.errors import ArchitectureError
 from basset.nn.softpool import SoftPool1d
 from basset.params import JobParams
@@ -89,14 +90,6 @@ def _sizes(params: JobParams, seq_len: int, num_targets: int) -> tuple[int, int]
     weights += units[-1] * num_targets + num_targets
     activations += params.batch_size * num_targets * 4 * 3
     return weights, activations
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.3g} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 def check_fits(params: JobParams, seq_len: int, num_targets: int, memory_bytes: int,

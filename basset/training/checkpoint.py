@@ -12,6 +12,8 @@ import dataclasses
 import io
 import math
 import os
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,11 +139,22 @@ def read_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     if not path.is_file():
         raise DataError(f"model file not found: {path}")
     try:
-        raw = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch's advice about pickle protocols: not ours to give
+            warnings.simplefilter("ignore")
+            raw = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # a malformed file can fail anywhere in the unpickler
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{path} is not a loadable basset-hpo model: {first}") from None
+        raise DataError(_load_failure(path, err)) from None
     return Checkpoint.from_dict(raw, str(path))
+
+
+def _load_failure(path: Path, err: Exception) -> str:
+    """Our own words for a file torch.load(weights_only=True) refused: never torch's message,
+    which advises loading with weights_only=False (that would run whatever the file holds)."""
+    code = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+    if code:
+        return (f"{path}: refused: it holds a Python object that loading would run as code "
+                f"({code.group(1)}); a basset-hpo model holds none")
+    return f"{path} is not a loadable basset-hpo model (not a PyTorch checkpoint, or damaged)"
 
 
 def read_history(path: str | os.PathLike[str]) -> list[EpochMetrics]:

@@ -5,7 +5,6 @@ inode), whatever the spelling of the path (itself, `./x`, `d/../x`, a symlink, a
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import socket
@@ -25,6 +24,7 @@ from basset.params import JobParams
 from basset.training.seam import TrainOptions
 from basset.training.trainer import train
 from hpo_testutil import tiny_data, write_h5
+from reliability_testutil import snapshot
 
 SCRIPTS: dict[str, Callable[[list[str]], int]] = {
     "basset-preprocess": preprocess_main, "basset-features": features_main,
@@ -142,21 +142,6 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.link(ws / "tiny.h5", ws / "tiny_hard.h5")
     os.link(ws / "m_best.pt", ws / "model_hard.pt")
     return ws
-
-
-def snapshot(ws: Path) -> dict[str, tuple[int, int, str]]:
-    """Every path under `ws`: inode, mode, and its bytes' digest (a link: where it points)."""
-    found = {}
-    for path in sorted(ws.rglob("*")):
-        info = os.lstat(path)
-        if stat.S_ISLNK(info.st_mode):
-            content = os.readlink(path)
-        elif stat.S_ISREG(info.st_mode):
-            content = hashlib.sha256(path.read_bytes()).hexdigest()
-        else:
-            content = ""
-        found[str(path.relative_to(ws))] = (info.st_ino, info.st_mode, content)
-    return found
 
 
 def run_in(ws: Path, script: str, args: list[str], capsys: pytest.CaptureFixture[str],
