@@ -22,17 +22,17 @@ def read_fasta(path: str | Path) -> Iterator[tuple[str, bytes]]:
     path = Path(path)
     budget = available_memory()
     header: str | None = None
-    seq = bytearray()
-    held = lineno = 0  # bytes of the records already given; lines started
+    parts: list[bytes] = []
+    held = size = lineno = 0  # bytes of the records given, of this one; lines started
     line_start, in_header = True, False
     with open_input(path, "FASTA file") as handle:
         for piece in iter(partial(handle.readline, PIECE), b""):
-            lineno += line_start
-            starts, line_start = line_start, piece.endswith(b"\n")
-            if starts and piece.startswith(b">"):
+            starts, line_start = line_start, piece[-1:] == b"\n"
+            lineno += starts
+            if starts and piece[:1] == b">":
                 if header is not None:
-                    yield header, bytes(seq)
-                    held, seq = held + len(seq), bytearray()
+                    yield header, b"".join(parts)
+                    held, parts, size = held + size, [], 0
                 header, in_header = _record_id(path, lineno, piece), not line_start
             elif in_header:  # the rest of a header line longer than a piece
                 in_header = not line_start
@@ -40,15 +40,17 @@ def read_fasta(path: str | Path) -> Iterator[tuple[str, bytes]]:
                 if piece.strip():
                     raise DataError(f"{path}: line {lineno}: not FASTA (text before the first '>')")
             else:
-                seq += piece.strip()
-                if 2 * len(seq) + held > budget:  # the record grows, then is copied once
+                piece = piece.strip()
+                parts.append(piece)
+                size += len(piece)
+                if 3 * size + held > budget:  # its lines, then joined; the records before it
                     raise DataError(
                         f"{path}: line {lineno}: the sequences read so far ({human_bytes(held)} "
-                        f"before {header}, {human_bytes(len(seq))} of it) need more than the "
+                        f"before {header}, {human_bytes(size)} of it) need more than the "
                         f"{human_bytes(budget)} of memory available"
                     )
     if header is not None:
-        yield header, bytes(seq)
+        yield header, b"".join(parts)
 
 
 def _record_id(path: Path, lineno: int, header: bytes) -> str:
