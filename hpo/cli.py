@@ -21,7 +21,7 @@ from basset import (
     positive_int,
     setup_logging,
 )
-from hpo import confirm, evaluate, progress, slurm
+from hpo import confirm, dataid, evaluate, progress, slurm
 from hpo.cli_results import (
     dashboard_main,
     evaluate_main,
@@ -314,6 +314,7 @@ def confirm_main(args: argparse.Namespace) -> int:
     top = confirm.choose_top(storage.get_all_trials(storage.get_study_id_from_name(config.name)),
                              config.name, args.top)
     config, devices = _plan_devices(config, args)
+    dataid.check_data(storage, config.name, config.data)  # the data the study ran on
     linked, n_trials = confirm.prepare(config, url, top, args.seeds)
     plan = RunPlan(config=linked, url=url, n_trials=n_trials, devices=devices,
                    threads=default_threads(len(devices)), quiet=args.quiet)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from basset import check_output_file, load_split
-from hpo import evaluate, export, progress, slurm
+from hpo import dataid, evaluate, export, progress, slurm
 from hpo.config import HeartbeatConfig, check_name, find_study_file, load_study
 from hpo.confirm import confirm_name
 from hpo.errors import ConfigError, StorageError
@@ -96,6 +96,8 @@ def evaluate_main(args: argparse.Namespace) -> int:
     if data_path is None:
         raise ConfigError(f"study {name!r} stored no data path: give --data")
     data = load_split(data_path, args.split)
+    if args.data is not None:  # another copy of the study's data, not other data
+        dataid.check_data(storage, name, args.data)
     scored = evaluate.evaluate_study(storage, name, data, top=args.top, split=args.split)
     print(f"trial\treference\tvalid_auroc\t{args.split}_auroc\t{args.split}_auprc")
     for trial, scores in scored:

@@ -238,7 +238,7 @@ def make_storage(
     create=False (readers): a database without Optuna's tables is an error, left untouched."""
     parse_url(url)
     if not create:
-        _check_study_tables(url)
+        check_study_tables(url)
     beat: dict[str, Any] = {"skip_table_creation": not create}
     try:
         with warnings.catch_warnings():  # heartbeats are experimental, and chosen knowingly
@@ -258,18 +258,40 @@ def make_storage(
         raise storage_error(url, err) from None
 
 
-def _check_study_tables(url: str) -> None:
-    """A reader's check, on a plain connection (ours would switch a foreign SQLite file to WAL)."""
-    kwargs = {} if sqlite_path(url) else engine_kwargs(url)
+# The tables of Optuna's RDB schema (read by name only: never queried by us)
+OPTUNA_TABLES = frozenset({
+    "studies", "study_directions", "study_user_attributes", "study_system_attributes", "trials",
+    "trial_params", "trial_values", "trial_intermediate_values", "trial_user_attributes",
+    "trial_system_attributes", "trial_heartbeats", "version_info",
+})
+
+
+def check_study_tables(url: str, *, create: bool = False) -> None:
+    """A database that holds Optuna's tables, all of them; StorageError otherwise (a damaged
+    study: a table dropped). On a plain connection: ours would switch a foreign SQLite file to
+    WAL. create=True (run): a new database, or PostgreSQL with other tables, is fine, but an
+    SQLite file of another application is refused as readers refuse it."""
+    path = sqlite_path(url)
+    if create and path is not None and not path.exists():
+        return
+    kwargs = {} if path else engine_kwargs(url)
     engine = sqlalchemy.create_engine(url, **kwargs)
     try:
-        found = sqlalchemy.inspect(engine).has_table("studies")
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
     except sqlalchemy.exc.SQLAlchemyError as err:
         raise storage_error(url, err) from None
     finally:
         engine.dispose()
-    if not found:
-        raise StorageError(f"{mask(url)} is not a study database (no Optuna tables)")
+    if create and "studies" not in tables and (path is None or not tables):
+        return
+    if "studies" not in tables:
+        others = f" (it holds {', '.join(sorted(tables)[:3])}{', ...' if len(tables) > 3 else ''})"
+        raise StorageError(f"{mask(url)} is not a study database (no Optuna tables)"
+                           f"{others if tables else ''}")
+    missing = sorted(OPTUNA_TABLES - tables)
+    if missing:
+        raise StorageError(f"{mask(url)} is a damaged study database: Optuna's table(s) "
+                           f"{', '.join(missing)} are missing (restore it from a backup)")
 
 
 def make_engine(url: str) -> sqlalchemy.Engine:

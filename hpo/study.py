@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 import optuna
+from optuna.trial import FrozenTrial
 
 from basset import CONV_KEYS, check_data, load_data, load_model, make_demo, make_source_model
-from hpo import packing, service_tables
-from hpo.config import StudyConfig
+from hpo import dataid, packing, service_tables
+from hpo.config import Reference, StudyConfig
 from hpo.errors import ConfigError
 from hpo.space import check_space, reference_values, space_changes
-from hpo.storage import StudyLock, make_engine, make_storage, sqlite_path
+from hpo.storage import (
+    StudyLock,
+    check_study_tables,
+    make_engine,
+    make_storage,
+    sqlite_path,
+)
 from hpo.warmstart import load_source, warm_start
 
 log = logging.getLogger(__name__)
@@ -74,6 +82,7 @@ def _prepare(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
         # Database-wide, not per study: hosts starting together on a fresh PostgreSQL database
         # would otherwise race to create Optuna's tables (duplicate key in pg_type).
         with StudyLock(url, "", engine):
+            check_study_tables(url, create=True)  # another application's, or a damaged one
             storage = make_storage(url, config.heartbeat)
             service_tables.create_tables(engine)
             source = (None if config.warm_start is None  # before a new study is created
@@ -84,6 +93,7 @@ def _prepare(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
                 study = optuna.create_study(
                     study_name=config.name, storage=storage, direction=optuna.study.StudyDirection[config.direction.upper()],
                 )
+            identity = dataid.check_data(storage, config.name, config.data)  # before any write
             trials = study.get_trials(deepcopy=False)
             changes = space_changes(config, trials)
             if changes:  # before any worker: Optuna would fail or mix every later trial
@@ -92,19 +102,34 @@ def _prepare(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
                     f"{'; '.join(changes[:3])}{'; ...' if len(changes) > 3 else ''}): give the "
                     "changed space a new study name, or restore it; the study is unchanged"
                 )
-            if not trials:
-                for ref in config.enqueue:
-                    study.enqueue_trial(
-                        reference_values(config, ref), user_attrs={"reference": ref.label}
-                    )
-                if source is not None:
-                    warm_start(study, config, source)
+            dataid.record(study, identity)
+            for ref in missing_references(config, trials):
+                study.enqueue_trial(
+                    reference_values(config, ref), user_attrs={"reference": ref.label}
+                )
+            if source is not None and not trials:
+                warm_start(study, config, source)
             elif source is not None:
                 log.info("%s has trials already: --warm-start applies to a new study only",
                          config.name)
     finally:
         engine.dispose()
     return storage
+
+
+def missing_references(config: StudyConfig, trials: list[FrozenTrial]) -> list[Reference]:
+    """The references the study does not hold yet (each enqueued once, in order, however often
+    `run` is repeated or was killed while enqueueing). A retried copy of a reference is the
+    same reference, not another."""
+    held = Counter(t.user_attrs.get("reference") for t in trials
+                   if "failed_trial" not in t.system_attrs)
+    missing = []
+    for ref in config.enqueue:
+        if held[ref.label] > 0:
+            held[ref.label] -= 1
+        else:
+            missing.append(ref)
+    return missing
 
 
 def run_dir(config: StudyConfig, url: str) -> Path:

@@ -54,8 +54,7 @@ class RunInterrupted(Exception):
 def run_study(plan: RunPlan) -> progress.Snapshot:
     """Start the workers, show progress until they end, return the final state of the study."""
     storage = prepare_study(plan.config, plan.url)
-    if plan.config.heartbeat.interval == 0:  # before counting: an orphan must not count as done
-        _retry_host_orphans(plan, storage)
+    _retry_orphans(plan, storage)  # before counting: an orphan must not count as done
     console = Console(stderr=True, quiet=plan.quiet, soft_wrap=True)
     # After prepare_study: a storage that cannot be opened is the run's only line.
     console.print(
@@ -81,13 +80,15 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
     return progress.snapshot(storage, plan.config.name)
 
 
-def _retry_host_orphans(plan: RunPlan, storage: optuna.storages.BaseStorage) -> None:
-    """Heartbeats off: retry this host's trials whose process is gone, under the study lock."""
+def _retry_orphans(plan: RunPlan, storage: optuna.storages.BaseStorage) -> None:
+    """Under the study lock, retry the trials that never recorded their owner and, heartbeats
+    off, this host's trials whose process is gone."""
     engine = make_engine(plan.url)
     try:
         with StudyLock(plan.url, plan.config.name, engine):
             study = optuna.load_study(study_name=plan.config.name, storage=storage)
-            retry_orphans(study, storage, storage.get_study_id_from_name(plan.config.name))
+            retry_orphans(study, storage, storage.get_study_id_from_name(plan.config.name),
+                          local=plan.config.heartbeat.interval == 0)
     finally:
         engine.dispose()
 

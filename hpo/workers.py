@@ -15,7 +15,8 @@ from the dead trial's checkpoint (hpo.objective).
 Heartbeats off (`interval = 0`): a worker records its host and pid on its trial; before
 counting, a worker (or `run` itself) fails and retries the RUNNING trials of its own host whose
 process is gone. Trials of a dead process on another host stay RUNNING until a run on that host
-(or heartbeats, which work across hosts).
+(or heartbeats, which work across hosts). Either way, a RUNNING trial with no pid is retried: its
+worker died between starting it and recording itself, both under the study lock.
 
 Stopping: see hpo.supervisor; StopSignals is the worker's side of it. A worker also stops, as on
 SIGTERM, when the `run` process dies however it dies (SIGKILL, OOM killer): Linux's parent-death
@@ -181,8 +182,7 @@ def run_trials(
                 # Before counting: a dead worker's trial turns into a WAITING retry.
                 if beats:
                     _fail_stale_trials(study)
-                else:
-                    retry_orphans(study, storage, study_id)
+                retry_orphans(study, storage, study_id, local=not beats)
                 trials = storage.get_all_trials(study_id, deepcopy=False)
                 if progress.counted(trials) < plan.n_trials:
                     study.optimize(objective, n_trials=1, catch=(TrialFailed,))
@@ -199,18 +199,26 @@ def run_trials(
 
 
 def retry_orphans(study: optuna.Study, storage: optuna.storages.BaseStorage,
-                  study_id: int) -> list[int]:
-    """Heartbeats off: fail and retry (a WAITING copy resuming from the checkpoint) the RUNNING
-    trials of this host whose process is gone; their numbers. Call it under the study lock."""
+                  study_id: int, *, local: bool = True) -> list[int]:
+    """Fail and retry (a WAITING copy resuming from the checkpoint) the RUNNING trials whose
+    process is gone; their numbers. Call it under the study lock.
+
+    An ownerless RUNNING trial (no pid) is an orphan wherever it ran: its worker writes host
+    and pid before it releases the study lock, so under the lock only a worker killed in that
+    window leaves one (its heartbeat, if any, never started either). `local` (heartbeats off):
+    also the trials of this host whose pid is no longer alive."""
     host = socket.gethostname()
     retried = []
     for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = trial.user_attrs.get("pid")
-        if trial.user_attrs.get("host") != host or not isinstance(pid, int) or process_alive(pid):
+        owner, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
+        if pid is None:
+            reason = "its process ended before recording itself (no host/pid)"
+        elif local and owner == host and isinstance(pid, int) and not process_alive(pid):
+            reason = f"its process ({host}, pid {pid}) ended without finishing it"
+        else:
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-        storage.set_trial_user_attr(trial_id, "fail_reason", f"its process ({host}, pid {pid}) "
-                                    "ended without finishing it")
+        storage.set_trial_user_attr(trial_id, "fail_reason", reason)
         if storage.set_trial_state_values(trial_id, TrialState.FAIL):
             enqueue_retry(study, storage.get_trial(trial_id))
             retried.append(trial.number)

@@ -328,6 +328,20 @@ CASES.update({
     "report-over-the-study-file": Case("basset-hpo", ["report", "--study", "{ws}/cat.toml", "-o", "{ws}/cat.toml"], "the study file", db="cat"),
     "report-over-the-database-by-symlink": Case("basset-hpo", ["report", "--study", "{ws}/cat.toml", "-o", "{ws}/db_link.txt"], "the study's database", db="cat"),
 })
+# --- round three (issue 25): a study's identity (its data, its database)
+CASES.update({
+    "run-data-of-another-length": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--data", "{ws}/other_len.h5"], "is not the data study cat was created with (40 bp sequences", db="cat", sub=True),
+    "run-data-same-shape-other-content": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--data", "{ws}/other_seqs.h5"], "other sequences or targets", db="cat"),
+    "run-data-other-labels": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--data", "{ws}/other_labels.h5"], "other target labels", db="cat"),
+    "confirm-data-of-another-length": Case("basset-hpo", ["confirm", "--study", "{ws}/cat.toml", "--top", "1", "--seeds", "1", "--data", "{ws}/other_len.h5"], "is not the data study cat was created with", db="cat"),
+    "evaluate-data-of-another-length": Case("basset-hpo", ["evaluate", "--study", "{ws}/cat.toml", "--data", "{ws}/other_len.h5"], "is not the data study cat", db="cat"),
+    "run-foreign-sqlite-database": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", "sqlite:///{ws}/studies/foreign.db"], "not a study database (no Optuna tables) (it holds t)", db="foreign", sub=True),
+    "run-storage-is-a-text-file": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", "sqlite:///{ws}/acts.txt"], "file is not a database"),
+    "run-damaged-study": Case("basset-hpo", ["run", "--study", "{ws}/cat.toml", "--storage", "sqlite:///{ws}/studies/damaged.db"], "damaged study database: Optuna's table(s) trial_values", db="damaged"),
+    "status-damaged-study": Case("basset-hpo", ["status", "--study", "cat", "--storage", "sqlite:///{ws}/studies/damaged.db"], "damaged study database", db="damaged", sub=True),
+    "report-damaged-study": Case("basset-hpo", ["report", "--study", "cat", "--storage", "sqlite:///{ws}/studies/damaged.db", "-o", "{ws}/r.html"], "damaged study database", db="damaged"),
+    "export-damaged-study": Case("basset-hpo", ["export", "--study", "cat", "--storage", "sqlite:///{ws}/studies/damaged.db", "-o", "{ws}/best.txt"], "damaged study database", db="damaged"),
+})
 CASES["demo-data-name-too-long"] = Case("basset-demo-data", ["--n-seqs", "60", "{ws}/" + "x" * 300 + ".h5"], "File name too long")
 if Path("/proc/self").is_dir():  # a folder that refuses new files, even to root
     CASES["train-result-into-proc"] = Case("basset-train", ["-job", "{ws}/small.txt", "-save", "{ws}/never/m", "-result", "/proc/r.txt", "{ws}/tiny.h5"], "cannot write into /proc")
@@ -345,6 +359,11 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     data = tiny_data()
     write_h5(ws / "tiny.h5", data)
     _h5_variants(ws)
+    write_h5(ws / "other_seqs.h5", make_data(n_train=120, n_valid=50, n_test=30, seq_len=60,
+                                              num_targets=3, seed=5))
+    relabelled = make_data(n_train=120, n_valid=50, n_test=30, seq_len=60, num_targets=3, seed=3)
+    relabelled.target_labels = ["x", "y", "z"]
+    write_h5(ws / "other_labels.h5", relabelled)
     write_h5(ws / "other_len.h5", make_data(n_train=150, n_valid=20, n_test=10, seq_len=40,
                                              num_targets=3, seed=4))
     (ws / "a_folder").mkdir()
@@ -581,6 +600,11 @@ def _studies(ws: Path) -> None:
                     (json.dumps(str(ws / "m_best.pt")), n_trials - 1, name))
                 conn.commit()
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(ws / "studies" / "cat.db", ws / "studies" / "damaged.db")
+    with sqlite3.connect(ws / "studies" / "damaged.db") as conn:  # an Optuna table dropped
+        conn.execute("DROP TABLE trial_values")
+    with sqlite3.connect(ws / "studies" / "damaged.db") as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     (ws / "db_link.txt").symlink_to(ws / "studies" / "cat.db")  # other names of a database
     (ws / "studies_link").symlink_to(ws / "studies")
     os.link(ws / "studies" / "cat.db", ws / "db_hardlink.db")

@@ -178,7 +178,9 @@ def test_a_worker_waiting_for_a_running_trial_leaves_when_it_ends(tmp_path: Path
     url = f"sqlite:///{tmp_path}/studies/tiny.db"
     prepare_study(config, url)
     study = optuna.load_study(study_name="tiny", storage=url)
-    other = study.ask()
+    other = study.ask()  # another worker's trial, its owner recorded
+    other.set_user_attr("host", "elsewhere")
+    other.set_user_attr("pid", 1)
     plan = RunPlan(config=config, url=url, n_trials=1, devices=["cpu"], threads=1,
                    train_fn=quick_train)
     stop = threading.Event()
