@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from basset.errors import BassetError
@@ -25,15 +27,28 @@ def cpu_cores() -> int:
 
 
 def available_memory() -> int:
-    """Bytes of host memory a new allocation can have now: /proc/meminfo's MemAvailable (Linux),
-    else all of the physical memory."""
-    try:
+    """Bytes of host memory a new allocation can have now: /proc/meminfo's MemAvailable (else all
+    of the physical memory), less where a limit is lower: the cgroup's (a container's
+    memory.max) or the address space left under `ulimit -v`."""
+    found = [_meminfo_available()]
+    with contextlib.suppress(OSError, ValueError):
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            found.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if soft != resource.RLIM_INFINITY:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            used = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            found.append(soft - used)
+    return max(0, min(found))
+
+
+def _meminfo_available() -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 

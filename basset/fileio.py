@@ -215,7 +215,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             yield through
         return
     if path.is_symlink():
-        path = check_output_file(os.path.realpath(path))
+        target = Path(os.path.realpath(path))
+        if target.is_symlink():  # realpath stops at a loop
+            raise OutputError(f"cannot write {path}: a loop of symlinks")
+        path = check_output_file(target)
     remove_stale_temps(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")

@@ -180,3 +180,12 @@ def test_a_symlink_is_kept_and_its_target_written(tmp_path: Path, dangling: bool
     assert link.is_symlink() and os.readlink(link) == str(Path("real") / "out.txt")
     assert target.read_text() == "new\n" and not target.is_symlink()
     assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["out.txt"]
+
+
+def test_a_loop_of_symlinks_is_refused_and_kept(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    with pytest.raises(OutputError, match="a loop of symlinks"):
+        write_text_atomic(tmp_path / "a", "x")
+    assert os.readlink(tmp_path / "a") == "b" and os.readlink(tmp_path / "b") == "a"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]

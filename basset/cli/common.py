@@ -90,6 +90,10 @@ def cli_entry(main: F) -> F:
                     raise
                 print(f"error: {describe_os_error(err)}", file=sys.stderr)
                 return EXIT_USAGE
+            except MemoryError:  # what a load's own estimate missed
+                print("error: out of memory: the input needs more memory than this machine has "
+                      "available", file=sys.stderr)
+                return EXIT_USAGE
             except KeyboardInterrupt:
                 print("interrupted", file=sys.stderr)
                 return 130

@@ -295,3 +295,23 @@ def test_predictions_into_its_own_stdout_whose_reader_is_gone_end_quietly(
         os.dup2(saved, 1)
         os.close(saved)
     assert code == 0 and err == ""
+
+
+def test_memory_the_estimates_missed_is_still_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    @cli_entry
+    def main() -> int:
+        raise MemoryError
+
+    assert main() == 2
+    assert capsys.readouterr().err == (
+        "error: out of memory: the input needs more memory than this machine has available\n")
+
+
+def test_the_memory_available_honours_ulimit_v() -> None:
+    probe = "from basset.device import available_memory; print(available_memory())"
+    done = subprocess.run(["bash", "-c", f"ulimit -v 2000000; {sys.executable} -c '{probe}'"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert 0 < int(done.stdout) < 2_000_000 * 1024
