@@ -44,6 +44,7 @@ from basset.training.seam import (
 if TYPE_CHECKING:
     from basset.data.demo import DEMO_SETS, make_demo
     from basset.data.h5read import BassetData, check_data, load_data
+    from basset.data.shared import open_shared, shared_data
     from basset.device import cpu_cores
     from basset.nn.model import check_architecture, training_bytes
     from basset.training.checkpoint import load_model, read_checkpoint, read_history
@@ -67,6 +68,8 @@ _LAZY = {
     "ResidentData": "training.resident",
     "load_data": "data.h5read",
     "check_data": "data.h5read",
+    "open_shared": "data.shared",
+    "shared_data": "data.shared",
     "make_demo": "data.demo",
     "make_source_model": "training.demo_source_model",
     "DEMO_SETS": "data.demo",
@@ -127,6 +130,7 @@ __all__ = [
     "load_split",
     "make_demo",
     "make_source_model",
+    "open_shared",
     "output_folder",
     "params_from_flat",
     "parse_params",
@@ -137,6 +141,7 @@ __all__ = [
     "read_params",
     "score_checkpoint",
     "setup_logging",
+    "shared_data",
     "split_of",
     "train",
     "training_bytes",

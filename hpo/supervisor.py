@@ -18,13 +18,14 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import optuna
 from rich.console import Console
 from rich.live import Live
 
-from basset import BassetError
+from basset import BassetError, shared_data
 from hpo import progress
 from hpo.storage import StudyLock, make_engine, mask
 from hpo.study import prepare_study
@@ -67,6 +68,13 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
         log.info("%s already has %d trials (--n-trials %d)", plan.config.name, done.counted,
                  plan.n_trials)
         return done
+    # One read-only copy of the data for every worker of the host, removed when the run ends.
+    with shared_data(plan.config.data, plan.config.name) as folder:
+        return _start_workers(replace(plan, shared=folder), storage, console)
+
+
+def _start_workers(plan: RunPlan, storage: optuna.storages.BaseStorage,
+                   console: Console) -> progress.Snapshot:
     context = mp.get_context("spawn")
     messages = context.SimpleQueue()
     procs = [

@@ -33,6 +33,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -46,6 +47,7 @@ from basset import (
     describe_os_error,
     is_user_os_error,
     load_data,
+    open_shared,
     process_alive,
     setup_logging,
 )
@@ -106,11 +108,15 @@ class RunPlan:
     deadline: float | None = None
     quiet: bool = False
     train_fn: TrainFn | None = None  # tests inject a fake; None is basset.train
+    # The host's one read-only copy of the data (basset.shared_data), made by `run` before it
+    # starts the workers; None: each worker loads the HDF5 itself (run_trials called directly)
+    shared: Path | None = None
 
 
 def worker_main(plan: RunPlan, rank: int, parent: int | None = None,
                 messages: Any = None) -> None:
-    """One worker process: pin the device, load the data once, run trials until the total.
+    """One worker process: pin the device, map the shared data (or load them), run trials until
+    the total.
     `parent`: the run's pid (the worker stops when it dies); `messages`: a queue that gets the
     worker's one-line error (else it goes to stderr)."""
     setup_logging(quiet=True)
@@ -154,7 +160,7 @@ def run_trials(
     config, device = plan.config, plan.devices[rank]
     storage = make_storage(plan.url, config.heartbeat)
     engine = make_engine(plan.url)
-    data = load_data(config.data)
+    data = load_data(config.data) if plan.shared is None else open_shared(plan.shared)
     # Every worker gets its own seed, else all would suggest the same first points.
     study = optuna.load_study(
         study_name=config.name, storage=storage,

@@ -5,7 +5,9 @@ The fakes live in an importable module so that spawned worker processes can unpi
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -133,3 +135,21 @@ def quick_train(params: JobParams, data: BassetData, *, options: TrainOptions,
     return scripted_train({params.conv_filters[0]: curve})(
         params, data, options=options, hooks=hooks
     )
+
+
+def recording_train(params: JobParams, data: BassetData, *, options: TrainOptions,
+                    hooks: TrainHooks, resident: ResidentData | None = None) -> TrainResult:
+    """quick_train that first writes what the worker's data are (PREFIX_data.json): its
+    process, whether the arrays are read-only maps and of which files, the targets' dtype."""
+    seqs, targets = data.train.seqs, data.train.targets
+    record = {
+        "pid": os.getpid(),
+        "writeable": bool(seqs.flags.writeable or targets.flags.writeable),
+        "files": [str(getattr(a, "filename", None)) for a in (seqs, targets)],
+        "targets_dtype": str(targets.dtype),
+    }
+    assert options.save_prefix is not None
+    out = Path(f"{options.save_prefix}_data.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record))
+    return quick_train(params, data, options=options, hooks=hooks)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from basset.data.peaks import PeakArrays
     from basset.data.preprocess import preprocess, read_table
     from basset.data.repair import repair_scrambled
+    from basset.data.shared import open_shared, shared_data
     from basset.data.splits import split_counts, split_indices
 
 __all__ = [
@@ -42,12 +43,14 @@ __all__ = [
     "make_demo",
     "merge_intervals",
     "onehot_from_codes",
+    "open_shared",
     "preprocess",
     "read_fasta",
     "read_fasta_all",
     "read_sample_table",
     "read_table",
     "repair_scrambled",
+    "shared_data",
     "split_counts",
     "split_indices",
     "write_basset_h5",
@@ -66,6 +69,8 @@ __getattr__ = lazy_names(__name__, {
     "preprocess": "preprocess",
     "read_table": "preprocess",
     "repair_scrambled": "repair",
+    "open_shared": "shared",
+    "shared_data": "shared",
     "build_features": "features",
     "read_sample_table": "features",
     "Genome": "genome",

@@ -1,16 +1,22 @@
-"""Basset HDF5 data read into memory: sequences as compact base codes, targets as float32.
+"""Basset HDF5 data read into memory: sequences as compact base codes, binary targets as uint8.
 
 Sequences are held as uint8 codes (0..3 = A,C,G,T; 4 = N), a quarter of float16 one-hot; the
 trainer expands them to one-hot on the device, batch by batch (basset.training.resident).
+Targets that are all 0 or 1 are held as uint8 (a quarter of float32; the trainer converts each
+batch to float on the device, the same numbers), others as float32. The file is read once, in
+blocks, into arrays a `Store` hands out: plain memory (load_data), or files every worker of a
+host maps read-only (basset.data.shared).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import h5py
 import numpy as np
@@ -24,6 +30,8 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "valid", "test")
 READ_BLOCK_BYTES = 32 << 20
 SCRAMBLE_SAMPLE_ROWS = 256
+PROGRESS_ROWS = 200_000  # splits at least this long log their loading progress
+PROGRESS_EVERY_S = 5.0
 SCRAMBLED = (
     "scrambled one-hot (position-major data reshaped as channel-major?); if this file comes from "
     "Basset's 2020 seq_hdf5.py, repair it with: basset-preprocess --repair-scrambled IN OUT"
@@ -33,7 +41,7 @@ SCRAMBLED = (
 @dataclass
 class Split:
     seqs: np.ndarray  # (N, L) uint8 codes
-    targets: np.ndarray  # (N, T) float32
+    targets: np.ndarray  # (N, T) uint8 when every value is 0 or 1, else float32
     headers: list[str] | None = None
 
     def __len__(self) -> int:
@@ -56,6 +64,25 @@ class BassetData:
         return len(self.target_labels)
 
 
+class Store(Protocol):
+    """Where loaded arrays live: `new` hands out a writable (shape, dtype) array named `name`;
+    `drop` forgets one that will not be used (binary targets that turned out not to be)."""
+
+    def new(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray: ...
+
+    def drop(self, name: str, array: np.ndarray) -> None: ...
+
+
+class MemoryStore:
+    """Arrays in this process's memory."""
+
+    def new(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        return np.empty(shape, dtype=dtype)
+
+    def drop(self, name: str, array: np.ndarray) -> None:
+        pass
+
+
 def load_data(path: str | Path, *, splits: Sequence[str] = SPLITS) -> BassetData:
     """Open and validate a Basset HDF5 (float16/float32/uint8/bool one-hot (N,4,1,L) or (N,4,L);
     int8/bool/float targets). The test split is optional (None when absent) unless it is the only
@@ -67,6 +94,11 @@ def load_data(path: str | Path, *, splits: Sequence[str] = SPLITS) -> BassetData
     return _open_and_load(path, splits, decode=True)
 
 
+def read_into(path: str | Path, store: Store) -> BassetData:
+    """Every split of the file, checked as load_data does, into arrays from `store`."""
+    return _open_and_load(Path(path), SPLITS, decode=True, store=store)
+
+
 def check_data(path: str | Path, target_type: str = "binary") -> None:
     """Everything load_data checks on every split (and check_targets), without decoding the
     one-hot of every sequence (a sample is checked): cheap, before workers start."""
@@ -74,19 +106,21 @@ def check_data(path: str | Path, target_type: str = "binary") -> None:
     check_targets(data, target_type)
 
 
-def _open_and_load(path: Path, splits: Sequence[str], decode: bool) -> BassetData:
+def _open_and_load(path: Path, splits: Sequence[str], decode: bool,
+                   store: Store | None = None) -> BassetData:
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     if not h5py.is_hdf5(path):
         raise DataError(f"{path}: not an HDF5 file")
     try:
         with h5py.File(path, "r") as h5:
-            return _load(h5, path, splits, decode)
+            return _load(h5, path, splits, decode, store or MemoryStore())
     except OSError as err:  # a truncated or corrupt file fails inside HDF5
         raise DataError(f"{path}: cannot read HDF5 data ({err})") from None
 
 
-def _load(h5: h5py.File, path: Path, splits: Sequence[str], decode: bool) -> BassetData:
+def _load(h5: h5py.File, path: Path, splits: Sequence[str], decode: bool,
+          store: Store) -> BassetData:
     wanted = [
         name
         for name in splits
@@ -98,7 +132,7 @@ def _load(h5: h5py.File, path: Path, splits: Sequence[str], decode: bool) -> Bas
     if missing:
         raise DataError(f"{path}: missing datasets: {', '.join(missing)}")
     check_memory(path, load_bytes(h5, wanted, decode))
-    loaded = {name: _read_split(h5, path, name, decode) for name in wanted}
+    loaded = {name: _read_split(h5, path, name, store, decode) for name in wanted}
     seq_lens = {name: split.seqs.shape[1] for name, split in loaded.items()}
     widths = {name: split.targets.shape[1] for name, split in loaded.items()}
     for what, sizes in (("sequence length", seq_lens), ("target width", widths)):
@@ -109,7 +143,7 @@ def _load(h5: h5py.File, path: Path, splits: Sequence[str], decode: bool) -> Bas
         raise DataError(f"{path}: the train split is empty")
     seq_len, width = next(iter(seq_lens.values())), next(iter(widths.values()))
     labels = _target_labels(h5, path, width)
-    empty = Split(np.zeros((0, seq_len), np.uint8), np.zeros((0, width), np.float32))
+    empty = Split(np.zeros((0, seq_len), np.uint8), np.zeros((0, width), np.uint8))
     return BassetData(
         train=loaded.get("train", empty),
         valid=loaded.get("valid", empty),
@@ -121,7 +155,8 @@ def _load(h5: h5py.File, path: Path, splits: Sequence[str], decode: bool) -> Bas
 def load_bytes(h5: h5py.File, splits: Sequence[str], decode: bool = True) -> int:
     """Host memory that loading `splits` takes, from the shapes the datasets declare (nothing is
     read): the sequences as codes (a byte a base; none when not decoded), the targets as read
-    and as float32, the headers as strings."""
+    and as float32 (an upper bound: they are read in blocks, and held as uint8 when 0/1), the
+    headers as strings."""
     needed = 0
     for name in splits:
         for part in ("in", "out", "headers"):
@@ -173,10 +208,24 @@ def _dataset(h5: h5py.File, path: Path, name: str) -> h5py.Dataset:
     return found
 
 
-def _read_split(h5: h5py.File, path: Path, name: str, decode: bool = True) -> Split:
+def _read_split(h5: h5py.File, path: Path, name: str, store: Store, decode: bool = True) -> Split:
     """The split, checked; decode=False (check_data) checks a sample of the one-hot and leaves
     `seqs` with no rows."""
     onehot, targets = _dataset(h5, path, f"{name}_in"), _dataset(h5, path, f"{name}_out")
+    _check_shapes(onehot, targets, path, name)
+    n, length = onehot.shape[0], onehot.shape[-1]
+    values = _read_targets(targets, path, name, store)
+    _check_onehot(onehot[:SCRAMBLE_SAMPLE_ROWS].reshape(-1, 4, length), f"{path}: {name}_in")
+    codes = store.new(f"{name}_seqs", (n if decode else 0, length), np.uint8)
+    block, shown = _block_rows(onehot), _Shown(f"{path.name}: {name}", len(codes))
+    for start in range(0, len(codes), block):
+        chunk = onehot[start : start + block].reshape(-1, 4, length)
+        codes[start : start + len(chunk)] = codes_from_onehot(chunk)
+        shown.now(start + len(chunk))
+    return Split(seqs=codes, targets=values, headers=_headers(h5, path, name, n))
+
+
+def _check_shapes(onehot: h5py.Dataset, targets: h5py.Dataset, path: Path, name: str) -> None:
     where = f"{path}: {name}_in"
     if onehot.dtype.kind not in "fiub":
         raise DataError(
@@ -209,23 +258,49 @@ def _read_split(h5: h5py.File, path: Path, name: str, decode: bool = True) -> Sp
         raise DataError(f"{path}: {name}_out has no targets (shape {targets.shape})")
     if targets.dtype.kind not in "fiub":
         raise DataError(f"{path}: {name}_out: targets of dtype {targets.dtype} (expected numbers)")
-    values = targets[()].astype(np.float32)
-    if not np.isfinite(values).all():
-        rows = int((~np.isfinite(values)).any(axis=1).sum())
-        raise DataError(f"{path}: {name}_out has NaN or infinite targets in {rows} rows")
-    _check_onehot(onehot[:SCRAMBLE_SAMPLE_ROWS].reshape(-1, 4, length), where)
-    codes = np.empty((n if decode else 0, length), dtype=np.uint8)
-    block = _block_rows(onehot)
-    for start in range(0, len(codes), block):
-        chunk = onehot[start : start + block].reshape(-1, 4, length)
-        codes[start : start + len(chunk)] = codes_from_onehot(chunk)
-    return Split(seqs=codes, targets=values, headers=_headers(h5, path, name, n))
 
 
-def _block_rows(onehot: h5py.Dataset) -> int:
+def _read_targets(targets: h5py.Dataset, path: Path, name: str, store: Store) -> np.ndarray:
+    """The targets, read in blocks: uint8 while every value is 0 or 1, float32 from the first
+    block that is not (the rows before it converted). DataError for NaN or infinite values."""
+    key = f"{name}_targets"
+    out = store.new(key, targets.shape, np.uint8)
+    bad_rows, block = 0, _block_rows(targets)
+    for start in range(0, targets.shape[0], block):
+        chunk = targets[start : start + block].astype(np.float32)
+        bad_rows += int((~np.isfinite(chunk)).any(axis=1).sum())
+        if out.dtype == np.uint8 and not ((chunk == 0) | (chunk == 1)).all():
+            wide = store.new(key, targets.shape, np.float32)
+            wide[:start] = out[:start]
+            store.drop(key, out)
+            out = wide
+        out[start : start + len(chunk)] = chunk
+    if bad_rows:
+        raise DataError(f"{path}: {name}_out has NaN or infinite targets in {bad_rows} rows")
+    return out
+
+
+class _Shown:
+    """A progress line every PROGRESS_EVERY_S while a long split loads."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what, self.total = what, total
+        self.start = self.last = time.monotonic()
+
+    def now(self, done: int) -> None:
+        if self.total < PROGRESS_ROWS:
+            return
+        at = time.monotonic()
+        if at - self.last >= PROGRESS_EVERY_S or done == self.total:
+            self.last = at
+            log.info("loading %s: %s/%s sequences (%.0f s)", self.what, f"{done:,}",
+                     f"{self.total:,}", at - self.start)
+
+
+def _block_rows(dataset: h5py.Dataset) -> int:
     """Rows per read: about READ_BLOCK_BYTES, a whole number of HDF5 chunks."""
-    row_bytes = max(1, int(np.prod(onehot.shape[1:])) * onehot.dtype.itemsize)
-    chunk = onehot.chunks[0] if onehot.chunks else 1
+    row_bytes = max(1, int(np.prod(dataset.shape[1:])) * dataset.dtype.itemsize)
+    chunk = dataset.chunks[0] if dataset.chunks else 1
     return max(chunk, READ_BLOCK_BYTES // row_bytes // chunk * chunk)
 
 

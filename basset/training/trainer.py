@@ -58,7 +58,7 @@ from basset.training.cuda_graphs import GraphedSteps, set_capturable
 from basset.training.metrics import binary_metrics, nan_mean, r2_per_target
 from basset.training.optim import make_optimizer, output_loss, summed_loss, weight_penalty
 from basset.training.predict import predict_codes, reverse_complement
-from basset.training.resident import ResidentData, codes_to_onehot
+from basset.training.resident import ResidentData, batch_targets, codes_to_onehot
 from basset.training.run_setup import check_fit, load_seed, on_device, run_params, warn_single_class
 from basset.training.runlog import RunFiles, epoch_line
 from basset.training.seam import (
@@ -324,7 +324,7 @@ class _Run:
         codes, targets = self.train_data.codes, self.train_data.targets
         x = self.onehot_table[codes[index].to(self.device, non_blocking=True).long()]
         x = x.transpose(1, 2)  # (N, L, 4) -> (N, 4, L), as codes_to_onehot
-        y = targets[index].to(self.device, non_blocking=True)
+        y = batch_targets(targets, index, self.device)
         if rc:
             x = reverse_complement(x)
         with autocast(self.device, self.options.amp):

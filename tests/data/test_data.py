@@ -63,7 +63,7 @@ def test_legacy_float16_uint8_and_bool_read_to_the_same_codes(tmp_path: Path) ->
         data = load_data(path)
         np.testing.assert_array_equal(data.train.seqs, CODES)
         np.testing.assert_array_equal(data.valid.targets, TARGETS.astype(np.float32))
-        assert data.train.targets.dtype == np.float32
+        assert data.train.targets.dtype == np.uint8  # 0/1 targets held compact
         assert (
             data.target_labels == ["cellA", "cellB"] and data.seq_len == 6 and data.num_targets == 2
         )
