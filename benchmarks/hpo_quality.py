@@ -48,7 +48,7 @@ from torch import nn
 from basset import TrainOptions, load_data, make_demo, score_checkpoint, train
 from basset.training.metrics import binary_metrics, nan_mean
 from hpo.config import load_study
-from hpo.evaluate import stored_scores
+from hpo.evaluate import load_scores
 from hpo.space import reference_values, suggest
 
 METHODS = ("kmer-lr", "reference", "optuna-script", "service", "service-at-script-wall")
@@ -221,8 +221,9 @@ def service(data_path: Path, folder: Path, n_trials: int,
     limit = [] if timeout is None else ["--timeout", f"{timeout:.0f}"]
     subprocess.run([str(script), "run", "--study", "demo", "--data", str(data_path.resolve()),
                     "--n-trials", str(n_trials), "-q", *limit], cwd=folder, check=True)
-    study = optuna.load_study(study_name="demo", storage=f"sqlite:///{folder}/studies/demo.db")
-    scores = stored_scores(study.best_trial)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{folder}/studies/demo.db")
+    study = optuna.load_study(study_name="demo", storage=storage)
+    scores = load_scores(storage, "demo").get(study.best_trial.number)
     assert scores is not None, "the run stores the best trial's test scores"
     return float(study.best_value), scores.auroc, len(study.trials)
 

@@ -34,7 +34,7 @@ from basset.data.demo import make_demo
 from basset.training.demo_source_model import make_source_model
 from hpo.cli import main as hpo_main
 from hpo.config import PACKAGED_STUDIES
-from hpo.evaluate import stored_scores
+from hpo.evaluate import load_scores
 
 
 def _set(text: str, key: str, value: str) -> str:
@@ -71,7 +71,7 @@ def run(study: Path, url: str, workers: int) -> dict[str, float]:
         raise SystemExit(f"basset-hpo run --study {study} exited {code}")
     trials = optuna.load_study(study_name=study.stem, storage=url).trials
     best = max((t for t in trials if t.value is not None), key=lambda t: t.value or 0.0)
-    scores = stored_scores(best)
+    scores = load_scores(optuna.storages.RDBStorage(url), study.stem).get(best.number)
     return {
         "wall": wall,
         "complete": sum(t.state.name == "COMPLETE" for t in trials),

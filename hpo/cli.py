@@ -270,7 +270,7 @@ def run_main(args: argparse.Namespace) -> int:
         return snap
     storage = make_storage(url, HeartbeatConfig(interval=0), create=False)
     _score_best(storage, plan)
-    print_result(progress.snapshot(storage, config.name))
+    print_result(progress.snapshot(storage, config.name), storage)
     return 0
 
 

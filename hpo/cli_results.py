@@ -67,7 +67,7 @@ def open_at(name: str, url: str) -> tuple[str, str, RDBStorage]:
 def status_main(args: argparse.Namespace) -> int:
     name, _, storage = open_study(args)
     snap = progress.snapshot(storage, name)
-    print_result(snap)
+    print_result(snap, storage)
     if snap.running:
         print("running:")
         Console(soft_wrap=True).print(progress.running_table(snap))
@@ -149,10 +149,11 @@ def dashboard_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_result(snap: progress.Snapshot) -> None:
+def print_result(snap: progress.Snapshot, storage: RDBStorage) -> None:
     """Plain stdout (no wrapping, tabs kept): the params table can be saved as a -job file."""
     print(progress.headline(snap))
-    for line in evaluate.score_lines(snap.best, snap.references):
+    scores = evaluate.load_scores(storage, snap.study_name)
+    for line in evaluate.score_lines(snap.best, snap.references, scores):
         print(line)
     if snap.best is not None:
         flag = " (basset-train -rc)" if snap.best.user_attrs.get("rc") else ""

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import optuna
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from basset import BassetData, BassetError, load_split
+from basset import BassetData, BassetError, Scores, load_split
 from hpo import evaluate, progress
 from hpo.config import HeartbeatConfig, PrunerConfig, SamplerConfig, StudyConfig
 from hpo.errors import ConfigError, ResultsError
@@ -166,24 +167,26 @@ class ConfigSummary:
                 for k, v in values.items()}
 
 
-def test_auroc(trial: FrozenTrial) -> float | None:
-    """The trial's stored test AUROC (hpo.evaluate), None if it was never scored."""
-    scores = evaluate.stored_scores(trial)
-    return None if scores is None or not math.isfinite(scores.auroc) else scores.auroc
+def test_auroc(scores: dict[int, Scores], number: int) -> float | None:
+    """Trial `number`'s test AUROC among the stored `scores` (hpo.evaluate.load_scores), None if
+    it was never scored."""
+    found = scores.get(number)
+    return None if found is None or not math.isfinite(found.auroc) else found.auroc
 
 
 def score_missing(storage: optuna.storages.RDBStorage, study_name: str,
                   trials: list[FrozenTrial], data: BassetData, device: str) -> None:
     """Score (test split) and store, as hpo.evaluate does, the trials' checkpoints not scored."""
-    todo = [t for t in trials if evaluate.stored_scores(t) is None]
-    study_id = storage.get_study_id_from_name(study_name)
-    for number, scores in evaluate.score_trials(todo, data, on=[device]).items():
-        evaluate.store_scores(storage.engine, study_id, number, scores)
+    done = evaluate.load_scores(storage, study_name, trials=trials)
+    todo = [t for t in trials if t.number not in done]
+    evaluate.store_scores(storage, study_name, evaluate.score_trials(todo, data, on=[device]))
 
 
-def summarize(source_trials: list[FrozenTrial],
-              confirm_trials: list[FrozenTrial]) -> list[ConfigSummary]:
-    """Every configuration the confirm study holds seeds of, in the source study's order."""
+def summarize(source_trials: list[FrozenTrial], confirm_trials: list[FrozenTrial],
+              source_tests: dict[int, Scores], confirm_tests: dict[int, Scores]
+              ) -> list[ConfigSummary]:
+    """Every configuration the confirm study holds seeds of, in the source study's order (the
+    tests: each study's stored test scores)."""
     complete = [t for t in source_trials if t.state == TrialState.COMPLETE]
     ranked = evaluate.top_trials(complete, len(complete)) if complete else []
     rank = {t.number: i for i, t in enumerate(ranked, start=1)}
@@ -196,13 +199,14 @@ def summarize(source_trials: list[FrozenTrial],
         if number not in summaries:
             source = by_number[number]
             summaries[number] = ConfigSummary(
-                number, rank.get(number, 0), float(source.value or math.nan), test_auroc(source)
+                number, rank.get(number, 0), float(source.value or math.nan),
+                test_auroc(source_tests, number)
             )
         if t.state == TrialState.COMPLETE and t.value is not None:
             s = summaries[number]
             s.seed_trials.append(t.number)
             s.valid.append(float(t.value))
-            test = test_auroc(t)
+            test = test_auroc(confirm_tests, t.number)
             if test is not None:
                 s.test.append(test)
     return sorted(summaries.values(), key=lambda s: (s.rank == 0, s.rank, s.source_trial))
@@ -261,14 +265,16 @@ def prepare(config: StudyConfig, url: str, top: list[FrozenTrial],
     return linked, enqueue_missing(url, storage, linked.name, plan(top, seeds, config))
 
 
-def load_summaries(storage: optuna.storages.BaseStorage, study_name: str) -> list[ConfigSummary]:
+def load_summaries(storage: RDBStorage, study_name: str) -> list[ConfigSummary]:
     """The confirmed configurations of `study_name` ([] without a confirm study)."""
     try:
         study = optuna.load_study(study_name=confirm_name(study_name), storage=storage)
     except KeyError:
         return []
     source = storage.get_all_trials(storage.get_study_id_from_name(study_name), deepcopy=False)
-    return summarize(source, study.get_trials(deepcopy=False))
+    seeds = study.get_trials(deepcopy=False)
+    return summarize(source, seeds, evaluate.load_scores(storage, study_name, trials=source),
+                     evaluate.load_scores(storage, study.study_name, trials=seeds))
 
 
 def results(config: StudyConfig, url: str, top: list[FrozenTrial],

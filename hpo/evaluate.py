@@ -7,12 +7,12 @@ demand. The numbers are those `basset-test` prints for the exported model (same 
 same metrics; `basset-test -rc` for a trial that trained with -rc, as it validated on both
 strands).
 
-Scores are stored as user attributes of the trial: `<split>_auroc`, `<split>_auprc` (means over
-targets with both classes) and `<split>_target_auroc`, `<split>_target_auprc` (lists, null for a
-single-class target). Optuna refuses to touch a finished trial (UpdateFinishedTrialError), and
-a trial is scored after it finished, so they are written straight into Optuna's
-`trial_user_attributes` table with Optuna's JSON encoding; status, export, report and the
-dashboard read them like any other user attribute.
+Scores are stored in the service's own table `basset_scores` (hpo.service_tables), one row
+per trial and split: a trial is scored after it finished, and Optuna neither changes finished
+trials nor keeps its tables' layout between releases. status, export --json, report and confirm
+read them from there (load_scores). Releases before that table stored them as user attributes
+of the trial (`<split>_auroc`, `<split>_auprc`, `<split>_target_auroc`, `<split>_target_auprc`);
+load_scores still reads those, for a trial the table has no row of.
 
 The scoring itself is basset's (`basset.score_checkpoint`): what every driver of the trainer
 uses.
@@ -20,61 +20,39 @@ uses.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-import optuna
-import sqlalchemy as sa
 import torch
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from basset import BassetData, BassetError, Scores, score_checkpoint, split_of
-from hpo import progress
-
-# Optuna's tables (schema stable since Optuna 1.x), just the columns written here.
-_TRIALS = sa.table("trials", sa.column("trial_id"), sa.column("study_id"), sa.column("number"))
-_USER_ATTRS = sa.table(
-    "trial_user_attributes", sa.column("trial_id"), sa.column("key"), sa.column("value_json")
-)
+from hpo import progress, service_tables
 
 
 class EvaluationError(BassetError):
     """Scores that cannot be computed as asked (no trial, no checkpoint, other data)."""
 
 
-def user_attrs(scores: Scores) -> dict[str, Any]:
-    """The trial user attributes `scores` are stored as (JSON: NaN becomes null)."""
-    def plain(values: list[float]) -> list[float | None]:
-        return [v if math.isfinite(v) else None for v in values]
-
-    split = scores.split
-    return {
-        f"{split}_auroc": _finite_or_none(scores.auroc),
-        f"{split}_auprc": _finite_or_none(scores.auprc),
-        f"{split}_target_auroc": plain(scores.target_auroc),
-        f"{split}_target_auprc": plain(scores.target_auprc),
-    }
-
-
-def stored_scores(trial: FrozenTrial, split: str = "test") -> Scores | None:
-    """The scores stored on `trial` for `split`, or None if it was never scored."""
-    attrs = trial.user_attrs
-    if f"{split}_target_auroc" not in attrs:
-        return None
-
-    def floats(values: list[float | None]) -> list[float]:
-        return [math.nan if v is None else float(v) for v in values]
-
-    return Scores(split, floats(attrs[f"{split}_target_auroc"]),
-                  floats(attrs[f"{split}_target_auprc"]))
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+def load_scores(storage: RDBStorage, study_name: str, split: str = "test",
+                trials: Sequence[FrozenTrial] | None = None) -> dict[int, Scores]:
+    """The stored scores of the study's trials on `split`, trial number -> Scores: the table's,
+    else the user attributes a release before the table stored (`trials`: the study's trials,
+    if the caller has read them)."""
+    found = service_tables.read_scores(storage.engine, study_name, split)
+    if trials is None:
+        trials = storage.get_all_trials(storage.get_study_id_from_name(study_name),
+                                        deepcopy=False)
+    for trial in trials:
+        if trial.number not in found and f"{split}_target_auroc" in trial.user_attrs:
+            attrs = trial.user_attrs
+            found[trial.number] = Scores(
+                split, service_tables.floats(attrs[f"{split}_target_auroc"]),
+                service_tables.floats(attrs[f"{split}_target_auprc"]))
+    return found
 
 
 def top_trials(trials: Sequence[FrozenTrial], k: int) -> list[FrozenTrial]:
@@ -134,25 +112,7 @@ def score_trials(trials: Sequence[FrozenTrial], data: BassetData, *, split: str 
         return dict(pool.map(one, enumerate(paths.items())))
 
 
-def store_scores(engine: sa.Engine, study_id: int, number: int, scores: Scores) -> None:
-    """Write the scores as user attributes of (finished) trial `number`, replacing old ones."""
-    attrs = user_attrs(scores)
-    with engine.begin() as conn:
-        trial_id = conn.execute(
-            sa.select(_TRIALS.c.trial_id).where(
-                (_TRIALS.c.study_id == study_id) & (_TRIALS.c.number == number)
-            )
-        ).scalar_one()
-        conn.execute(_USER_ATTRS.delete().where(
-            (_USER_ATTRS.c.trial_id == trial_id) & _USER_ATTRS.c.key.in_(list(attrs))
-        ))
-        conn.execute(_USER_ATTRS.insert(), [
-            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
-            for key, value in attrs.items()
-        ])
-
-
-def evaluate_study(storage: optuna.storages.RDBStorage, study_name: str, data: BassetData, *,
+def evaluate_study(storage: RDBStorage, study_name: str, data: BassetData, *,
                    top: int = 1, split: str = "test", only_new: bool = False,
                    on: Sequence[str] | None = None) -> list[tuple[FrozenTrial, Scores]]:
     """Score the top `top` trials and the reference trials on `split` and store the scores.
@@ -160,17 +120,24 @@ def evaluate_study(storage: optuna.storages.RDBStorage, study_name: str, data: B
     only_new: skip trials already scored on that split (the end of `run`: computed once).
     Returns (trial as it was read, its scores), best first, then the references.
     """
-    study_id = storage.get_study_id_from_name(study_name)
-    trials = storage.get_all_trials(study_id, deepcopy=False)
+    trials = storage.get_all_trials(storage.get_study_id_from_name(study_name), deepcopy=False)
     chosen = top_trials(trials, top)
     chosen += [t for t in reference_trials(trials) if t.number not in {c.number for c in chosen}]
     if only_new:
-        chosen = [t for t in chosen if stored_scores(t, split) is None]
+        done = load_scores(storage, study_name, split, trials)
+        chosen = [t for t in chosen if t.number not in done]
     scores = score_trials(chosen, data, split=split, on=on)
-    for number, result in scores.items():
-        store_scores(storage.engine, study_id, number, result)
+    store_scores(storage, study_name, scores)
     return [(t, scores[t.number]) for t in chosen]
 
+
+def store_scores(storage: RDBStorage, study_name: str, scores: dict[int, Scores]) -> None:
+    """Record trial number -> scores in the service's table (made here in a database older
+    than it), replacing each trial's old scores on that split."""
+    if scores:
+        service_tables.create_tables(storage.engine)
+    for number, result in scores.items():
+        service_tables.write_scores(storage.engine, study_name, number, result)
 
 
 def valid_value(trial: FrozenTrial) -> float:
@@ -181,16 +148,17 @@ def valid_value(trial: FrozenTrial) -> float:
 
 
 def score_lines(best: FrozenTrial | None, references: Sequence[FrozenTrial],
-                split: str = "test") -> list[str]:
-    """One line per scored trial, the best first: its validation value beside its held-out
-    scores (what status and the end of run print)."""
+                scores: dict[int, Scores], split: str = "test") -> list[str]:
+    """One line per scored trial (`scores`: load_scores'), the best first: its validation value
+    beside its held-out scores (what status and the end of run print)."""
     lines = []
     for role, trial in [("best", best), *(("reference", r) for r in references)]:
-        if trial is None or (scores := stored_scores(trial, split)) is None:
+        if trial is None or trial.number not in scores:
             continue
+        result = scores[trial.number]
         label = f" {trial.user_attrs['reference']}" if role == "reference" else ""
         lines.append(
-            f"{role}{label} (trial {trial.number}): valid {valid_value(trial):.4f}, {split} AUROC "
-            f"{scores.auroc:.4f}, AUPRC {scores.auprc:.4f}"
+            f"{role}{label} (trial {trial.number}): valid {valid_value(trial):.4f}, {split} "
+            f"AUROC {result.auroc:.4f}, AUPRC {result.auprc:.4f}"
         )
     return lines

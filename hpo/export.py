@@ -7,17 +7,20 @@ renamed, so a failed export leaves no half-written output.
 from __future__ import annotations
 
 import json
+import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from basset import (
     SPLITS,
     JobParams,
     ParamsError,
+    Scores,
     atomic_path,
     check_output_file,
     parse_params,
@@ -27,7 +30,7 @@ from basset import (
 )
 from hpo import confirm, progress
 from hpo.errors import ResultsError
-from hpo.evaluate import stored_scores, user_attrs
+from hpo.evaluate import load_scores
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Export:
     checkpoint: Path | None = None
     target_labels: list[str] | None = None  # the study's, for per-target scores
     confirmed: confirm.ConfigSummary | None = None  # export --confirmed
+    scores: dict[str, Scores] = field(default_factory=dict)  # split -> the trial's (evaluate)
 
 
 def select_trial(storage: optuna.storages.BaseStorage, study_name: str,
@@ -72,7 +76,7 @@ def trial_params(trial: FrozenTrial, study_name: str) -> JobParams:
         raise ResultsError(str(err)) from None
 
 
-def prepare(storage: optuna.storages.BaseStorage, study_name: str, *, number: int | None = None,
+def prepare(storage: RDBStorage, study_name: str, *, number: int | None = None,
             with_model: bool = False, confirmed: bool = False) -> Export:
     """Pick the trial and check that everything asked for can be written. `confirmed`: the
     configuration with the best confirmed mean validation AUROC (hpo.confirm), with the model
@@ -89,6 +93,10 @@ def prepare(storage: optuna.storages.BaseStorage, study_name: str, *, number: in
         "target_labels")
     export = Export(study_name, trial, trial_params(trial, study_name), target_labels=labels,
                     confirmed=summary)
+    for split in SPLITS:
+        scores = load_scores(storage, study_name, split, [trial])
+        if trial.number in scores:
+            export.scores[split] = scores[trial.number]
     if with_model:
         owner, where = trial, study_name
         if summary is not None:
@@ -114,26 +122,28 @@ def as_json(export: Export) -> str:
         "params": export.params.to_dict(),
         "rc": bool(export.trial.user_attrs.get("rc", False)),  # basset-train -rc
     }
-    for split in SPLITS:
-        scores = stored_scores(export.trial, split)
-        if scores is not None:
-            attrs = user_attrs(scores)
-            count = len(scores.target_auroc)
-            labels = export.target_labels
-            if not labels or len(labels) != count:
-                labels = [str(i) for i in range(count)]
-            document[split] = {
-                "auroc": attrs[f"{split}_auroc"],
-                "auprc": attrs[f"{split}_auprc"],
-                "targets": {
-                    label: {"auroc": auroc, "auprc": auprc} for label, auroc, auprc in zip(
-                        labels, attrs[f"{split}_target_auroc"], attrs[f"{split}_target_auprc"],
-                        strict=True)
-                },
-            }
+    for split, scores in export.scores.items():
+        count = len(scores.target_auroc)
+        labels = export.target_labels
+        if not labels or len(labels) != count:
+            labels = [str(i) for i in range(count)]
+        document[split] = {
+            "auroc": _plain(scores.auroc),
+            "auprc": _plain(scores.auprc),
+            "targets": {
+                label: {"auroc": _plain(auroc), "auprc": _plain(auprc)}
+                for label, auroc, auprc in zip(labels, scores.target_auroc, scores.target_auprc,
+                                               strict=True)
+            },
+        }
     if export.confirmed is not None:
         document["confirmed"] = export.confirmed.as_dict()
     return json.dumps(document, indent=2) + "\n"
+
+
+def _plain(value: float) -> float | None:
+    """JSON's null for a NaN score (a target with one class)."""
+    return value if math.isfinite(value) else None
 
 
 def write(export: Export, out: Path, *, json_format: bool = False,

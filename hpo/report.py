@@ -21,13 +21,13 @@ from typing import Any, cast
 import optuna
 import plotly.graph_objects as go
 import sqlalchemy as sa
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 from plotly.offline import get_plotlyjs
 
-from basset import check_output_file, write_text_atomic
+from basset import Scores, check_output_file, write_text_atomic
 from hpo import confirm, evaluate, progress, service_tables
 from hpo.errors import ResultsError
-from hpo.evaluate import stored_scores
 from hpo.export import trial_params
 from hpo.storage import make_engine, mask
 
@@ -215,15 +215,16 @@ def target_auroc_section(best: FrozenTrial | None, labels: list[str] | None) -> 
 
 
 def test_scores_section(best: FrozenTrial | None, references: list[FrozenTrial],
-                        labels: list[str] | None) -> Section:
-    """The best trial beside the reference trials on the test split, per target (hpo.evaluate
-    scores them at the end of a run and on `basset-hpo evaluate`)."""
+                        labels: list[str] | None, tests: dict[int, Scores]) -> Section:
+    """The best trial beside the reference trials on the test split, per target (`tests`: the
+    stored test scores; hpo.evaluate scores them at the end of a run and on `basset-hpo
+    evaluate`)."""
     section = Section("test-scores", "Test scores: best trial vs reference, per target")
     chosen = [("best", best)] if best is not None else []
     chosen += [(f"reference {r.user_attrs['reference']}", r) for r in references
                if best is None or r.number != best.number]
-    scored = [(role, trial, s) for role, trial in chosen
-              if (s := stored_scores(trial, "test")) is not None]
+    scored = [(role, trial, tests[trial.number]) for role, trial in chosen
+              if trial.number in tests]
     if not scored:
         section.body = note("no trial has test scores yet (basset-hpo evaluate computes them)")
         return section
@@ -339,7 +340,7 @@ def _render(section: Section) -> str:
     return "\n".join(parts)
 
 
-def build_report(storage: optuna.storages.BaseStorage, study_name: str, *,
+def build_report(storage: RDBStorage, study_name: str, *,
                  epochs: list[dict[str, Any]], source: str) -> str:
     """The whole page: plotly.js inlined once in the head, every figure drawn with it."""
     study = optuna.load_study(study_name=study_name, storage=storage)
@@ -352,7 +353,8 @@ def build_report(storage: optuna.storages.BaseStorage, study_name: str, *,
         parallel_section(study, trials),
         timeline_section(trials),
         target_auroc_section(snap.best, study.user_attrs.get("target_labels")),
-        test_scores_section(snap.best, snap.references, study.user_attrs.get("target_labels")),
+        test_scores_section(snap.best, snap.references, study.user_attrs.get("target_labels"),
+                            evaluate.load_scores(storage, study_name, trials=trials)),
         top_trials_section(trials, study_name),
         confirmation_section(confirm.load_summaries(storage, study_name), study_name),
     ]
@@ -372,7 +374,7 @@ def build_report(storage: optuna.storages.BaseStorage, study_name: str, *,
     ])
 
 
-def write_report(storage: optuna.storages.BaseStorage, url: str, study_name: str,
+def write_report(storage: RDBStorage, url: str, study_name: str,
                  out: Path) -> None:
     check_output_file(out)
     page = build_report(storage, study_name, epochs=read_study_epochs(url, study_name),

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from hpo import service_tables
 from hpo.cli import main
-from hpo.evaluate import stored_scores
+from hpo.evaluate import load_scores
 from hpo.storage import make_engine
 
 
@@ -37,7 +37,8 @@ def test_demo_study_as_the_quickstart_runs_it_then_continues(
     reference_value = reference.value or max(reference.intermediate_values.values())
     assert study.best_value - reference_value >= 0.15
     # The best and the reference were scored on the test split at the end of the run.
-    best_test, reference_test = stored_scores(study.best_trial), stored_scores(reference)
+    tests = load_scores(optuna.storages.RDBStorage(storage), "demo")
+    best_test, reference_test = tests.get(study.best_trial.number), tests.get(reference.number)
     assert best_test is not None and reference_test is not None
     assert best_test.auroc > reference_test.auroc
     # Every pruned trial stopped at or after the first rung, below the best complete trial.

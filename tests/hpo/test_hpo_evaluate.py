@@ -10,11 +10,13 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from basset.cli import train as basset_cli
+from hpo import service_tables
 from hpo.cli import main
-from hpo.evaluate import stored_scores
+from hpo.evaluate import load_scores
 from results_testutil import run_tiny_study
 
 # A reference and a second architecture, 2 epochs each.
@@ -35,6 +37,14 @@ def _hpo(folder: Path, url: str, command: str, *args: str) -> int:
     return main([command, "--study", str(folder / "tiny.toml"), "--storage", url, *args])
 
 
+def _stored_mean(url: str, number: int) -> float:
+    """The mean test AUROC row of trial `number` in the service's table basset_scores."""
+    table = service_tables.scores
+    with sa.create_engine(url).connect() as conn:
+        return float(conn.execute(sa.select(table.c.auroc).where(
+            (table.c.trial_number == number) & (table.c.split == "test"))).scalar_one())
+
+
 def test_stored_test_scores_are_basset_tests_on_the_exported_model(
     study: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -45,9 +55,10 @@ def test_stored_test_scores_are_basset_tests_on_the_exported_model(
     assert len(printed) == 3  # the top 2, the reference among them
     trials = optuna.load_study(study_name="tiny", storage=url).trials
     best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
-    scores = stored_scores(best)
+    scores = load_scores(optuna.storages.RDBStorage(url), "tiny").get(best.number)
     assert scores is not None and math.isfinite(scores.auroc)
-    assert best.user_attrs["test_auroc"] == pytest.approx(scores.auroc)
+    assert _stored_mean(url, best.number) == pytest.approx(scores.auroc)
+    assert "test_auroc" not in best.user_attrs  # the service's table holds them, not Optuna's
 
     model = tmp_path / "best.pt"
     assert _hpo(folder, url, "export", "-o", str(tmp_path / "best.json"), "--json",
@@ -75,7 +86,7 @@ def test_status_and_report_show_best_and_reference(
     out = capsys.readouterr().out
     trials = optuna.load_study(study_name="tiny", storage=url).trials
     reference = next(t for t in trials if t.user_attrs.get("reference") == "ref")
-    ref_scores = stored_scores(reference)
+    ref_scores = load_scores(optuna.storages.RDBStorage(url), "tiny").get(reference.number)
     assert ref_scores is not None
     assert (f"reference ref (trial {reference.number}): valid {reference.value:.4f}, "
             f"test AUROC {ref_scores.auroc:.4f}") in out
