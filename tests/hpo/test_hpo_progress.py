@@ -9,8 +9,8 @@ from hpo import progress
 
 
 def test_a_requeued_trial_is_counted_once_and_not_as_failed() -> None:
-    study = optuna.create_study(study_name="s", direction="maximize")
-    storage = study._storage
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
     done = study.ask()
     study.tell(done, 0.8)
     crashed = study.ask()
@@ -19,7 +19,9 @@ def test_a_requeued_trial_is_counted_once_and_not_as_failed() -> None:
     study.tell(broken, state=TrialState.FAIL)  # a real failure: no retry replaced it
     study.enqueue_trial({})
     copy = study.trials[-1]
-    storage.set_trial_system_attr(copy._trial_id, "retry_history", [crashed.number])
+    copy_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name("s"), copy.number)
+    storage.set_trial_system_attr(copy_id, "retry_history", [crashed.number])
 
     snap = progress.snapshot(storage, "s")
     assert snap.counted == 2  # the waiting copy counts once it starts, the crashed one never

@@ -99,7 +99,7 @@ def test_heartbeats_off_a_dead_local_process_trial_is_retried_and_the_total_stay
     elsewhere = _running_trial(study, host="another-host", pid=_dead_pid())
     engine = make_engine(url)
     with StudyLock(url, "off", engine):
-        assert retry_orphans(study, storage, study._study_id) == [dead]
+        assert retry_orphans(study, storage, storage.get_study_id_from_name("off")) == [dead]
     trials = study.get_trials(deepcopy=False)
     states = {t.number: t.state for t in trials}
     assert states[dead] == TrialState.FAIL
