@@ -5,7 +5,7 @@ data at a reduced size) for the same wall-clock budget (`--timeout`: no trial st
 running trials finish and count in the elapsed time):
 
 - baseline: one worker (`--workers 1` on the CPU, `--trials-per-gpu 1` on a GPU), pruner none;
-- service: the study's defaults (Hyperband pruning; on the CPU its two single-threaded workers,
+- service: the study's defaults (ASHA pruning; on the CPU its two single-threaded workers,
   on a GPU `--trials-per-gpu auto`).
 
     python benchmarks/hpo_throughput.py                      # CPU, 150 s each
@@ -54,7 +54,7 @@ def study_file(folder: Path, name: str, data: Path, pruned: bool) -> Path:
     changes = [('name = "demo"', f'name = "{name}"'),
                ('data = "studies/demo_data.h5"', f'data = "{data}"')]
     if not pruned:
-        changes.append(('[pruner]\ntype = "hyperband"', '[pruner]\ntype = "none"'))
+        changes.append(('type = "asha"', 'type = "none"'))  # [pruner]'s (the sampler's is tpe)
     for old, new in changes:
         if old not in text:
             raise RuntimeError(f"demo.toml changed: cannot find {old!r}")

@@ -56,7 +56,7 @@ def test_the_cheap_steps_run_here(tmp_path: Path, gpu_check: ModuleType) -> None
     baseline = hpo_throughput.study_file(tmp_path, "baseline", data, False).read_text()
     service = hpo_throughput.study_file(tmp_path, "service", data, True).read_text()
     assert f'data = "{data}"' in baseline and 'type = "none"' in baseline
-    assert 'name = "service"' in service and 'type = "hyperband"' in service
+    assert 'name = "service"' in service and 'type = "asha"' in service
 
 
 @pytest.mark.slow  # a pytest run, the benchmarks and a small study: minutes on two cores

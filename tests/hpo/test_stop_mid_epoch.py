@@ -117,3 +117,6 @@ def test_a_stop_mid_epoch_ends_the_trial_at_its_next_evaluation_and_resumes_exac
                                           rand=stopped.user_attrs["seed"], quiet=True))
     assert [m.valid_metric for m in straight.history] == [
         copy.intermediate_values[e] for e in range(1, 13)]
+    argv = copy.user_attrs["train_command"].split()  # how basset-train reruns it
+    assert argv[argv.index("--eval-every") + 1] == "96"
+    assert argv[argv.index("-rand") + 1] == str(stopped.user_attrs["seed"])
