@@ -371,5 +371,6 @@ def slurm_main(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
-    optuna.logging.set_verbosity(optuna.logging.WARNING if args.quiet else optuna.logging.INFO)
+    # Optuna's INFO lines ("A new study created in RDB ...") are not the service's output
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     return int(args.func(args))

@@ -45,10 +45,19 @@ def confirm_name(study_name: str) -> str:
     return study_name + SUFFIX
 
 
+# Every seed of every configuration is a trial, and its -rand (source seed + k x SEED_STRIDE)
+# must stay a 32-bit seed: bounds checked before anything is read or planned.
+MAX_SEEDS = 10_000
+MAX_TOP = 10_000
+
+
 def check_counts(top: int, seeds: int) -> None:
-    for flag, value in (("--top", top), ("--seeds", seeds)):
+    for flag, value, most in (("--top", top, MAX_TOP), ("--seeds", seeds, MAX_SEEDS)):
         if value <= 0:
             raise ConfigError(f"{flag} must be > 0, got {value}")
+        if value > most:
+            raise ConfigError(f"{flag} must be at most {most} (each is a trial to store and "
+                              f"train), got {value}")
 
 
 def choose_top(trials: list[FrozenTrial], study_name: str, top: int) -> list[FrozenTrial]:

@@ -12,6 +12,7 @@ import errno
 import logging
 import signal
 import threading
+import warnings
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import optuna
@@ -74,6 +75,9 @@ def serve(server: WSGIServer) -> None:
 
     for sig in stopping:
         signal.signal(sig, stop)
+    # optuna-dashboard computes importances (PED-ANOVA) per request: its warnings are not ours
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.simplefilter("ignore")
     try:
         server.serve_forever()
         log.info("dashboard stopped")

@@ -99,9 +99,11 @@ def headline(snap: Snapshot, n_trials: int | None = None) -> str:
     total = f"/{n_trials}" if n_trials else ""
     best = f"best {snap.best.value:.4f} (trial {snap.best.number})" if snap.best else "best -"
     requeued = f", {snap.requeued} requeued" if snap.requeued else ""
+    waiting = f", {c['WAITING']} waiting" if c["WAITING"] else ""
     return (
         f"{snap.study_name}: {snap.finished}{total} done ({c['COMPLETE']} complete, "
-        f"{c['PRUNED']} pruned, {c['FAIL']} failed{requeued}), {c['RUNNING']} running, {best}"
+        f"{c['PRUNED']} pruned, {c['FAIL']} failed{requeued}), {c['RUNNING']} running{waiting}, "
+        f"{best}"
     )
 
 

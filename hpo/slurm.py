@@ -94,16 +94,17 @@ def job_name(study_name: str) -> str:
     return f"{JOB_PREFIX}{study_name}"
 
 
-def worker_name(rank: int) -> str:
-    """host/rank, with the SLURM job inside a job: host/slurm-<job>_<task>/rank for an array
-    task (the job id is the array's, as in `squeue` and the log names), host/slurm-<job>/rank."""
+def worker_name(rank: int, run_pid: int | None = None) -> str:
+    """host/pid/rank (pid: the `run` process's, so two runs on one host name their workers
+    apart), with the SLURM job inside a job: host/slurm-<job>_<task>/rank for an array task
+    (the job id is the array's, as in `squeue` and the log names), host/slurm-<job>/rank."""
     host = socket.gethostname()
     job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
     if job and task:
         return f"{host}/slurm-{job}_{task}/{rank}"
     if os.environ.get("SLURM_JOB_ID"):
         return f"{host}/slurm-{os.environ['SLURM_JOB_ID']}/{rank}"
-    return f"{host}/{rank}"
+    return f"{host}/{os.getpid() if run_pid is None else run_pid}/{rank}"
 
 
 _TIME = re.compile(r"(?:(?P<days>\d+)-)?(?P<clock>\d+(?::\d+){0,2})")

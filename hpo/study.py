@@ -91,9 +91,14 @@ def _prepare(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
                 study = optuna.load_study(study_name=config.name, storage=storage)
             except KeyError:
                 study = optuna.create_study(
-                    study_name=config.name, storage=storage, direction=optuna.study.StudyDirection[config.direction.upper()],
+                    study_name=config.name, storage=storage,
+                    direction=optuna.study.StudyDirection[config.direction.upper()],
                 )
-            identity = dataid.check_data(storage, config.name, config.data)  # before any write
+                _name_the_metric(study, config)
+            # Before any write. (`run` has checked the data; a caller that prepares a study
+            # without its data, a test, records no identity.)
+            identity = (dataid.check_data(storage, config.name, config.data)
+                        if config.data.is_file() else None)
             trials = study.get_trials(deepcopy=False)
             changes = space_changes(config, trials)
             if changes:  # before any worker: Optuna would fail or mix every later trial
@@ -102,7 +107,8 @@ def _prepare(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
                     f"{'; '.join(changes[:3])}{'; ...' if len(changes) > 3 else ''}): give the "
                     "changed space a new study name, or restore it; the study is unchanged"
                 )
-            dataid.record(study, identity)
+            if identity is not None:
+                dataid.record(study, identity)
             for ref in missing_references(config, trials):
                 study.enqueue_trial(
                     reference_values(config, ref), user_attrs={"reference": ref.label}
@@ -115,6 +121,14 @@ def _prepare(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
     finally:
         engine.dispose()
     return storage
+
+
+def _name_the_metric(study: optuna.Study, config: StudyConfig) -> None:
+    """What the value is, for the dashboard and Optuna's plots (not "Objective 0")."""
+    continuous = config.fixed.get("target_type", "binary") == "continuous"
+    with warnings.catch_warnings():  # experimental since 3.2
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([f"mean validation {'R2' if continuous else 'AUROC'}"])
 
 
 def missing_references(config: StudyConfig, trials: list[FrozenTrial]) -> list[Reference]:

@@ -15,6 +15,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -27,9 +28,17 @@ from rich.live import Live
 
 from basset import BassetError, shared_data
 from hpo import progress
+from hpo.devices import default_threads
 from hpo.storage import StudyLock, make_engine, mask
 from hpo.study import prepare_study
-from hpo.workers import POLL_SECONDS, STOP_SIGNALS, RunPlan, retry_orphans, worker_main
+from hpo.workers import (
+    POLL_SECONDS,
+    SAME_SIGNAL_S,
+    STOP_SIGNALS,
+    RunPlan,
+    retry_orphans,
+    worker_main,
+)
 
 log = logging.getLogger(__name__)
 LOG_EVERY_S = 30.0  # without a terminal: the running trials' lines this often
@@ -57,13 +66,14 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
     storage = prepare_study(plan.config, plan.url)
     _retry_orphans(plan, storage)  # before counting: an orphan must not count as done
     console = Console(stderr=True, quiet=plan.quiet, soft_wrap=True)
+    done = progress.snapshot(storage, plan.config.name)
+    plan = _cap_workers(plan, plan.n_trials - done.counted, console)
     # After prepare_study: a storage that cannot be opened is the run's only line.
     console.print(
         f"study {plan.config.name} ({plan.config.source}) on {mask(plan.url)}: "
         f"{len(plan.devices)} worker(s) on {', '.join(sorted(set(plan.devices)))}, "
         f"{plan.n_trials} trials in total"
     )
-    done = progress.snapshot(storage, plan.config.name)
     if done.counted >= plan.n_trials:
         log.info("%s already has %d trials (--n-trials %d)", plan.config.name, done.counted,
                  plan.n_trials)
@@ -88,6 +98,16 @@ def _start_workers(plan: RunPlan, storage: optuna.storages.BaseStorage,
     return progress.snapshot(storage, plan.config.name)
 
 
+def _cap_workers(plan: RunPlan, left: int, console: Console) -> RunPlan:
+    """No more workers than trials left to start (a worker with none would only load the data
+    and leave); says so in one line."""
+    if 0 < left < len(plan.devices):
+        console.print(f"{left} trial(s) left of {plan.n_trials}: starting {left} of the "
+                      f"{len(plan.devices)} worker(s)")
+        return replace(plan, devices=plan.devices[:left], threads=default_threads(left))
+    return plan
+
+
 def _retry_orphans(plan: RunPlan, storage: optuna.storages.BaseStorage) -> None:
     """Under the study lock, retry the trials that never recorded their owner and, heartbeats
     off, this host's trials whose process is gone."""
@@ -105,10 +125,18 @@ def _run_workers(procs: Sequence[mp.process.BaseProcess], storage: optuna.storag
                  plan: RunPlan, console: Console) -> bool:
     """Start the workers, forward SIGINT/SIGTERM to them, watch them until they end; whether a
     signal came."""
-    received: list[int] = []
+    received: list[float] = []
 
     def forward(signum: int, frame: object) -> None:
-        received.append(signum)
+        now = time.monotonic()
+        if not received:
+            print("stopping: each running trial stops after its current evaluation and is "
+                  "requeued (the same command resumes it); a second Ctrl-C or SIGTERM aborts "
+                  "now", file=sys.stderr, flush=True)
+        elif now - received[0] > SAME_SIGNAL_S and len(received) == 1:
+            print("aborting now: the running trials are requeued from their last checkpoint",
+                  file=sys.stderr, flush=True)
+        received.append(now)
         for proc in procs:
             if proc.pid is not None and proc.is_alive():
                 os.kill(proc.pid, signum)

@@ -132,7 +132,7 @@ def worker_main(plan: RunPlan, rank: int, parent: int | None = None,
     if parent is not None:
         end_with_parent(parent, stop.requested)
     try:
-        run_trials(plan, rank, stop.requested)
+        run_trials(plan, rank, stop.requested, run_pid=parent)
     except BassetError as err:
         _fail(rank, str(err), messages)
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as err:
@@ -154,9 +154,11 @@ def _fail(rank: int, message: str, messages: Any) -> None:
 
 
 def run_trials(
-    plan: RunPlan, rank: int, stop_requested: Callable[[], bool] = lambda: False
+    plan: RunPlan, rank: int, stop_requested: Callable[[], bool] = lambda: False, *,
+    run_pid: int | None = None,
 ) -> int:
-    """The worker loop (in-process; worker_main wraps it). Returns the trials this worker ran."""
+    """The worker loop (in-process; worker_main wraps it). Returns the trials this worker ran.
+    `run_pid`: the `run` process (the worker's name says it; default this process)."""
     config, device = plan.config, plan.devices[rank]
     storage = make_storage(plan.url, config.heartbeat)
     engine = make_engine(plan.url)
@@ -172,7 +174,7 @@ def run_trials(
     ctx = TrialContext(
         config=config, data=data, resident=ResidentData(data, device), device=device,
         run_dir=run_dir(config, plan.url),
-        engine=engine, worker=slurm.worker_name(rank), train_fn=plan.train_fn,
+        engine=engine, worker=slurm.worker_name(rank, run_pid), train_fn=plan.train_fn,
         on_trial_start=lock.release, stop_requested=stop_requested, deadline=plan.deadline,
     )
     objective = make_objective(ctx)

@@ -343,6 +343,12 @@ CASES.update({
     "report-damaged-study": Case("basset-hpo", ["report", "--study", "cat", "--storage", "sqlite:///{ws}/studies/damaged.db", "-o", "{ws}/r.html"], "damaged study database", db="damaged"),
     "export-damaged-study": Case("basset-hpo", ["export", "--study", "cat", "--storage", "sqlite:///{ws}/studies/damaged.db", "-o", "{ws}/best.txt"], "damaged study database", db="damaged"),
 })
+# --- round three (issue 25): counts bounded by what can be stored, refused before planning
+CASES.update({
+    "confirm-seeds-beyond-what-can-be-stored": Case("basset-hpo", ["confirm", "--study", "{ws}/cat.toml", "--top", "1", "--seeds", "100000000"], "--seeds must be at most 10000", db="cat", sub=True),
+    "confirm-top-beyond-what-can-be-stored": Case("basset-hpo", ["confirm", "--study", "{ws}/cat.toml", "--top", "100000000", "--seeds", "1"], "--top must be at most 10000", db="cat"),
+    "confirm-both-huge": Case("basset-hpo", ["confirm", "--study", "{ws}/cat.toml", "--top", "99999999999", "--seeds", "99999999999"], "at most", db="cat"),
+})
 CASES["demo-data-name-too-long"] = Case("basset-demo-data", ["--n-seqs", "60", "{ws}/" + "x" * 300 + ".h5"], "File name too long")
 if Path("/proc/self").is_dir():  # a folder that refuses new files, even to root
     CASES["train-result-into-proc"] = Case("basset-train", ["-job", "{ws}/small.txt", "-save", "{ws}/never/m", "-result", "/proc/r.txt", "{ws}/tiny.h5"], "cannot write into /proc")

@@ -27,5 +27,6 @@ def test_a_requeued_trial_is_counted_once_and_not_as_failed() -> None:
     assert snap.counted == 2  # the waiting copy counts once it starts, the crashed one never
     assert (snap.counts["FAIL"], snap.requeued, snap.finished) == (1, 1, 2)
     assert progress.headline(snap, 4) == (
-        "s: 2/4 done (1 complete, 0 pruned, 1 failed, 1 requeued), 0 running, best 0.8000 (trial 0)"
+        "s: 2/4 done (1 complete, 0 pruned, 1 failed, 1 requeued), 0 running, 1 waiting, "
+        "best 0.8000 (trial 0)"
     )

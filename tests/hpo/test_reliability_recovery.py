@@ -116,7 +116,10 @@ def test_ctrl_c_requeues_the_trial_and_the_next_run_resumes_it(how: str, tmp_pat
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("interrupted: stop holds 0/2 trials"), err
+    assert len(lines) == 2, err  # what the signal does, then where the study stands
+    assert lines[0].startswith("stopping: each running trial stops after its current evaluation")
+    assert "a second Ctrl-C or SIGTERM aborts now" in lines[0]
+    assert lines[1].startswith("interrupted: stop holds 0/2 trials"), err
     trials = optuna.load_study(study_name="stop", storage=url).trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
     assert trials[0].user_attrs["fail_reason"] == "interrupted"

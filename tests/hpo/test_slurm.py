@@ -231,7 +231,7 @@ def test_status_lists_the_studys_slurm_jobs(
 
 
 @pytest.mark.parametrize(("env", "name"), [
-    ({}, f"{HOST}/3"),
+    ({}, f"{HOST}/1234/3"),
     ({"SLURM_JOB_ID": "77"}, f"{HOST}/slurm-77/3"),
     ({"SLURM_JOB_ID": "78", "SLURM_ARRAY_JOB_ID": "77", "SLURM_ARRAY_TASK_ID": "1"},
      f"{HOST}/slurm-77_1/3"),
@@ -243,7 +243,7 @@ def test_the_worker_name_carries_the_slurm_job_and_task(
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    assert slurm.worker_name(3) == name
+    assert slurm.worker_name(3, 1234) == name
 
 
 # --- the real SLURM (.ci/slurm.sh) and PostgreSQL (.ci/postgres.sh) ---------------------------

@@ -1,0 +1,39 @@
+"""What a user sees of a run (issue 25 items 8, 10): workers capped at the trials left (said in
+one line), worker names that tell two runs on one host apart, the study's metric named for the
+dashboard, and none of Optuna's own log lines."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hpo.cli import main
+from hpo_testutil import tiny_data, write_h5
+from reliability_testutil import study_file
+
+
+def test_workers_are_capped_at_the_trials_left_and_named_by_their_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BASSET_HPO_STORAGE", raising=False)
+    data = write_h5(tmp_path / "tiny.h5", tiny_data())
+    toml = study_file(tmp_path, "cap", data, max_epochs=1)
+    assert main(["run", "--study", str(toml), "--n-trials", "1", "--gpus", "none",
+                 "--workers", "3"]) == 0
+    err = capfd.readouterr().err
+    assert "1 trial(s) left of 1: starting 1 of the 3 worker(s)" in err
+    assert "1 worker(s) on cpu" in err
+    assert "A new study created" not in err and "[I " not in err  # Optuna's INFO lines
+    study = optuna.load_study(study_name="cap", storage="sqlite:///studies/cap.db")
+    assert study.metric_names == ["mean validation AUROC"]  # the dashboard's label
+    [trial] = study.trials
+    assert trial.user_attrs["worker"] == f"{socket.gethostname()}/{os.getpid()}/0"
+    # The total reached: another run starts no worker and says nothing of capping.
+    assert main(["run", "--study", str(toml), "--n-trials", "1", "--gpus", "none",
+                 "--workers", "3"]) == 0
+    assert "left of" not in capfd.readouterr().err
