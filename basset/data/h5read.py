@@ -154,22 +154,23 @@ def _load(h5: h5py.File, path: Path, splits: Sequence[str], decode: bool,
 
 def load_bytes(h5: h5py.File, splits: Sequence[str], decode: bool = True) -> int:
     """Host memory that loading `splits` takes, from the shapes the datasets declare (nothing is
-    read): the sequences as codes (a byte a base; none when not decoded), the targets as read
-    and as float32 (an upper bound: they are read in blocks, and held as uint8 when 0/1), the
-    headers as strings."""
+    read): the sequences as codes (a byte a base; none when not decoded) and the one-hot sample
+    checked for scrambling, the targets as read and as float32 (an upper bound: they are read in
+    blocks, and held as uint8 when 0/1), headers and labels as strings."""
     needed = 0
-    for name in splits:
-        for part in ("in", "out", "headers"):
-            found = h5.get(f"{name}_{part}")
-            if not isinstance(found, h5py.Dataset) or not found.shape:
-                continue  # the checks that follow name what is wrong
-            rows, row = found.shape[0], int(np.prod(found.shape[1:], dtype=np.float64))
-            if part == "in":
-                needed += rows * found.shape[-1] * decode
-            elif part == "out":
-                needed += rows * row * (found.dtype.itemsize + 4)
-            else:
-                needed += rows * (2 * found.dtype.itemsize + 64)
+    names = [f"{name}_{part}" for name in splits for part in ("in", "out", "headers")]
+    for key in [*names, "target_labels"]:
+        found = h5.get(key)
+        if not isinstance(found, h5py.Dataset) or not found.shape:
+            continue  # the checks that follow name what is wrong
+        rows, row = found.shape[0], int(np.prod(found.shape[1:], dtype=np.float64))
+        if key.endswith("_in"):
+            sample = min(rows, SCRAMBLE_SAMPLE_ROWS) * row * (found.dtype.itemsize + 4)
+            needed += rows * found.shape[-1] * decode + sample
+        elif key.endswith("_out"):
+            needed += rows * row * (found.dtype.itemsize + 4)
+        else:
+            needed += rows * (2 * found.dtype.itemsize + 64)
     return needed
 
 

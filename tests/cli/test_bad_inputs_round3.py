@@ -51,6 +51,9 @@ CASES: dict[str, tuple[str, str, str]] = {
     "train-declares-1e11-rows": (TRAIN, "-job small.txt -save n/m huge.h5", BIG),
     "train-declares-1e11-target-rows": (TRAIN, "-job small.txt -save n/m huge_out.h5", BIG),
     "test-declares-1e11-rows": (TEST, "m_best.pt huge.h5 out", BIG),
+    "train-declares-1e11-target-labels": (TRAIN, "-job small.txt -save n/m huge_labels.h5", BIG),
+    "train-declares-1e10-bp-sequences": (TRAIN, "-job small.txt -save n/m huge_len.h5", BIG),
+    "test-declares-1e10-bp-sequences": (TEST, "m_best.pt huge_len.h5 out", BIG),
     "predict-hdf5-declares-1e11-rows": (PRED, "m_best.pt huge.h5 p.tsv", BIG),
     "motifs-declares-1e11-rows": ("basset-motifs", "m_best.pt huge.h5 mot", BIG),
     "repair-declares-1e11-rows": ("basset-preprocess", "--repair-scrambled huge.h5 r.h5",
@@ -125,6 +128,16 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (ws / "n").mkdir()
     _huge(ws / "huge.h5", 10**11, 10**11)
     _huge(ws / "huge_out.h5", 100, 10**11)
+    shutil.copy(ws / "tiny.h5", ws / "huge_labels.h5")
+    with h5py.File(ws / "huge_labels.h5", "r+") as h5:
+        del h5["target_labels"]
+        h5.create_dataset("target_labels", shape=(10**11,), dtype="S8", chunks=(1024,),
+                          compression="gzip")
+    with h5py.File(ws / "huge_len.h5", "w") as h5:
+        for split in ("train", "valid", "test"):
+            h5.create_dataset(f"{split}_in", shape=(10, 4, 1, 10**10), dtype=np.uint8,
+                              chunks=(1, 4, 1, 1 << 20), compression="gzip")
+            h5[f"{split}_out"] = np.zeros((10, 3), np.float32)
     ids = [f"s{i}" for i in range(6)]
     (ws / "seqs.fa").write_text("".join(f">{i}\nACGTACGTAC\n" for i in ids))
     (ws / "seqs60.fa").write_text("".join(f">{i}\n{'ACGTT' * 12}\n" for i in ids))
