@@ -42,10 +42,25 @@ def device(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+PG_ENV = "BASSET_HPO_TEST_PG_URL"  # a PostgreSQL server for the tests (.ci/postgres.sh)
+PG_SKIP = f"{PG_ENV} is not set (source .ci/postgres.sh starts a server)"
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The test PostgreSQL's URL (with its password); skips without one. Tests that use it are
+    marked `postgres`."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(PG_SKIP)
+    return url
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs CUDA")
+    """`gpu` tests skip without CUDA, `postgres` tests without a server."""
+    skips = {"gpu": None if torch.cuda.is_available() else pytest.mark.skip(reason="needs CUDA"),
+             "postgres": None if os.environ.get(PG_ENV) else pytest.mark.skip(reason=PG_SKIP)}
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        for keyword, skip in skips.items():
+            if skip is not None and keyword in item.keywords:
+                item.add_marker(skip)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -69,19 +68,12 @@ def test_two_workers_share_sqlite_and_hit_the_total_exactly(
     assert f"(value {best:.4f}), params table:" in out and "conv_filters\t" in out
 
 
-PG_URL = os.environ.get("BASSET_HPO_TEST_PG_URL")
-STORAGES = [
-    "sqlite",
-    pytest.param("postgres", marks=[
-        pytest.mark.postgres,
-        pytest.mark.skipif(not PG_URL, reason="BASSET_HPO_TEST_PG_URL is not set"),
-    ]),
-]
+STORAGES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.mark.parametrize("storage", STORAGES)
 def test_concurrent_workers_never_overshoot_even_with_a_slow_count(
-    storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     # Four workers (threads here) whose trial count takes 0.2 s: without the study lock they
     # would all see the same count and all start a trial past the total.
@@ -89,7 +81,8 @@ def test_concurrent_workers_never_overshoot_even_with_a_slow_count(
     write_h5(tmp_path / "tiny.h5", tiny_data())
     name = f"t{time.time_ns()}"  # a PostgreSQL database outlives the test
     config = load_study(str(study_toml(tmp_path, f"enqueue = [{REF}]", name=name)))
-    url = PG_URL if storage == "postgres" else "sqlite:///studies/tiny.db"
+    url = (request.getfixturevalue("pg_url") if storage == "postgres"
+           else "sqlite:///studies/tiny.db")
     counted = progress.counted
 
     def slow_count(trials: list[FrozenTrial]) -> int:

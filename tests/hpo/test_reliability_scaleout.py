@@ -21,24 +21,21 @@ from hpo_testutil import tiny_data, write_h5
 from reliability_testutil import study_file
 
 HPO = str(Path(sys.executable).parent / "basset-hpo")
-PG_URL = os.environ.get("BASSET_HPO_TEST_PG_URL")
-needs_pg = [pytest.mark.postgres,
-            pytest.mark.skipif(not PG_URL, reason="BASSET_HPO_TEST_PG_URL is not set")]
 N_TRIALS = 12
 EPOCHS = 40  # tiny epochs, but enough of them that a trial outlasts a process's start-up
 
 
 @pytest.mark.slow  # hosts x workers real processes, 40 epochs per trial
 @pytest.mark.parametrize("storage, hosts, workers", [
-    pytest.param("postgres", 2, 2, marks=needs_pg),
+    pytest.param("postgres", 2, 2, marks=pytest.mark.postgres),
     ("sqlite", 1, 3),
 ])
 def test_every_worker_of_every_host_joins_one_study_and_the_total_is_exact(
-    storage: str, hosts: int, workers: int, tmp_path: Path
+    storage: str, hosts: int, workers: int, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     name = f"hosts{time.time_ns()}"  # a PostgreSQL database outlives the test
-    url = PG_URL if storage == "postgres" else f"sqlite:///{tmp_path}/{name}.db"
-    assert url is not None
+    url = (request.getfixturevalue("pg_url") if storage == "postgres"
+           else f"sqlite:///{tmp_path}/{name}.db")
     data = write_h5(tmp_path / "tiny.h5", tiny_data())
     study = study_file(tmp_path, name, data, max_epochs=EPOCHS)
     procs = []
@@ -76,21 +73,19 @@ def test_every_worker_of_every_host_joins_one_study_and_the_total_is_exact(
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not PG_URL, reason="BASSET_HPO_TEST_PG_URL is not set")
-def test_passwords_never_reach_any_output(tmp_path: Path) -> None:
+def test_passwords_never_reach_any_output(tmp_path: Path, pg_url: str) -> None:
     # run, status on the real study, and a wrong password: stdout and stderr never hold either
     # password. (Without a server, tests/test_bad_inputs.py checks an unreachable one.)
-    assert PG_URL is not None
     name = f"mask{time.time_ns()}"
     data = write_h5(tmp_path / "tiny.h5", tiny_data())
     study = study_file(tmp_path, name, data, max_epochs=1)
     secret, wrong_secret = "basset-ci-secret", "not-the-password-42"
-    wrong = PG_URL.replace(secret, wrong_secret)
-    run = subprocess.run([HPO, "run", "--study", str(study), "--storage", PG_URL,
+    wrong = pg_url.replace(secret, wrong_secret)
+    run = subprocess.run([HPO, "run", "--study", str(study), "--storage", pg_url,
                           "--n-trials", "1", "--workers", "1"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    status = subprocess.run([HPO, "status", "--study", str(study), "--storage", PG_URL],
+    status = subprocess.run([HPO, "status", "--study", str(study), "--storage", pg_url],
                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert status.returncode == 0 and f"{name}: 1 done" in status.stdout
     bad = subprocess.run([HPO, "status", "--study", str(study), "--storage", wrong],

@@ -248,13 +248,11 @@ def test_the_worker_name_carries_the_slurm_job_and_task(
 
 # --- the real SLURM (.ci/slurm.sh) and PostgreSQL (.ci/postgres.sh) ---------------------------
 
-PG_URL = os.environ.get("BASSET_HPO_TEST_PG_URL")
 PARTITION = os.environ.get("BASSET_HPO_TEST_SLURM")
 needs_slurm = [
     pytest.mark.slurm, pytest.mark.postgres,
     pytest.mark.skipif(not PARTITION, reason=os.environ.get(
         "BASSET_HPO_TEST_SLURM_SKIP", "BASSET_HPO_TEST_SLURM is not set (.ci/slurm.sh starts it)")),
-    pytest.mark.skipif(not PG_URL, reason="BASSET_HPO_TEST_PG_URL is not set"),
 ]
 # stagnant_t = EPOCHS: every trial trains them all, long enough (about 10 s on idle cores) that
 # both tasks are caught mid-trial and both take trials, however fast the machine.
@@ -264,14 +262,14 @@ EPOCHS = 30
 class Cluster:
     """One test's study on the real SLURM: submit arrays, wait for them, read the trials."""
 
-    def __init__(self, folder: Path, n_trials: int) -> None:
-        assert PG_URL and PARTITION
+    def __init__(self, folder: Path, n_trials: int, pg_url: str) -> None:
+        assert PARTITION
         self.folder, self.n_trials = folder, n_trials
         self.name = f"slurm_{uuid.uuid4().hex[:8]}"
-        pg = make_url(PG_URL)
+        pg = make_url(pg_url)
         self.url = URL.create(pg.drivername, pg.username, None, pg.host, pg.port,
                               pg.database).render_as_string(hide_password=False)
-        self.reader = PG_URL  # the test itself reads with the password
+        self.reader = pg_url  # the test itself reads with the password
         self.password = str(pg.password)
         self.study = study_file(folder, self.name, write_h5(folder / "tiny.h5", tiny_data()),
                                 max_epochs=EPOCHS)
@@ -317,15 +315,15 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], Cluster]]:
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+            pg_url: str) -> Iterator[Callable[[int], Cluster]]:
     """Studies of this test, submitted from tmp_path with the password in $PGPASSWORD only."""
-    assert PG_URL
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PGPASSWORD", str(make_url(PG_URL).password))
+    monkeypatch.setenv("PGPASSWORD", str(make_url(pg_url).password))
     made: list[Cluster] = []
 
     def make(n_trials: int) -> Cluster:
-        made.append(Cluster(tmp_path, n_trials))
+        made.append(Cluster(tmp_path, n_trials, pg_url))
         return made[-1]
 
     yield make
