@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from hpo_testutil import tiny_data, write_h5
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -31,6 +33,13 @@ def oct4_mafk() -> Path:
     if not (SHARED_DATA / "oct4_mafk.fa").exists():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def tiny_h5(tmp_path: Path) -> Path:
+    """tmp_path/tiny.h5: 200 sequences x 60 bp x 3 targets with planted motifs, in Basset's
+    HDF5 layout (hpo_testutil.tiny_data)."""
+    return write_h5(tmp_path / "tiny.h5", tiny_data())
 
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -20,11 +20,6 @@ from basset.data.shared import open_shared, remove_stale, shared_data, write_sha
 from hpo_testutil import tiny_data, write_h5
 
 
-@pytest.fixture
-def tiny_h5(tmp_path: Path) -> Path:
-    return write_h5(tmp_path / "tiny.h5", tiny_data())
-
-
 def test_the_shared_copy_holds_what_load_data_reads(tiny_h5: Path, tmp_path: Path) -> None:
     write_shared(tiny_h5, tmp_path / "copy")
     got, want = open_shared(tmp_path / "copy"), load_data(tiny_h5)

@@ -33,11 +33,6 @@ from synth_data import make_data
 REF = "conv_filter_sizes = [5], pool_width = [2], hidden_units = [16], batch_size = 32"
 
 
-@pytest.fixture
-def tiny_h5(tmp_path: Path) -> Path:
-    return write_h5(tmp_path / "tiny.h5", tiny_data())
-
-
 def _run(tmp_path: Path, top: str, n_trials: int, train_fn=None, device: str = "cpu", **parts):  # type: ignore[no-untyped-def]
     config = load_study(str(study_toml(tmp_path, top, **parts)))
     url = f"sqlite:///{tmp_path}/studies/tiny.db"
@@ -49,7 +44,9 @@ def _run(tmp_path: Path, top: str, n_trials: int, train_fn=None, device: str = "
     return ran, study, make_engine(url)
 
 
-def test_stagnating_trial_completes_and_hopeless_one_is_pruned(tmp_path: Path, tiny_h5: Path) -> None:
+def test_stagnating_trial_completes_and_hopeless_one_is_pruned(
+    tmp_path: Path, tiny_h5: Path
+) -> None:
     curves = {
         4: [0.6, 0.7, 0.8, 0.85, 0.86, 0.87],  # keeps improving: runs to max_epochs
         5: [0.7, 0.9, 0.88, 0.87, 0.86, 0.85],  # best at epoch 2, then stagnates
@@ -76,7 +73,9 @@ def test_stagnating_trial_completes_and_hopeless_one_is_pruned(tmp_path: Path, t
     assert [r["valid_auroc"] for r in rows if r["trial_number"] == 1] == curves[5][:4]
 
 
-def test_a_diverging_trial_fails_alone_and_the_worker_goes_on(tmp_path: Path, tiny_h5: Path) -> None:
+def test_a_diverging_trial_fails_alone_and_the_worker_goes_on(
+    tmp_path: Path, tiny_h5: Path
+) -> None:
     enqueue = ", ".join(
         f'{{label = "lr{lr}", conv_filters = [8], {REF}, learning_rate = {lr}}}' for lr in (0.02, 0.005)
     )

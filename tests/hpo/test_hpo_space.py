@@ -105,11 +105,10 @@ batch_size = 32
 
 @pytest.mark.parametrize("last_pool", ["max", "soft"])
 def test_global_pooling_resolves_to_one_position_and_the_table_is_plain(
-        tmp_path: Path, last_pool: str) -> None:
+        tmp_path: Path, tiny_h5: Path, last_pool: str) -> None:
     from basset.cli import train as basset_cli
     from basset.nn.model import build_model, check_architecture
     from basset.training.checkpoint import load_model
-    from hpo_testutil import write_h5
 
     config = load_study(str(study_toml(tmp_path, space=GLOBAL_SPACE)))
     values = {"num_conv": 2, "conv_filters_0": 12, "conv_filters_1": 5, "conv_filter_sizes_0": 7,
@@ -124,7 +123,7 @@ def test_global_pooling_resolves_to_one_position_and_the_table_is_plain(
     # The table trains as a plain -job file into the same network (same parameter count).
     job = tmp_path / "job.txt"
     job.write_text(params.to_table())
-    data = write_h5(tmp_path / "tiny.h5", tiny_data())
+    data = tiny_h5
     assert basset_cli.train_main(["-job", str(job), "-max_epochs", "1", "-save",
                                   str(tmp_path / "m"), str(data), "-q"]) == 0
     trained = load_model(tmp_path / "m_best.pt").model

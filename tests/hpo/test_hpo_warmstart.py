@@ -17,7 +17,7 @@ from hpo.errors import ConfigError
 from hpo.evaluate import top_trials
 from hpo.study import prepare_study
 from hpo.workers import RunPlan, run_trials
-from hpo_testutil import TINY_SPACE, scripted_train, study_toml, tiny_data, write_h5
+from hpo_testutil import TINY_SPACE, scripted_train, study_toml
 
 ONE_LAYER = {"num_conv": IntDistribution(1, 2), "conv_filters_0": IntDistribution(4, 12),
              "conv_filter_sizes_0": IntDistribution(3, 9), "pool_width_0": IntDistribution(2, 4),
@@ -72,8 +72,7 @@ def test_history_is_copied_where_the_spaces_agree_and_the_best_are_enqueued(
     assert progress.counted(trials) == 0  # copies use up no --n-trials
 
 
-def test_copies_are_neither_counted_nor_the_best(tmp_path: Path) -> None:
-    write_h5(tmp_path / "tiny.h5", tiny_data())
+def test_copies_are_neither_counted_nor_the_best(tmp_path: Path, tiny_h5: Path) -> None:
     url = f"sqlite:///{tmp_path}/s.db"
     _source(url)
     study = _new_study(tmp_path, url)
@@ -107,10 +106,10 @@ def test_a_missing_source_is_one_line(tmp_path: Path) -> None:
         prepare_study(config.__class__(**{**config.__dict__, "warm_start": "new"}), url)
 
 
-def test_the_run_command_takes_warm_start(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+def test_the_run_command_takes_warm_start(tmp_path: Path, tiny_h5: Path,
+                                          capsys: pytest.CaptureFixture[str],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    write_h5(tmp_path / "tiny.h5", tiny_data())
     path = study_toml(tmp_path, name="new", space=TINY_SPACE)
     assert main(["run", "--study", str(path), "--storage", f"sqlite:///{tmp_path}/s.db",
                  "--warm-start", "missing", "-q"]) == 2

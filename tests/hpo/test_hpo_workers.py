@@ -24,7 +24,7 @@ from hpo.errors import ConfigError
 from hpo.study import prepare_study
 from hpo.supervisor import run_study
 from hpo.workers import RunPlan, run_trials
-from hpo_testutil import quick_train, scripted_train, study_toml, tiny_data, write_h5
+from hpo_testutil import quick_train, scripted_train, study_toml
 
 REF = ('{label = "ref", conv_filters = [8], conv_filter_sizes = [5], pool_width = [2], '
        "hidden_units = [16], learning_rate = 0.01, batch_size = 32}")
@@ -32,11 +32,11 @@ REF = ('{label = "ref", conv_filters = [8], conv_filter_sizes = [5], pool_width 
 
 @pytest.mark.slow  # two spawned workers training for real; the in-process race test stays fast
 def test_two_workers_share_sqlite_and_hit_the_total_exactly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, tiny_h5: Path, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str]
 ) -> None:
     # Instant fake trials: the two workers write to the database as often as they can.
     monkeypatch.chdir(tmp_path)
-    write_h5(tmp_path / "tiny.h5", tiny_data())
     path = study_toml(tmp_path, f"enqueue = [{REF}]", pruner='type = "hyperband"')
     config = load_study(str(path))
     url = "sqlite:///studies/tiny.db"
@@ -73,12 +73,12 @@ STORAGES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 @pytest.mark.parametrize("storage", STORAGES)
 def test_concurrent_workers_never_overshoot_even_with_a_slow_count(
-    storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    storage: str, tmp_path: Path, tiny_h5: Path, monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest
 ) -> None:
     # Four workers (threads here) whose trial count takes 0.2 s: without the study lock they
     # would all see the same count and all start a trial past the total.
     monkeypatch.chdir(tmp_path)
-    write_h5(tmp_path / "tiny.h5", tiny_data())
     name = f"t{time.time_ns()}"  # a PostgreSQL database outlives the test
     config = load_study(str(study_toml(tmp_path, f"enqueue = [{REF}]", name=name)))
     url = (request.getfixturevalue("pg_url") if storage == "postgres"
@@ -107,8 +107,7 @@ def test_concurrent_workers_never_overshoot_even_with_a_slow_count(
     assert [t.user_attrs.get("reference") for t in trials] == ["ref"] + [None] * 6
 
 
-def test_no_trial_starts_after_the_timeout(tmp_path: Path) -> None:
-    write_h5(tmp_path / "tiny.h5", tiny_data())
+def test_no_trial_starts_after_the_timeout(tmp_path: Path, tiny_h5: Path) -> None:
     config = load_study(str(study_toml(tmp_path)))
     url = f"sqlite:///{tmp_path}/studies/tiny.db"
     prepare_study(config, url)
@@ -118,10 +117,11 @@ def test_no_trial_starts_after_the_timeout(tmp_path: Path) -> None:
     assert optuna.load_study(study_name="tiny", storage=url).trials == []
 
 
-def test_a_running_trial_stops_at_the_timeout_and_keeps_its_best_epoch(tmp_path: Path) -> None:
+def test_a_running_trial_stops_at_the_timeout_and_keeps_its_best_epoch(
+    tmp_path: Path, tiny_h5: Path
+) -> None:
     # --timeout bounds the run's wall time: the trial past the deadline ends after that epoch,
     # COMPLETE with its best epoch so far, and no other trial starts.
-    write_h5(tmp_path / "tiny.h5", tiny_data())
     top = f"max_epochs = 5\nstagnant_t = 5\nenqueue = [{REF}]"
     config = load_study(str(study_toml(tmp_path, top)))
     url = f"sqlite:///{tmp_path}/studies/tiny.db"
@@ -160,11 +160,12 @@ def test_asking_for_gpus_without_cuda_is_a_clear_error() -> None:
         plan_devices("0,1", 1, None)
 
 
-def test_a_worker_waiting_for_a_running_trial_leaves_when_it_ends(tmp_path: Path) -> None:
+def test_a_worker_waiting_for_a_running_trial_leaves_when_it_ends(
+    tmp_path: Path, tiny_h5: Path
+) -> None:
     # Heartbeats on and the total reached while another worker's trial runs: this worker stays
     # (that trial may turn stale and need a retry), but leaves as soon as it ends, not after the
     # next heartbeat sweep (600 s here).
-    write_h5(tmp_path / "tiny.h5", tiny_data())
     path = study_toml(tmp_path)
     path.write_text(path.read_text().replace("interval = 0", "interval = 600\ngrace_period = 1200"))
     config = load_study(str(path))

@@ -86,11 +86,12 @@ def test_largest_params_take_the_top_of_every_range() -> None:
     assert biggest.pool_width == [4, 4, 38]  # the last one "global": 600 -> 150 -> 38 positions
 
 
-def test_auto_uses_the_cards_free_memory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from hpo_testutil import study_toml, tiny_data, write_h5
+def test_auto_uses_the_cards_free_memory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_h5: Path
+) -> None:
+    from hpo_testutil import study_toml
 
     monkeypatch.chdir(tmp_path)
-    write_h5(tmp_path / "tiny.h5", tiny_data())
     config = load_study(str(study_toml(tmp_path, "")))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)

@@ -84,10 +84,10 @@ def _running_trial(study: optuna.Study, **attrs: object) -> int:
 
 
 def test_heartbeats_off_a_dead_local_process_trial_is_retried_and_the_total_stays_exact(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, tiny_h5: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    data = write_h5(tmp_path / "tiny.h5", tiny_data())
+    data = tiny_h5
     config = load_study(str(study_file(tmp_path, "off", data, max_epochs=2)))
     assert config.heartbeat.interval == 0
     url = "sqlite:///studies/off.db"
@@ -125,10 +125,10 @@ def _disk_full(params: JobParams, data: BassetData, *, options: TrainOptions,
 
 
 def test_a_full_disk_mid_trial_stops_the_worker_and_requeues_its_trial(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, tiny_h5: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    data = write_h5(tmp_path / "tiny.h5", tiny_data())
+    data = tiny_h5
     config = load_study(str(study_file(tmp_path, "full", data, max_epochs=2)))
     url = "sqlite:///studies/full.db"
     prepare_study(config, url)
@@ -159,8 +159,9 @@ def _tmpfs(path: Path, size: str) -> Iterator[Path]:
 
 
 @pytest.mark.slow
-def test_disk_full_run_is_one_line_and_the_next_run_hits_the_total(tmp_path: Path) -> None:
-    data = write_h5(tmp_path / "tiny.h5", tiny_data())
+def test_disk_full_run_is_one_line_and_the_next_run_hits_the_total(tmp_path: Path,
+                                                                   tiny_h5: Path) -> None:
+    data = tiny_h5
     study = study_file(tmp_path, "disk", data, max_epochs=2)
     with _tmpfs(tmp_path / "disk", "4m") as disk:
         url = f"sqlite:///{disk}/disk.db"

@@ -15,15 +15,15 @@ from hpo.dataid import ATTR, data_identity
 from hpo.errors import ConfigError
 from hpo.study import prepare_study
 from hpo.workers import RunPlan, run_trials
-from hpo_testutil import quick_train, study_toml, tiny_data, write_h5
+from hpo_testutil import quick_train, study_toml, write_h5
 from synth_data import make_data
 
 
 def test_a_copy_of_the_data_elsewhere_continues_the_study_other_data_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, tiny_h5: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    data = write_h5(tmp_path / "tiny.h5", tiny_data())
+    data = tiny_h5
     config = load_study(str(study_toml(tmp_path, name="ident", data=data)))
     url = "sqlite:///studies/ident.db"
     storage = prepare_study(config, url)

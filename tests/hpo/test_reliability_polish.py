@@ -12,16 +12,16 @@ import optuna
 import pytest
 
 from hpo.cli import main
-from hpo_testutil import tiny_data, write_h5
 from reliability_testutil import study_file
 
 
 def test_workers_are_capped_at_the_trials_left_and_named_by_their_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+    tmp_path: Path, tiny_h5: Path, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("BASSET_HPO_STORAGE", raising=False)
-    data = write_h5(tmp_path / "tiny.h5", tiny_data())
+    data = tiny_h5
     toml = study_file(tmp_path, "cap", data, max_epochs=1)
     assert main(["run", "--study", str(toml), "--n-trials", "1", "--gpus", "none",
                  "--workers", "3"]) == 0

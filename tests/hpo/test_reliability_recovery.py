@@ -20,7 +20,6 @@ from hpo.config import load_study
 from hpo.storage import make_engine
 from hpo.supervisor import WorkerFailed, run_study
 from hpo.workers import RunPlan
-from hpo_testutil import tiny_data, write_h5
 from reliability_testutil import paced_train, running_after_epoch, study_file, wait_for
 
 MANY = 40
@@ -61,12 +60,13 @@ def _check_resumed(url: str, name: str, n_trials: int, max_epochs: int) -> tuple
 
 
 @pytest.mark.slow  # about 30 s on two cores: worker start-up, a kill, a heartbeat grace period
-def test_kill_9_mid_trial_is_retried_from_its_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kill_9_mid_trial_is_retried_from_its_checkpoint(
+    tmp_path: Path, tiny_h5: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Two workers; one is SIGKILLed after its trial's first epoch. The other worker finishes
     # its trials, stays while the dead trial is RUNNING, sees it turn stale (grace 2 s), and
     # runs the retry, which resumes at epoch 2 from the dead trial's checkpoint.
     monkeypatch.chdir(tmp_path)
-    write_h5(tmp_path / "tiny.h5", tiny_data())
     config = load_study(str(study_file(tmp_path, "crash", tmp_path / "tiny.h5", max_epochs=3,
                                        interval=1, grace=2)))
     url = "sqlite:///studies/crash.db"
@@ -93,11 +93,13 @@ def test_kill_9_mid_trial_is_retried_from_its_checkpoint(tmp_path: Path, monkeyp
 
 @pytest.mark.slow  # two runs of real worker processes each
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
-def test_ctrl_c_requeues_the_trial_and_the_next_run_resumes_it(how: str, tmp_path: Path) -> None:
+def test_ctrl_c_requeues_the_trial_and_the_next_run_resumes_it(
+    how: str, tmp_path: Path, tiny_h5: Path
+) -> None:
     # The real console script. SIGINT goes to the whole process group, as a terminal's Ctrl-C
     # does (each worker gets it twice: directly and forwarded); SIGTERM to the parent only.
     # Many short epochs: the signal lands mid-trial, whatever the machine's load.
-    data = write_h5(tmp_path / "tiny.h5", tiny_data())
+    data = tiny_h5
     study = study_file(tmp_path, "stop", data, max_epochs=MANY)
     url = f"sqlite:///{tmp_path}/stop.db"
     cmd = [*HPO, "run", "--study", str(study), "--storage", url, "--n-trials", "2", "-q",

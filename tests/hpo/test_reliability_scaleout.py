@@ -17,7 +17,6 @@ from optuna.trial import TrialState
 
 from hpo import service_tables
 from hpo.storage import make_engine
-from hpo_testutil import tiny_data, write_h5
 from reliability_testutil import study_file
 
 HPO = str(Path(sys.executable).parent / "basset-hpo")
@@ -31,12 +30,13 @@ EPOCHS = 40  # tiny epochs, but enough of them that a trial outlasts a process's
     ("sqlite", 1, 3),
 ])
 def test_every_worker_of_every_host_joins_one_study_and_the_total_is_exact(
-    storage: str, hosts: int, workers: int, tmp_path: Path, request: pytest.FixtureRequest
+    storage: str, hosts: int, workers: int, tmp_path: Path, tiny_h5: Path,
+    request: pytest.FixtureRequest
 ) -> None:
     name = f"hosts{time.time_ns()}"  # a PostgreSQL database outlives the test
     url = (request.getfixturevalue("pg_url") if storage == "postgres"
            else f"sqlite:///{tmp_path}/{name}.db")
-    data = write_h5(tmp_path / "tiny.h5", tiny_data())
+    data = tiny_h5
     study = study_file(tmp_path, name, data, max_epochs=EPOCHS)
     procs = []
     for host in range(hosts):
@@ -73,11 +73,11 @@ def test_every_worker_of_every_host_joins_one_study_and_the_total_is_exact(
 
 
 @pytest.mark.postgres
-def test_passwords_never_reach_any_output(tmp_path: Path, pg_url: str) -> None:
+def test_passwords_never_reach_any_output(tmp_path: Path, tiny_h5: Path, pg_url: str) -> None:
     # run, status on the real study, and a wrong password: stdout and stderr never hold either
     # password. (Without a server, tests/test_bad_inputs.py checks an unreachable one.)
     name = f"mask{time.time_ns()}"
-    data = write_h5(tmp_path / "tiny.h5", tiny_data())
+    data = tiny_h5
     study = study_file(tmp_path, name, data, max_epochs=1)
     secret, wrong_secret = "basset-ci-secret", "not-the-password-42"
     wrong = pg_url.replace(secret, wrong_secret)

@@ -20,14 +20,13 @@ from hpo.config import load_study
 from hpo.study import prepare_study
 from hpo.supervisor import run_study
 from hpo.workers import RunPlan, run_trials
-from hpo_testutil import recording_train, study_toml, tiny_data, write_h5
+from hpo_testutil import recording_train, study_toml
 
 
 def test_workers_given_the_shared_copy_never_open_the_hdf5(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, tiny_h5: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    tiny_h5 = write_h5(tmp_path / "tiny.h5", tiny_data())
     monkeypatch.setattr(workers, "load_data", lambda *a, **k: pytest.fail("a worker loaded"))
     config = load_study(str(study_toml(tmp_path)))
     url = "sqlite:///studies/tiny.db"
@@ -46,9 +45,8 @@ def test_workers_given_the_shared_copy_never_open_the_hdf5(
 
 
 @pytest.mark.slow  # spawned workers: two interpreters importing torch
-def test_the_workers_of_a_run_share_one_load(tmp_path: Path,
+def test_the_workers_of_a_run_share_one_load(tmp_path: Path, tiny_h5: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    tiny_h5 = write_h5(tmp_path / "tiny.h5", tiny_data())
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(shared, "SHM", tmp_path / "shm")
     monkeypatch.setattr(shared.tempfile, "gettempdir", lambda: str(tmp_path))
