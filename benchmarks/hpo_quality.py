@@ -15,9 +15,18 @@ Rows:
   end-of-run test scores) ends within the optuna-script row's wall time: the service given no
   more time than the script took.
 
+Timed rows (`--budget S`: every row gets S seconds and two trials at a time, in turn on the
+same data, so that all see the same machine load):
+- service-before: `basset-hpo run --timeout S --workers 2` on the demo study with the engine
+  settings before issue 24 (Hyperband from epoch 3 with keep_rising 0.01, 8 start-up trials);
+- service-timed: the same with the demo study as it ships;
+- script-hyperband: the Optuna script above with TPESampler() and HyperbandPruner(min_resource=2),
+  two threads (study.optimize n_jobs=2), stopping its trials at the end of the epoch running at S.
+
     python benchmarks/hpo_quality.py                    # the demo data (generated if missing)
     python benchmarks/hpo_quality.py --data other.h5    # the same study on other data
     python benchmarks/hpo_quality.py --only kmer-lr,service --n-trials 10
+    python benchmarks/hpo_quality.py --budget 90 --only service-before,service-timed,script-hyperband
 
 Prints one row per approach (best validation AUROC, the selected model's test AUROC, wall and
 CPU seconds, trials) and the goals as ratios and differences against the rows of this run.
@@ -28,6 +37,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -47,11 +57,18 @@ from torch import nn
 
 from basset import TrainOptions, load_data, make_demo, score_checkpoint, train
 from basset.training.metrics import binary_metrics, nan_mean
-from hpo.config import load_study
+from hpo.config import PACKAGED_STUDIES, load_study
 from hpo.evaluate import load_scores
 from hpo.space import reference_values, suggest
 
-METHODS = ("kmer-lr", "reference", "optuna-script", "service", "service-at-script-wall")
+METHODS = ("kmer-lr", "reference", "optuna-script", "service", "service-at-script-wall",
+           "service-before", "service-timed", "script-hyperband")
+TIMED = METHODS[5:]
+CONCURRENCY = 2
+# The demo study's engine settings before issue 24 (for the service-before row).
+BEFORE_PRUNER = ('[pruner]\ntype = "hyperband"\nmin_resource = 3\nreduction_factor = 3\n'
+                 "keep_rising = 0.01\n\n")
+BEFORE_STARTUP = 8
 # What the service spends outside its trials (start-up, workers importing torch and loading the
 # data, the end-of-run test scores) and the epoch a trial finishes after the deadline, taken off
 # the script's wall time to give the timed run's --timeout.
@@ -130,7 +147,12 @@ def one_hot(h5: h5py.File, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.from_numpy(h5[f"{split}_out"][:].astype(np.float32))
 
 
-def optuna_script(data_path: Path, n_trials: int, epochs: int, seed: int) -> tuple[float, float, int]:
+def optuna_script(data_path: Path, n_trials: int | None, epochs: int, seed: int,
+                  pruner: optuna.pruners.BasePruner | None = None,
+                  budget: float | None = None) -> tuple[float, float, int]:
+    """TPESampler() and `pruner` (MedianPruner() when None); with `budget`: as many trials as
+    fit in it, two at a time, each stopped at the end of the epoch running when it ends."""
+    deadline = None if budget is None else time.time() + budget
     with h5py.File(data_path, "r") as h5:
         train_x, train_y = one_hot(h5, "train")
         valid_x, valid_y = one_hot(h5, "valid")
@@ -201,26 +223,46 @@ def optuna_script(data_path: Path, n_trials: int, epochs: int, seed: int) -> tup
             trial.report(value, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()
+            if deadline is not None and time.time() >= deadline:
+                break
         return best
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
-                                pruner=optuna.pruners.MedianPruner())
+                                pruner=pruner or optuna.pruners.MedianPruner())
     config = load_study("demo")  # its reference first, as the service enqueues it
     study.enqueue_trial(reference_values(config, config.enqueue[0]))
-    study.optimize(objective, n_trials=n_trials)
-    return float(best_model["auroc"]), float(best_model["test"]), n_trials  # type: ignore[arg-type]
+    if budget is None:
+        study.optimize(objective, n_trials=n_trials)
+    else:
+        torch.set_num_threads(1)  # two trials at a time on two cores, as the service's workers
+        study.optimize(objective, timeout=budget, n_jobs=CONCURRENCY)
+    return (float(best_model["auroc"]), float(best_model["test"]),  # type: ignore[arg-type]
+            len(study.trials))
 
 
 # --- the service --------------------------------------------------------------------------------
 
-def service(data_path: Path, folder: Path, n_trials: int,
-            timeout: float | None = None) -> tuple[float, float, int]:
-    folder.mkdir()
+def before_study(folder: Path) -> Path:
+    """The demo study with the engine settings before issue 24 (BEFORE_PRUNER, BEFORE_STARTUP)."""
+    text = (PACKAGED_STUDIES / "demo.toml").read_text()
+    text = re.sub(r"(?ms)^\[pruner\].*?(?=^\[heartbeat\])", BEFORE_PRUNER, text)
+    text = re.sub(r"(?m)^n_startup_trials = .*$", f"n_startup_trials = {BEFORE_STARTUP}", text)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "demo.toml"
+    path.write_text(text)
+    return path
+
+
+def service(data_path: Path, folder: Path, n_trials: int, timeout: float | None = None,
+            study_file: str = "demo",
+            workers: list[str] | None = None) -> tuple[float, float, int]:
+    folder.mkdir(exist_ok=True)
     script = Path(sys.executable).parent / "basset-hpo"
     limit = [] if timeout is None else ["--timeout", f"{timeout:.0f}"]
-    subprocess.run([str(script), "run", "--study", "demo", "--data", str(data_path.resolve()),
-                    "--n-trials", str(n_trials), "-q", *limit], cwd=folder, check=True)
+    subprocess.run([str(script), "run", "--study", study_file, "--data", str(data_path.resolve()),
+                    "--n-trials", str(n_trials), "-q", *limit, *(workers or [])], cwd=folder,
+                   check=True)
     storage = optuna.storages.RDBStorage(f"sqlite:///{folder}/studies/demo.db")
     study = optuna.load_study(study_name="demo", storage=storage)
     scores = load_scores(storage, "demo").get(study.best_trial.number)
@@ -234,11 +276,16 @@ def main() -> None:
     parser.add_argument("--n-trials", type=int, help="trials of the script and the service "
                         "(default: the demo study's)")
     parser.add_argument("--seed", type=int, default=0, help="the script's TPE seed (default 0)")
-    parser.add_argument("--only", default=",".join(METHODS),
+    parser.add_argument("--budget", type=float, default=90.0,
+                        help="seconds for each timed row (default 90)")
+    parser.add_argument("--only", default=",".join(METHODS[:5]),
                         help=f"comma-separated subset of {', '.join(METHODS)}")
     args = parser.parse_args()
     config = load_study("demo")
     wanted = args.only.split(",")
+    unknown = sorted(set(wanted) - set(METHODS))
+    if unknown:
+        parser.error(f"--only: unknown {', '.join(unknown)} (known: {', '.join(METHODS)})")
     if "service-at-script-wall" in wanted and "optuna-script" not in wanted:
         parser.error("service-at-script-wall needs the optuna-script row (its wall time)")
     n_trials = args.n_trials or config.n_trials
@@ -251,6 +298,7 @@ def main() -> None:
         print(f"data {args.data or 'demo (basset-demo-data)'}, {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
         rows: list[Row] = []
+        workers = ["--workers", str(CONCURRENCY)]
         runs: dict[str, Callable[[], tuple[float, float, int]]] = {
             "kmer-lr": lambda: kmer_lr(data_path),
             "reference": lambda: reference(data_path, folder),
@@ -260,15 +308,33 @@ def main() -> None:
             "service-at-script-wall": lambda: service(
                 data_path, folder / "timed", n_trials,
                 SERVICE_MARGIN * next(r.wall_s for r in rows if r.method == "optuna-script")),
+            "service-before": lambda: service(
+                data_path, folder / "before", 1000, args.budget,
+                str(before_study(folder / "before" / "studies")), workers),
+            "service-timed": lambda: service(data_path, folder / "after", 1000, args.budget,
+                                             workers=workers),
+            "script-hyperband": lambda: optuna_script(
+                data_path, None, config.max_epochs, args.seed,
+                optuna.pruners.HyperbandPruner(min_resource=2, max_resource=config.max_epochs),
+                args.budget),
         }
-        for method in METHODS:
-            if method in wanted:
+        # The timed rows in the order given (alternate it between runs), after the others.
+        order = [m for m in METHODS if m in wanted and m not in TIMED]
+        for method in order + [m for m in wanted if m in TIMED]:
+            if method in runs:
                 rows.append(measured(method, runs[method]))
                 r = rows[-1]
                 print(f"{r.method:22s} valid {r.valid_auroc:.4f}  test {r.test_auroc:.4f}  "
                       f"wall {r.wall_s:7.1f} s  cpu {r.cpu_s:7.1f} s  trials {r.trials}"
                       f"  (load {os.getloadavg()[0]:.1f})", flush=True)
     by = {r.method: r for r in rows}
+    if "script-hyperband" in by:
+        o = by["script-hyperband"]
+        for name in ("service-before", "service-timed"):
+            if name in by:
+                s = by[name]
+                print(f"{name} - script-hyperband: valid {s.valid_auroc - o.valid_auroc:+.4f}, "
+                      f"test {s.test_auroc - o.test_auroc:+.4f} (goal >= 0)")
     if "service" in by:
         s = by["service"]
         print(f"service best valid AUROC {s.valid_auroc:.4f} (goal >= 0.90)")
