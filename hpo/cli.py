@@ -21,7 +21,7 @@ from basset import (
     positive_int,
     setup_logging,
 )
-from hpo import confirm, dataid, evaluate, progress, slurm
+from hpo import confirm, dataid, evaluate, packing, progress, slurm
 from hpo.cli_results import (
     dashboard_main,
     evaluate_main,
@@ -285,6 +285,7 @@ def _plan_devices(config: StudyConfig, args: argparse.Namespace
     check_batch_size(config)
     devices = plan_devices(args.gpus, args.trials_per_gpu, args.workers, config.cpu_workers,
                            config=config)
+    packing.check_largest_fits(config, devices)
     return config, devices
 
 

@@ -20,8 +20,9 @@ from typing import Any, Literal
 import h5py
 import torch
 
-from basset import JobParams, training_bytes
+from basset import BassetError, JobParams, training_bytes
 from hpo.config import StudyConfig
+from hpo.errors import ConfigError
 from hpo.space import ParamSpec, build_params
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,32 @@ def largest_params(config: StudyConfig, seq_len: int) -> JobParams:
         return spec.high
 
     return build_params(config, top, seq_len)
+
+
+def check_largest_fits(config: StudyConfig, devices: list[str]) -> None:
+    """Before any trial: the space's largest network (every range at its top) must fit in the
+    memory of the devices it would train on, else trials drawn near the top would all fail."""
+    shape = data_shape(config.data)
+    try:
+        biggest = largest_params(config, shape.seq_len)
+        needed = training_bytes(biggest, shape.seq_len, shape.num_targets)
+    except BassetError:  # an extreme that cannot be built: check_space and the trials say so
+        return
+    for device in sorted(set(devices)):
+        memory = device_memory(device)
+        if needed > memory:
+            raise ConfigError(
+                f"space: its largest network (every range at its top, batch size "
+                f"{biggest.batch_size}) needs about {needed / GIB:.3g} GiB to train, {device} has "
+                f"{memory / GIB:.3g} GiB; lower the upper ends of its ranges"
+            )
+
+
+def device_memory(device: str) -> int:
+    """All the memory of a device: the card's, or the host's RAM for the CPU."""
+    if device.startswith("cuda"):
+        return int(torch.cuda.get_device_properties(torch.device(device)).total_memory)
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 @dataclass(frozen=True)

@@ -349,6 +349,11 @@ CASES.update({
     "confirm-top-beyond-what-can-be-stored": Case("basset-hpo", ["confirm", "--study", "{ws}/cat.toml", "--top", "100000000", "--seeds", "1"], "--top must be at most 10000", db="cat"),
     "confirm-both-huge": Case("basset-hpo", ["confirm", "--study", "{ws}/cat.toml", "--top", "99999999999", "--seeds", "99999999999"], "at most", db="cat"),
 })
+# --- round three (issue 25): a space whose top builds a network too large, before any trial
+CASES.update({
+    "run-space-conv-filters-up-to-1e11": Case("basset-hpo", ["run", "--study", "{ws}/huge_filters.toml", "-q"], "space: its largest network", sub=True),
+    "run-space-hidden-units-up-to-1e12": Case("basset-hpo", ["run", "--study", "{ws}/huge_hidden.toml"], "lower the upper ends of its ranges"),
+})
 CASES["demo-data-name-too-long"] = Case("basset-demo-data", ["--n-seqs", "60", "{ws}/" + "x" * 300 + ".h5"], "File name too long")
 if Path("/proc/self").is_dir():  # a folder that refuses new files, even to root
     CASES["train-result-into-proc"] = Case("basset-train", ["-job", "{ws}/small.txt", "-save", "{ws}/never/m", "-result", "/proc/r.txt", "{ws}/tiny.h5"], "cannot write into /proc")
@@ -579,6 +584,10 @@ def _studies(ws: Path) -> None:
         "dot": text.replace('name = "cat"', 'name = "."'),
         "nul": text.replace('name = "cat"', 'name = "a\\u0000b"'),
         "backslash": text.replace('name = "cat"', 'name = "a\\\\b"'),
+        "huge_filters": text.replace('name = "cat"', 'name = "huge"').replace(
+            "conv_filters = [4, 12]", "conv_filters = { low = 4, high = 100000000000, log = true }"),
+        "huge_hidden": text.replace('name = "cat"', 'name = "huge"').replace(
+            "hidden_units = [8, 24]", "hidden_units = { low = 8, high = 1000000000000, log = true }"),
         "demo_gen": text.replace('name = "cat"', 'name = "gen"\ngenerate_demo_data = true')
         .replace(str(ws / "tiny.h5"), str(ws / "never_made.h5")),
     }

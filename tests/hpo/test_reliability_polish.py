@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -37,3 +39,10 @@ def test_workers_are_capped_at_the_trials_left_and_named_by_their_run(
     assert main(["run", "--study", str(toml), "--n-trials", "1", "--gpus", "none",
                  "--workers", "3"]) == 0
     assert "left of" not in capfd.readouterr().err
+    # A reader that went away (`| head -c 10`, here `| true`): no traceback, rc 0.
+    hpo = Path(sys.executable).parent / "basset-hpo"
+    for command in ("status", "evaluate"):
+        done = subprocess.run(["bash", "-c", f"{hpo} {command} --study {toml} | true; "
+                               "exit ${PIPESTATUS[0]}"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
