@@ -1,6 +1,6 @@
 """GPU verification in one call: the CUDA tests, train throughput, memory estimates, packed HPO.
 
-    python benchmarks/gpu_check.py --out DIR                       # one H100/H200: <= 8 minutes
+    python benchmarks/gpu_check.py --out DIR                       # one H100/H200: <= 12 minutes
     python benchmarks/gpu_check.py --device cpu --quick --out DIR  # CI: tiny, CUDA parts skipped
 
 Writes DIR/gpu_check.md and DIR/gpu_check.json (rewritten after every step, so a run cut short
@@ -15,7 +15,10 @@ with its error and the next one runs. Steps:
 - memory: a few training steps' peak (torch.cuda.max_memory_allocated) of the demo's and the
   dnase study's largest trial against hpo.packing's estimate;
 - hpo: the demo study for a fixed budget, one trial at a time without pruning against the
-  service's defaults (--trials-per-gpu auto, Hyperband) (benchmarks/hpo_throughput.py).
+  service's defaults (--trials-per-gpu auto, Hyperband) (benchmarks/hpo_throughput.py);
+- paper_scale (CUDA only): the evaluation metrics on the card against scikit-learn's loop, and the
+  dnase study on a synthetic file of Basset's shape for 90 s after its load: load time, host
+  memory, first evaluation, trials (benchmarks/paper_scale.py, issue 26); about 4 minutes.
 
 The goals (issue 17) come out as PASS/FAIL lines. The exit code is 0 when every step ran
 without an error (skipped ones included), 1 otherwise; goals missed do not change it.
@@ -42,8 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import paper_scale
 import torch
 from hpo_throughput import compare
+from metrics_throughput import compare as compare_metrics
 from train_throughput import (
     bf16_peak_tflops,
     flops_per_seq,
@@ -94,9 +99,10 @@ class Sizes:
     hpo_seqs: int
     hpo_seq_len: int
     pytest_timeout: float
+    paper_budget: float = 0.0  # seconds of the dnase study on the paper-scale file, after its load
 
 
-FULL = Sizes(SPEED_BATCHES, 50, 2, 45.0, 6000, 200, 300.0)
+FULL = Sizes(SPEED_BATCHES, 50, 2, 45.0, 6000, 200, 300.0, 90.0)
 QUICK = Sizes((4,), 1, 1, 1.0, 300, 60, 120.0)
 
 
@@ -307,12 +313,31 @@ def hpo(ctx: Context, figures: dict[str, Any]) -> None:
     figures["best_difference"] = ours.best_auroc - base.best_auroc
 
 
+def paper_scale_gpu(ctx: Context, figures: dict[str, Any]) -> None:
+    """Issue 26 on the card: the evaluation metrics (70,000 validation rows x 164 and 733
+    targets) on the GPU against scikit-learn's loop, and the dnase study on a file of Basset's
+    shape (benchmarks/paper_scale.py) with --trials-per-gpu auto for paper_budget seconds."""
+    require_cuda(ctx)
+    figures["metrics"] = [compare_metrics(70_000, targets, str(ctx.device), 2)
+                          for targets in (164, 733)]
+    with tempfile.TemporaryDirectory(prefix="gpu-check-paper-") as tmp:
+        data = Path(tmp) / "paper.h5"
+        figures["write_s"] = paper_scale.write_synthetic(data, **paper_scale.PAPER)
+        sample = paper_scale.run_study(
+            data, ["--gpus", str(ctx.device.index or 0)], ctx.sizes.paper_budget,
+            Path(tmp) / "run", per_epoch=False, mem_cap=64 * 2**30)
+        copy = paper_scale.data_bytes(paper_scale.PAPER["rows"], paper_scale.PAPER["targets"], 1)
+        figures["run"] = paper_scale.report("paper --gpus auto", sample, copy, 4 * copy)
+
+
 STEPS: tuple[tuple[str, str, StepFn], ...] = (
     ("environment", "Environment", environment),
     ("gpu_tests", "GPU tests (python -m pytest -m gpu)", gpu_tests),
     ("throughput", "Train throughput, paper architecture", throughput),
     ("memory", "Peak memory against hpo.packing's estimate", memory),
     ("hpo", "HPO: one trial at a time against packing + pruning", hpo),
+    ("paper_scale", "Paper scale: metrics on the GPU, the dnase study on 2.07M sequences",
+     paper_scale_gpu),
 )
 
 
@@ -548,9 +573,21 @@ def _hpo_md(f: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _paper_scale_md(f: dict[str, Any]) -> list[str]:
+    lines = ["| rows | targets | sklearn loop s | on the GPU s | ratio | max abs diff |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for r in f.get("metrics", []):
+        lines.append(f"| {r['rows']:,} | {r['targets']} | {r['sklearn_s']:.2f} | "
+                     f"{r['vectorised_s']:.4f} | {r['ratio']:.0f}x | {r['max_abs_diff']:.1e} |")
+    if "run" in f:
+        lines += ["", f"File written in {f['write_s']:.0f} s; the study run:", "", "```",
+                  json.dumps(f["run"], default=float), "```"]
+    return lines
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "environment": _environment_md, "gpu_tests": _gpu_tests_md, "throughput": _throughput_md,
-    "memory": _memory_md, "hpo": _hpo_md,
+    "memory": _memory_md, "hpo": _hpo_md, "paper_scale": _paper_scale_md,
 }
 
 

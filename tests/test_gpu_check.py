@@ -17,7 +17,7 @@ import pytest
 import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-STEPS = ["environment", "gpu_tests", "throughput", "memory", "hpo"]
+STEPS = ["environment", "gpu_tests", "throughput", "memory", "hpo", "paper_scale"]
 
 
 def _benchmark(name: str) -> ModuleType:
@@ -73,7 +73,7 @@ def test_the_quick_cpu_run_reports_every_step(tmp_path: Path, gpu_check: ModuleT
     assert list(steps) == STEPS
     assert {name: s["status"] for name, s in steps.items()} == {
         "environment": "passed", "gpu_tests": "skipped", "throughput": "passed",
-        "memory": "skipped", "hpo": "passed",
+        "memory": "skipped", "hpo": "passed", "paper_scale": "skipped",
     }
     assert record["all_passed"] is True
     assert steps["environment"]["figures"]["torch"] == torch.__version__
