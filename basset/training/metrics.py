@@ -28,8 +28,6 @@ def binary_metrics(targets: np.ndarray | torch.Tensor,
     scikit-learn's."""
     scores = torch.as_tensor(preds)
     labels = torch.as_tensor(targets).to(scores.device) > 0.5
-    if not bool(torch.isfinite(scores).all()):
-        raise ValueError("predictions contain NaN or infinity")
     num_rows, num_targets = labels.shape
     auroc = np.full(num_targets, np.nan)
     auprc = np.full(num_targets, np.nan)
@@ -47,20 +45,21 @@ def _column_metrics(labels: torch.Tensor, scores: torch.Tensor) -> tuple[np.ndar
     # One sort of values only (faster than an argsort and a gather): the label rides in the
     # lowest bit of an order-preserving integer key of the score. Descending, as scikit-learn.
     keys = _sorted_keys(scores, labels)
-    hits, value = keys & 1, keys >> 1
-    tp = hits.cumsum(1)  # true positives above each threshold
-    fp = torch.arange(1, num + 1, device=tp.device) - tp
-    # A threshold point ends each run of equal scores (scikit-learn's distinct_value_indices).
-    last = torch.ones_like(labels)
-    last[:, :-1] = value[:, 1:] != value[:, :-1]
-    column = torch.arange(num_targets, device=tp.device)[:, None].expand_as(tp)[last]
-    tp, fp = tp[last], fp[last]  # the points, column after column
+    tp = (keys & 1).cumsum(1, dtype=torch.int32)  # true positives above each threshold
+    # A threshold point ends each run of equal scores (scikit-learn's distinct_value_indices):
+    # where the next key differs in more than the label bit.
+    last = torch.ones(keys.shape, dtype=torch.bool, device=keys.device)
+    last[:, :-1] = (keys[:, 1:] ^ keys[:, :-1]) > 1
+    points = last.view(-1).nonzero().squeeze(1)  # row-major: column after column
+    column, position = points // num, points % num
+    tp = tp.view(-1)[points].long()  # the counts at the points
+    fp = position + 1 - tp
     first = torch.ones_like(column, dtype=torch.bool)
     first[1:] = column[1:] != column[:-1]
     prev_tp, prev_fp = _shift(tp, first), _shift(fp, first)
     # Twice the trapezoid area under the (fp, tp) curve, in integer counts (exact).
     area2 = _column_sum((fp - prev_fp) * (tp + prev_tp), column, num_targets)
-    gain = _column_sum((tp - prev_tp).double() * tp.double() / (tp + fp).double(), column,
+    gain = _column_sum((tp - prev_tp).double() * tp.double() / (position + 1).double(), column,
                        num_targets)
     positives = labels.sum(1)
     negatives = num - positives
@@ -79,7 +78,9 @@ def _sorted_keys(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     bits = (scores.float() + 0.0).contiguous().view(torch.int32)
     if bool(((bits >= 0) & (bits < (1 << 30))).all()):
         keys = bits * 2 + labels.int()
-    else:
+    else:  # (NaN and infinity never pass the test above)
+        if not bool(torch.isfinite(scores).all()):
+            raise ValueError("predictions contain NaN or infinity")
         wide = bits.long()
         keys = torch.where(wide >= 0, wide + (1 << 31), -1 - wide) * 2 + labels.long()
     if keys.device.type != "cpu":
