@@ -138,8 +138,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     data = load_data(args.data, splits=("train", "valid"))
     result = train(params, data, options=options)
     log.info(
-        "best mean valid AUROC %.4f at epoch %d (%s); model in %s",
-        result.best_metric, result.best_epoch, result.stop_reason, result.best_path,
+        "best mean valid AUROC %.4f at %s %d (%s); model in %s", result.best_metric,
+        "epoch" if args.eval_every is None else "evaluation", result.best_epoch,
+        result.stop_reason, result.best_path,
     )
     if args.result:
         write_text_atomic(args.result, f"{result.best_metric}\n")
