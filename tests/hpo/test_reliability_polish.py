@@ -12,11 +12,52 @@ from pathlib import Path
 
 import optuna
 import pytest
+from rich.console import Console
 
 from hpo.cli import main
+from hpo.config import load_study
+from hpo.study import prepare_study
+from hpo.supervisor import _cap_workers
+from hpo.workers import RunPlan, run_trials
+from hpo_testutil import quick_train
 from reliability_testutil import study_file
 
 
+def test_workers_are_capped_at_the_trials_left_in_one_line(
+    tmp_path: Path, tiny_h5: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = load_study(str(study_file(tmp_path, "cap", tiny_h5, max_epochs=1)))
+    plan = RunPlan(config=config, url="sqlite:///x.db", n_trials=5, devices=["cpu"] * 3,
+                   threads=1)
+    console = Console(stderr=True)
+    for left in (3, 4, 0):  # enough trials for every worker, or none to start: unchanged
+        assert _cap_workers(plan, left, console) is plan
+    assert capsys.readouterr().err == ""
+    capped = _cap_workers(plan, 2, console)
+    assert capped.devices == ["cpu", "cpu"] and capped.threads >= plan.threads
+    assert capsys.readouterr().err == "2 trial(s) left of 5: starting 2 of the 3 worker(s)\n"
+
+
+def test_metric_name_worker_names_and_no_optuna_info_lines(
+    tmp_path: Path, tiny_h5: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_study(str(study_file(tmp_path, "named", tiny_h5, max_epochs=1)))
+    url = "sqlite:///studies/named.db"
+    prepare_study(config, url)
+    run_trials(RunPlan(config=config, url=url, n_trials=1, devices=["cpu"], threads=1,
+                       quiet=True, train_fn=quick_train), 0, run_pid=4242)
+    study = optuna.load_study(study_name="named", storage=url)
+    assert study.metric_names == ["mean validation AUROC"]  # the dashboard's label
+    assert study.trials[0].user_attrs["worker"] == f"{socket.gethostname()}/4242/0"
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    assert main(["status", "--study", "nosuch", "--storage", url, "-q"]) == 2
+    assert optuna.logging.get_verbosity() == optuna.logging.WARNING  # never INFO, even without -q
+    assert main(["status", "--study", "named", "--storage", url]) == 0
+    assert optuna.logging.get_verbosity() == optuna.logging.WARNING
+
+
+@pytest.mark.slow  # real worker processes, and the console script through pipes
 def test_workers_are_capped_at_the_trials_left_and_named_by_their_run(
     tmp_path: Path, tiny_h5: Path, monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
