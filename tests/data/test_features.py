@@ -17,7 +17,8 @@ from basset.cli.preprocess import main as preprocess_main
 from basset.cli.train import train_main
 from basset.data.genome import COMPLEMENT, Genome
 from basset.data.merge import Intervals, merge_intervals
-from basset.data.peaks import MAX_NAMES, read_peaks
+from basset.data.peak_scan import MAX_NAMES
+from basset.data.peaks import read_peaks
 from features_reference import reference_merge
 
 CHROMS = {"chr1": 12_000, "chr2": 1_000, "chrX": 2_000, "chrY": 2_000, "chrM": 1_000,
