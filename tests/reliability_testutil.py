@@ -15,9 +15,16 @@ from pathlib import Path
 from typing import TypeVar
 
 import optuna
+import pytest
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
+from basset.cli import train as basset_cli
+from basset.cli.demo_data import main as demo_main
+from basset.cli.features import main as features_main
+from basset.cli.motifs import main as motifs_main
+from basset.cli.preprocess import main as preprocess_main
+from basset.cli.sat import main as sat_main
 from basset.data.h5read import BassetData
 from basset.params import JobParams
 from basset.training.resident import ResidentData
@@ -134,3 +141,22 @@ def snapshot(ws: Path) -> dict[str, tuple[int, int, str]]:
             content = ""
         found[str(path.relative_to(ws))] = (info.st_ino, info.st_mode, content)
     return found
+
+
+BASSET_SCRIPTS: dict[str, Callable[[list[str]], int]] = {
+    "basset-preprocess": preprocess_main, "basset-features": features_main,
+    "basset-demo-data": demo_main, "basset-train": basset_cli.train_main,
+    "basset-test": basset_cli.test_main, "basset-predict": basset_cli.predict_main,
+    "basset-motifs": motifs_main, "basset-sat": sat_main,
+}
+
+
+def run_in(ws: Path, script: str, args: list[str], capsys: pytest.CaptureFixture[str],
+           monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """A basset-* script's exit code and stderr, run in the folder `ws`."""
+    monkeypatch.chdir(ws)
+    try:
+        code = BASSET_SCRIPTS[script](args)
+    except SystemExit as stop:  # argparse
+        code = stop.code  # type: ignore[assignment]
+    return int(code), capsys.readouterr().err

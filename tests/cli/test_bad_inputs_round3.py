@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -20,26 +19,14 @@ import numpy as np
 import pytest
 import torch
 
-from basset.cli import train as basset_cli
 from basset.cli.common import cli_entry
-from basset.cli.demo_data import main as demo_main
-from basset.cli.features import main as features_main
-from basset.cli.motifs import main as motifs_main
-from basset.cli.preprocess import main as preprocess_main
-from basset.cli.sat import main as sat_main
 from basset.params import JobParams
 from basset.training.checkpoint import read_checkpoint
 from basset.training.seam import TrainOptions
 from basset.training.trainer import train
 from hpo_testutil import tiny_data, write_h5
-from reliability_testutil import snapshot
+from reliability_testutil import run_in, snapshot
 
-SCRIPTS: dict[str, Callable[[list[str]], int]] = {
-    "basset-preprocess": preprocess_main, "basset-features": features_main,
-    "basset-demo-data": demo_main, "basset-train": basset_cli.train_main,
-    "basset-test": basset_cli.test_main, "basset-predict": basset_cli.predict_main,
-    "basset-motifs": motifs_main, "basset-sat": sat_main,
-}
 TRAIN, TEST, PRED = "basset-train", "basset-test", "basset-predict"
 BIG = "needs about"  # ... of memory (the rows its datasets declare), more than the ... available
 GARBAGE = "is not a loadable basset-hpo model (not a PyTorch checkpoint, or damaged)"
@@ -156,15 +143,6 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.save(_Evil(), ws / "torch_evil.pt")
     return ws
 
-
-def run_in(ws: Path, script: str, args: list[str], capsys: pytest.CaptureFixture[str],
-           monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    monkeypatch.chdir(ws)
-    try:
-        code = SCRIPTS[script](args)
-    except SystemExit as stop:  # argparse
-        code = stop.code  # type: ignore[assignment]
-    return int(code), capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", CASES)

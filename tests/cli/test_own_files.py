@@ -10,28 +10,16 @@ import shutil
 import socket
 import stat
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from basset.cli import train as basset_cli
-from basset.cli.features import main as features_main
-from basset.cli.motifs import main as motifs_main
-from basset.cli.preprocess import main as preprocess_main
-from basset.cli.sat import main as sat_main
 from basset.params import JobParams
 from basset.training.seam import TrainOptions
 from basset.training.trainer import train
 from hpo_testutil import tiny_data, write_h5
-from reliability_testutil import snapshot
+from reliability_testutil import run_in, snapshot
 
-SCRIPTS: dict[str, Callable[[list[str]], int]] = {
-    "basset-preprocess": preprocess_main, "basset-features": features_main,
-    "basset-train": basset_cli.train_main, "basset-test": basset_cli.test_main,
-    "basset-predict": basset_cli.predict_main, "basset-motifs": motifs_main,
-    "basset-sat": sat_main,
-}
 PRE, FEAT, TRAIN = "basset-preprocess", "basset-features", "basset-train"
 TEST, PRED, MOT, SAT = "basset-test", "basset-predict", "basset-motifs", "basset-sat"
 JOB = "-job small.txt -max_epochs 1 "
@@ -143,15 +131,6 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.link(ws / "m_best.pt", ws / "model_hard.pt")
     return ws
 
-
-def run_in(ws: Path, script: str, args: list[str], capsys: pytest.CaptureFixture[str],
-           monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    monkeypatch.chdir(ws)
-    try:
-        code = SCRIPTS[script](args)
-    except SystemExit as stop:  # argparse
-        code = stop.code  # type: ignore[assignment]
-    return int(code), capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", CASES)
