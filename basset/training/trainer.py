@@ -167,7 +167,6 @@ class _Run:
         self.device = resolve_device(options.device)
         if self.device.type == "cpu":
             set_cpu_threads()
-        check_fit(params, data)
         # The run's own random state: two runs in one process (threads) stay independent.
         self.generator = torch.Generator().manual_seed(options.rand)
         if self.device.type == "cuda":
@@ -176,6 +175,7 @@ class _Run:
         seed = load_seed(options.seed_model, data)
         restart = None if options.restart is None else read_checkpoint(options.restart, self.device)
         self.params = run_params(params, seed, restart, data, options)
+        check_fit(self.params, data)  # a restart's own params, not the job's
         self.model, self.optimizer = self._build(seed)
         self.state = TrainingState() if restart is None else self._restore(restart)
         self.resident = on_device(resident, data, self.device)

@@ -15,6 +15,7 @@ from basset.cli.train import build_train_parser, predict_main, train_main
 from basset.cli.train import test_main as basset_test  # not named test_*: pytest would collect it
 from basset.data.h5write import SplitArrays, write_basset_h5
 from basset.training.checkpoint import load_model, read_checkpoint
+from hpo_testutil import tiny_data, write_h5
 from synth_data import make_data, one_thread
 
 pytestmark = pytest.mark.usefixtures(one_thread.__name__)
@@ -141,6 +142,20 @@ def test_restart_and_seed_from_the_command_line(tmp_path: Path, tiny_h5: Path, j
     # Without -job: the seed's whole architecture (not the default net), hidden layers included.
     assert seeded.params.conv_filters == [8, 8]
     assert seeded.params.hidden_units == seed.params.hidden_units
+
+
+def test_a_restart_without_job_is_checked_with_the_checkpoints_params(
+    tmp_path: Path, job: Path
+) -> None:
+    # 120 training sequences, fewer than the built-in net's batch of 128: only the checkpoint's
+    # own params (batch 32) can train on them, and a restart trains those.
+    small = write_h5(tmp_path / "small.h5", tiny_data())
+    prefix = tmp_path / "r"
+    assert train_main(["-q", "-job", str(job), "-max_epochs", "1", "-save", str(prefix),
+                       str(small)]) == 0
+    assert train_main(["-q", "-max_epochs", "2", "-save", str(prefix),
+                       "-restart", f"{prefix}_check.pt", str(small)]) == 0
+    assert read_checkpoint(f"{prefix}_check.pt").state.epoch == 2
 
 
 def test_eval_every_from_the_command_line(tmp_path: Path, tiny_h5: Path, job: Path) -> None:
