@@ -199,12 +199,20 @@ def extraction(folder: Path, n_features: int, shrink: int) -> dict[str, float]:
         if workers == 1:
             del seqs
     genome.close()
-    ids = [f"{names[c]}:{s}-{s + 600}(+)" for c, s in zip(chrom.tolist(), start.tolist(), strict=True)]
+    ids = [
+        f"{names[c]}:{s}-{s + 600}(+)" for c, s in zip(chrom.tolist(), start.tolist(), strict=True)
+    ]
     t, cpu = time.perf_counter(), time.process_time()
     with (folder / "features.fa").open("wb") as out:
         write_fasta(out, ids, seqs)
     fasta_s, fasta_cpu = time.perf_counter() - t, time.process_time() - cpu
-    return {"index": index_s, "genome_gb": sum(chromosomes.values()) / 1e9, **timings, "fasta": fasta_s, "fasta_cpu": fasta_cpu}
+    return {
+        "index": index_s,
+        "genome_gb": sum(chromosomes.values()) / 1e9,
+        **timings,
+        "fasta": fasta_s,
+        "fasta_cpu": fasta_cpu,
+    }
 
 
 def main() -> None:
@@ -222,7 +230,10 @@ def main() -> None:
         return
     folder = Path(tempfile.mkdtemp(prefix="features_bench_"))
     try:
-        print(f"load average before: {os.getloadavg()[0]:.1f}; writing {args.samples} BEDs ...", flush=True)
+        print(
+            f"load average before: {os.getloadavg()[0]:.1f}; writing {args.samples} BEDs ...",
+            flush=True,
+        )
         table = write_peaks(folder, args.samples, args.peaks, args.sites)
         (folder / "warm").mkdir()  # a first run compiles the numba code, or loads it from its cache
         warm = run_project(write_peaks(folder / "warm", 2, 1000, 10_000), folder / "warm")
@@ -243,10 +254,16 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---:|")
         print(f"| baseline on {'+'.join(SUBSET)}: parse / merge / write | {len(lines):,} | "
               f"{base['parse']:.2f} / {base['merge']:.2f} / {base['write']:.2f} | | | |")
-        print(f"| baseline end to end, scaled to all peaks | {project['peaks']:,} | {base['total'] * scale:.0f} "
-              "| | | 1 |")
-        print(f"| project merge only, same subset (vs baseline merge) | {len(lines):,} | {sub_cpu:.2f} "
-              f"| {sub_wall:.2f} | | {base['merge'] / sub_cpu:.1f} |")
+        print(
+            f"| baseline end to end, scaled to all peaks | {project['peaks']:,} | "
+            f"{base['total'] * scale:.0f} "
+            "| | | 1 |"
+        )
+        print(
+            f"| project merge only, same subset (vs baseline merge) | {len(lines):,} | "
+            f"{sub_cpu:.2f} "
+            f"| {sub_wall:.2f} | | {base['merge'] / sub_cpu:.1f} |"
+        )
         print(f"| project end to end: read + merge + BED + activity table | {project['peaks']:,} "
               f"| {project['cpu']:.1f} | {project['wall']:.1f} | {project['rss_gb']:.2f} "
               f"| {base['total'] * scale / project['cpu']:.1f} |")
@@ -259,7 +276,10 @@ def main() -> None:
         n = args.features
         print(f"\nextraction of {n:,} x 600 bp from a {ext['genome_gb']:.2f} Gb genome: index "
               f"built in {ext['index']:.1f} s wall (once)")
-        for label, what in (("serial", "one process"), ("extract", "the default (a process per core)")):
+        for label, what in (
+            ("serial", "one process"),
+            ("extract", "the default (a process per core)"),
+        ):
             print(f"  {what}: {ext[label]:.1f} s wall ({n / ext[label]:,.0f} seqs/s), "
                   f"{ext[label + '_cpu']:.1f} s CPU with its children")
         print(f"  default / one process: {ext['serial'] / ext['extract']:.2f}x the sequences per "

@@ -26,7 +26,8 @@ same data, so that all see the same machine load):
     python benchmarks/hpo_quality.py                    # the demo data (generated if missing)
     python benchmarks/hpo_quality.py --data other.h5    # the same study on other data
     python benchmarks/hpo_quality.py --only kmer-lr,service --n-trials 10
-    python benchmarks/hpo_quality.py --budget 90 --only service-before,service-timed,script-hyperband
+    python benchmarks/hpo_quality.py --budget 90 \
+        --only service-before,service-timed,script-hyperband
 
 Prints one row per approach (best validation AUROC, the selected model's test AUROC, wall and
 CPU seconds, trials) and the goals as ratios and differences against the rows of this run.

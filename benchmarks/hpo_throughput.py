@@ -64,7 +64,9 @@ def study_file(folder: Path, name: str, data: Path, pruned: bool) -> Path:
     return path
 
 
-def run(folder: Path, name: str, data: Path, budget: float, pruned: bool, extra: list[str]) -> Outcome:
+def run(
+    folder: Path, name: str, data: Path, budget: float, pruned: bool, extra: list[str]
+) -> Outcome:
     study = study_file(folder, name, data, pruned)
     url = f"sqlite:///{folder / name}.db"
     arguments = ["run", "--study", str(study), "--storage", url, "--n-trials", "100000",
@@ -113,7 +115,10 @@ def main() -> None:
         print(f"{label:<34} {o.seconds:>7.0f} {o.complete:>8} {o.pruned:>7} {o.failed:>7} "
               f"{o.per_hour:>9.0f} {o.best_auroc:>10.4f}")
     ratio = ours.per_hour / base.per_hour if base.per_hour else float("inf")
-    print(f"trials/h ratio {ratio:.2f}x, best AUROC difference {ours.best_auroc - base.best_auroc:+.4f}")
+    print(
+        f"trials/h ratio {ratio:.2f}x, best AUROC difference "
+        f"{ours.best_auroc - base.best_auroc:+.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -165,7 +165,9 @@ def main() -> None:
     print(f"device: {name}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"best of {args.repeats} passes of {batches} batches, "
           f"{flops / 1e9:.3f} GFLOP per sequence per step")
-    print(f"{'batch':>6} {'baseline seq/s':>15} {'project seq/s':>14} {'ratio':>6} {'% of peak':>10}")
+    print(
+        f"{'batch':>6} {'baseline seq/s':>15} {'project seq/s':>14} {'ratio':>6} {'% of peak':>10}"
+    )
     for batch in args.batch_sizes:
         codes, targets = random_data(batch * batches)
         base = port_throughput(codes, targets, batch, device, args.repeats, args.warmup)

@@ -46,12 +46,19 @@ def _set(text: str, key: str, value: str) -> str:
     return f"{line}\n{text}"
 
 
-def study_files(folder: Path, data: Path, seed: Path, n_trials: int, max_epochs: int) -> dict[str, Path]:
+def study_files(
+    folder: Path, data: Path, seed: Path, n_trials: int, max_epochs: int
+) -> dict[str, Path]:
     files = {}
     for name, packaged in (("transfer", "demo-transfer"), ("scratch", "demo")):
         text = (PACKAGED_STUDIES / f"{packaged}.toml").read_text()
-        for key, value in (("name", f'"{name}"'), ("data", f'"{data}"'), ("n_trials", str(n_trials)),
-                           ("max_epochs", str(max_epochs)), ("generate_demo_data", "false")):
+        for key, value in (
+            ("name", f'"{name}"'),
+            ("data", f'"{data}"'),
+            ("n_trials", str(n_trials)),
+            ("max_epochs", str(max_epochs)),
+            ("generate_demo_data", "false"),
+        ):
             text = _set(text, key, value)
         if name == "transfer":
             text = _set(text, "seed_model", f'"{seed}"')

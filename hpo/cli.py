@@ -99,14 +99,22 @@ def _add_study_flags(parser: argparse.ArgumentParser) -> None:
         help=f"SQLAlchemy URL (sqlite:///FILE, postgresql+psycopg://USER:PW@HOST/DB); "
         f"default ${ENV_STORAGE}, else the study file's, else sqlite:///studies/NAME.db",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress display, warnings only")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress display, warnings only"
+    )
 
 
 def _add_worker_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gpus", help="all (default when CUDA is present), none, or a list like 0,2")
-    parser.add_argument("--trials-per-gpu", type=parse_trials_per_gpu, default="auto",
-                        help="workers per GPU, or auto (default): as many as the card's memory "
-                        "fits for the study's largest trial, at most 4 (8 with an MPS daemon running)")
+    parser.add_argument(
+        "--gpus", help="all (default when CUDA is present), none, or a list like 0,2"
+    )
+    parser.add_argument(
+        "--trials-per-gpu",
+        type=parse_trials_per_gpu,
+        default="auto",
+        help="workers per GPU, or auto (default): as many as the card's memory "
+        "fits for the study's largest trial, at most 4 (8 with an MPS daemon running)",
+    )
     parser.add_argument("--workers", type=int,
                         help="CPU workers when there is no GPU (default: the study's cpu_workers, "
                         f"{StudyConfig.cpu_workers})")

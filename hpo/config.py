@@ -306,7 +306,9 @@ def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
     if top.get("direction", "maximize") != "maximize":
         raise ConfigError(f"direction: valid_auroc is maximized, got {top['direction']!r}")
     if top.get("demo_set", "source") not in DEMO_SETS:
-        raise ConfigError(f"demo_set must be one of {', '.join(DEMO_SETS)}, got {top['demo_set']!r}")
+        raise ConfigError(
+            f"demo_set must be one of {', '.join(DEMO_SETS)}, got {top['demo_set']!r}"
+        )
     if "seed_model" in top:
         top["seed_model"] = Path(top["seed_model"])
     elif top.get("generate_seed_model"):
@@ -357,7 +359,9 @@ def _check_transfer(config: StudyConfig) -> None:
 def _check_choices(config: StudyConfig) -> None:
     sampler, pruner, beat = config.sampler, config.pruner, config.heartbeat
     if sampler.type not in SAMPLERS:
-        raise ConfigError(f"sampler.type must be one of {', '.join(SAMPLERS)}, got {sampler.type!r}")
+        raise ConfigError(
+            f"sampler.type must be one of {', '.join(SAMPLERS)}, got {sampler.type!r}"
+        )
     if pruner.type not in PRUNERS:
         raise ConfigError(f"pruner.type must be one of {', '.join(PRUNERS)}, got {pruner.type!r}")
     _at_least(sampler.n_startup_trials, 0, "sampler.n_startup_trials")
@@ -365,7 +369,8 @@ def _check_choices(config: StudyConfig) -> None:
     _at_least(pruner.min_resource, 1, "pruner.min_resource")
     if pruner.type in ("asha", "hyperband") and pruner.min_resource >= config.max_epochs:
         raise ConfigError(
-            f"pruner.min_resource ({pruner.min_resource}) must be < max_epochs ({config.max_epochs})"
+            f"pruner.min_resource ({pruner.min_resource}) must be < max_epochs "
+            f"({config.max_epochs})"
         )
     for key in ("bootstrap_count", "n_startup_trials", "n_warmup_steps"):
         _at_least(getattr(pruner, key), 0, f"pruner.{key}")
@@ -378,7 +383,8 @@ def _check_choices(config: StudyConfig) -> None:
     _at_least(beat.max_retry, 0, "heartbeat.max_retry")
     if beat.interval and beat.grace_period <= beat.interval:
         raise ConfigError(
-            f"heartbeat.grace_period ({beat.grace_period}) must exceed the interval ({beat.interval})"
+            f"heartbeat.grace_period ({beat.grace_period}) must exceed the interval "
+            f"({beat.interval})"
         )
 
 

@@ -246,7 +246,9 @@ def table(summaries: list[ConfigSummary]) -> str:
             _show(s.test_mean, s.test_sd),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 def verdict(summaries: list[ConfigSummary]) -> str:

@@ -272,7 +272,9 @@ def _check_reference(config: SearchSpace, ref: Reference, where: str) -> None:
     for name, value in values.items():
         spec = config.space[name.rsplit("_", 1)[0] if name not in config.space else name]
         if spec.kind == "categorical" and value not in spec.choices:
-            raise ConfigError(f"{where}: {name} = {value!r} is not among the choices {spec.choices}")
+            raise ConfigError(
+                f"{where}: {name} = {value!r} is not among the choices {spec.choices}"
+            )
         if spec.kind != "categorical" and not spec.low <= value <= spec.high:
             raise ConfigError(
                 f"{where}: {name} = {value!r} is outside the space's range [{spec.low}, "

@@ -51,7 +51,9 @@ def make_sampler(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
     try:
         import cmaes  # noqa: F401  (CmaEsSampler would only fail at the first trial)
     except ImportError:
-        raise ConfigError("sampler.type = cmaes needs the cmaes package: pip install cmaes") from None
+        raise ConfigError(
+            "sampler.type = cmaes needs the cmaes package: pip install cmaes"
+        ) from None
     return optuna.samplers.CmaEsSampler(n_startup_trials=s.n_startup_trials, seed=seed)
 
 

@@ -54,7 +54,9 @@ def planted_model(
     return model.eval()
 
 
-def planted_codes(rng: np.random.Generator, n: int, seq_len: int, motif: str) -> tuple[np.ndarray, np.ndarray]:
+def planted_codes(
+    rng: np.random.Generator, n: int, seq_len: int, motif: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Random sequences with `motif` at a random position in each; (codes, starts)."""
     codes = rng.integers(0, 4, size=(n, seq_len), dtype=np.uint8)
     starts = rng.integers(0, seq_len - len(motif) + 1, size=n)
@@ -79,5 +81,7 @@ def save_model(model: BassetNet, path: Path, labels: list[str]) -> Path:
 
 def save_data(codes: np.ndarray, path: Path) -> Path:
     """A Basset HDF5 holding `codes` in every split (targets all 1)."""
-    split = SplitArrays(codes, np.ones((len(codes), 1), dtype=np.int8), [f"s{i}" for i in range(len(codes))])
+    split = SplitArrays(
+        codes, np.ones((len(codes), 1), dtype=np.int8), [f"s{i}" for i in range(len(codes))]
+    )
     return write_basset_h5(path, {"train": split, "valid": split, "test": split}, ["t0"])

@@ -68,7 +68,8 @@ def study_file(folder: Path, name: str, data: Path, *, max_epochs: int, interval
 
 def paced_train(params: JobParams, data: BassetData, *, options: TrainOptions,
                 hooks: TrainHooks, resident: ResidentData | None = None) -> TrainResult:
-    """basset.training.trainer.train (real checkpoints, real restart) with a pause after every epoch."""
+    """basset.training.trainer.train (real checkpoints, real restart) with a pause after every
+    epoch."""
     assert hooks.on_epoch_end is not None
     report = hooks.on_epoch_end
 

@@ -37,9 +37,8 @@ def epoch_line(m: EpochMetrics, target_type: str, rate_drop: bool, sub_epoch: bo
     shown = f"{m.seconds / 60:3.0f}m" if m.seconds >= 600 else f"{m.seconds:3.0f}s"
     metric = "AUC" if target_type == "binary" else "R2"
     line = (
-        f"{'Eval' if sub_epoch else 'Epoch'} #{m.epoch:3d}   train loss = {m.train_loss:7.3f}, valid loss = "
-        f"{m.valid_loss:7.3f}, "
-        f"{metric} = {m.valid_metric:.4f}, time = {shown}"
+        f"{'Eval' if sub_epoch else 'Epoch'} #{m.epoch:3d}   train loss = {m.train_loss:7.3f}, "
+        f"valid loss = {m.valid_loss:7.3f}, {metric} = {m.valid_metric:.4f}, time = {shown}"
     )
     if sub_epoch:
         line += f", {m.sequences} seqs"

@@ -81,7 +81,9 @@ def test_missing_gpu_is_one_line_and_exit_2(
     assert len(err) == 1 and "CUDA" in err[0]
 
 
-def test_device_that_does_not_exist_is_refused(tiny_h5: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_device_that_does_not_exist_is_refused(
+    tiny_h5: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     count = torch.cuda.device_count()
     assert train_main(["--device", f"cuda:{count + 3}", str(tiny_h5)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
@@ -116,7 +118,9 @@ def test_train_test_predict(tmp_path: Path, tiny_h5: Path, job: Path,
 
     # FASTA records of other lengths are centre-trimmed / padded to the model's 50 bp.
     fasta = tmp_path / "new.fa"
-    fasta.write_text(">long extra words\n" + "ACGT" * 20 + "\n>short\nacgtacgtac\n>wrapped\nACGTA\nCCGTA\n")
+    fasta.write_text(
+        ">long extra words\n" + "ACGT" * 20 + "\n>short\nacgtacgtac\n>wrapped\nACGTA\nCCGTA\n"
+    )
     assert predict_main(["-q", f"{prefix}_best.pt", str(fasta), str(tsv)]) == 0
     rows = [line.split("\t") for line in tsv.read_text().splitlines()[1:]]
     assert [r[0] for r in rows] == ["long", "short", "wrapped"]
@@ -132,7 +136,10 @@ def test_train_test_predict(tmp_path: Path, tiny_h5: Path, job: Path,
 
 def test_restart_and_seed_from_the_command_line(tmp_path: Path, tiny_h5: Path, job: Path) -> None:
     prefix = tmp_path / "r"
-    assert train_main(["-q", "-job", str(job), "-max_epochs", "1", "-save", str(prefix), str(tiny_h5)]) == 0
+    assert (
+        train_main(["-q", "-job", str(job), "-max_epochs", "1", "-save", str(prefix), str(tiny_h5)])
+        == 0
+    )
     assert train_main(["-q", "-job", str(job), "-max_epochs", "2", "-save", str(prefix),
                        "-restart", f"{prefix}_check.pt", str(tiny_h5)]) == 0
     assert read_checkpoint(f"{prefix}_check.pt").state.epoch == 2

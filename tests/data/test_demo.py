@@ -72,7 +72,9 @@ def test_transfer_set_has_other_targets_and_other_sequences(tmp_path: Path) -> N
     seen = {row.tobytes() for split in (source.train, source.valid) for row in split.seqs}
     assert not any(row.tobytes() in seen for row in small.test.seqs)  # type: ignore[union-attr]
     rates = np.concatenate([small.train.targets, small.valid.targets]).mean(axis=0)
-    assert ((rates > 0.05) & (rates < 0.35)).all(), dict(zip(TRANSFER_TARGETS, rates.round(3), strict=True))
+    assert ((rates > 0.05) & (rates < 0.35)).all(), dict(
+        zip(TRANSFER_TARGETS, rates.round(3), strict=True)
+    )
     # The transfer set's own sizes give way to explicit ones.
     make_demo(tmp_path / "t.h5", preset="transfer", n_seqs=100, valid=10, test=10)
     assert len(load_data(tmp_path / "t.h5").train) == 80

@@ -55,10 +55,14 @@ def test_read_fasta_errors(tmp_path: Path) -> None:
         list(read_fasta(bad))
     utf16 = tmp_path / "utf16.fa"
     utf16.write_text(RECORDS, encoding="utf-16")
-    with pytest.raises(DataError, match=r"utf16.fa: FASTA file is UTF-16 text .*save it as ASCII or UTF-8"):
+    with pytest.raises(
+        DataError, match=r"utf16.fa: FASTA file is UTF-16 text .*save it as ASCII or UTF-8"
+    ):
         list(read_fasta(utf16))
     truncated = tmp_path / "cut.fa.gz"
-    truncated.write_bytes(write_gzip(tmp_path / "whole.gz", RECORDS.encode() * 50).read_bytes()[:40])
+    truncated.write_bytes(
+        write_gzip(tmp_path / "whole.gz", RECORDS.encode() * 50).read_bytes()[:40]
+    )
     with pytest.raises(DataError, match="cut.fa.gz: cannot read the gzip data"):
         list(read_fasta(truncated))
     empty = tmp_path / "empty.fa"

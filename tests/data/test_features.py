@@ -40,7 +40,9 @@ def merge(rows: list[tuple[str, str, int, int]], n_targets: int, lengths: dict[s
                                size=size, overlap=overlap)
     return [
         (names[c], int(s), int(s) + size, "-" if m else "+", np.flatnonzero(a).tolist())
-        for c, s, m, a in zip(features.chrom, features.start, features.minus, features.active(), strict=True)
+        for c, s, m, a in zip(
+            features.chrom, features.start, features.minus, features.active(), strict=True
+        )
     ]
 
 
@@ -68,10 +70,13 @@ def test_merge_semantics_on_hand_made_peaks() -> None:
     # A chromosome shorter than the feature size keeps no feature; -m 0 merges any overlap (1 bp
     # here: (1000 + 1599) / 2 rounds up to 1300), not touching features.
     assert merge([("chr2", "+", 500, 0)], 1, {"chr2": 599}) == []
-    assert merge([("chr1", "+", 1000, 0), ("chr1", "+", 1599, 0)], 1, {"chr1": 5000}, overlap=0) == [
-        ("chr1", 1000, 1600, "+", [0])
-    ]
-    assert len(merge([("chr1", "+", 1000, 0), ("chr1", "+", 1600, 0)], 1, {"chr1": 5000}, overlap=0)) == 2
+    assert merge(
+        [("chr1", "+", 1000, 0), ("chr1", "+", 1599, 0)], 1, {"chr1": 5000}, overlap=0
+    ) == [("chr1", 1000, 1600, "+", [0])]
+    assert (
+        len(merge([("chr1", "+", 1000, 0), ("chr1", "+", 1600, 0)], 1, {"chr1": 5000}, overlap=0))
+        == 2
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -83,7 +88,9 @@ def test_vectorised_merge_equals_the_one_peak_at_a_time_greedy(seed: int) -> Non
     for _ in range(1500):
         chrom = str(rng.choice(list(lengths)))
         point = int(min(sites[rng.integers(12)] + rng.integers(-500, 500), lengths[chrom] - 1))
-        rows.append((chrom, "-" if rng.random() < 0.2 else "+", max(point, 0), int(rng.integers(70))))
+        rows.append(
+            (chrom, "-" if rng.random() < 0.2 else "+", max(point, 0), int(rng.integers(70)))
+        )
     for size, overlap in ((600, 200), (301, 50)):
         expected = reference_merge(rows, lengths, size, overlap)
         got = merge(rows, 70, lengths, size, overlap)
@@ -173,9 +180,9 @@ def test_peaks_to_features_table_fasta_and_hdf5(tmp_path: Path, genome_name: str
 
     # -i keeps chr<number> and chrX only; --no-h5 stops after the FASTA.
     assert main([*args, "-i", "--no-h5", "-o", str(tmp_path / "primary")]) == 0
-    assert [line.split("\t")[0] for line in (tmp_path / "primary.bed").read_text().splitlines()] == [
-        "chr1", "chr1", "chrX"
-    ]
+    assert [
+        line.split("\t")[0] for line in (tmp_path / "primary.bed").read_text().splitlines()
+    ] == ["chr1", "chr1", "chrX"]
     assert not (tmp_path / "primary.h5").exists()
 
 
@@ -228,9 +235,13 @@ def test_peaks_to_hdf5_to_one_training_epoch(tmp_path: Path) -> None:
         peaks[f"s{s}"] = "".join(f"chr1\t{p - 10}\t{p + 10}\n" for p in points)
     table = write_samples(tmp_path, peaks)
     prefix = tmp_path / "tiny"
-    assert main([str(table), str(genome_path), "-o", str(prefix), "-s", "100", "-m", "50", "-q"]) == 0
+    assert (
+        main([str(table), str(genome_path), "-o", str(prefix), "-s", "100", "-m", "50", "-q"]) == 0
+    )
     job = tmp_path / "job.txt"
-    job.write_text("conv_filters 4\nconv_filter_sizes 5\npool_width 2\nhidden_units 8\nbatch_size 32\n")
+    job.write_text(
+        "conv_filters 4\nconv_filter_sizes 5\npool_width 2\nhidden_units 8\nbatch_size 32\n"
+    )
     assert train_main(["-q", "-job", str(job), "-max_epochs", "1", "-save", str(tmp_path / "m"),
                        f"{prefix}.h5"]) == 0
     assert (tmp_path / "m_best.pt").exists()
@@ -297,11 +308,26 @@ def _bad(folder: Path, case: str) -> tuple[list[str], str]:
     return [str(table), str(genome)], messages[case]
 
 
-@pytest.mark.parametrize("case", [
-    "missing-bed", "two-columns", "non-numeric", "negative", "start-after-end",
-    "unknown-chromosome", "beyond-the-end", "empty-table", "duplicate-labels", "table-fields",
-    "index-unwritable", "bom-genome", "plain-gzip-genome", "summit-without-column", "sizes-disagree",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing-bed",
+        "two-columns",
+        "non-numeric",
+        "negative",
+        "start-after-end",
+        "unknown-chromosome",
+        "beyond-the-end",
+        "empty-table",
+        "duplicate-labels",
+        "table-fields",
+        "index-unwritable",
+        "bom-genome",
+        "plain-gzip-genome",
+        "summit-without-column",
+        "sizes-disagree",
+    ],
+)
 def test_bad_inputs_are_one_line_exit_2_and_write_nothing(
     tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

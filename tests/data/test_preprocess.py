@@ -88,7 +88,11 @@ def test_extend_and_float_targets(tmp_path: Path) -> None:
     assert data.target_labels == ["x"] and data.seq_len == 4
     with h5py.File(out) as h5:
         assert h5["train_out"].dtype == np.float32
-    every = {h: s for split in (data.train, data.valid) for h, s in zip(split.headers, split.seqs, strict=True)}
+    every = {
+        h: s
+        for split in (data.train, data.valid)
+        for h, s in zip(split.headers, split.seqs, strict=True)
+    }
     assert every["a"].tolist() == [1, 1, 2, 2] and every["b"].tolist() == [4, 1, 2, 4]
 
 
@@ -237,7 +241,9 @@ def test_gzipped_fasta_and_byte_order_marks_give_the_same_file(tmp_path: Path) -
             np.testing.assert_array_equal(a[name][()], b[name][()])
 
 
-def test_utf16_table_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_utf16_table_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fasta, table = write_inputs(tmp_path)
     utf16 = tmp_path / "act16.txt"
     utf16.write_text(table.read_text(), encoding="utf-16")

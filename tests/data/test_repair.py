@@ -35,7 +35,9 @@ def head_scrambled_h5(path: Path, seed: int = 0) -> dict[str, np.ndarray]:
     return codes
 
 
-def test_repair_restores_the_exact_onehot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_repair_restores_the_exact_onehot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     scrambled, repaired = tmp_path / "er.h5", tmp_path / "fixed.h5"
     codes = head_scrambled_h5(scrambled)
     with pytest.raises(DataError, match=r"scrambled one-hot.*basset-preprocess --repair-scrambled"):
@@ -50,7 +52,9 @@ def test_repair_restores_the_exact_onehot(tmp_path: Path, capsys: pytest.Capture
         assert sorted(fixed) == sorted(original)
         for name, expected in codes.items():
             assert fixed[f"{name}_in"].dtype == np.float16
-            np.testing.assert_array_equal(fixed[f"{name}_in"][:, :, 0, :], onehot_from_codes(expected))
+            np.testing.assert_array_equal(
+                fixed[f"{name}_in"][:, :, 0, :], onehot_from_codes(expected)
+            )
             np.testing.assert_array_equal(fixed[f"{name}_out"][()], original[f"{name}_out"][()])
         assert fixed["test_headers"][()].tolist() == original["test_headers"][()].tolist()
     data = load_data(repaired)
@@ -58,7 +62,9 @@ def test_repair_restores_the_exact_onehot(tmp_path: Path, capsys: pytest.Capture
     assert data.target_labels == ["a", "b"]
 
 
-def test_repair_refuses_what_it_cannot_repair(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_repair_refuses_what_it_cannot_repair(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     scrambled, good, out = tmp_path / "er.h5", tmp_path / "good.h5", tmp_path / "out.h5"
     head_scrambled_h5(scrambled)
     assert main(["-q", "--repair-scrambled", str(scrambled), str(good)]) == 0

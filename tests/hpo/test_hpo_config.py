@@ -18,7 +18,9 @@ from hpo_testutil import TINY_SPACE, study_toml
 def test_packaged_studies_load_with_the_reference_first() -> None:
     dnase = load_study("dnase")
     assert dnase.data == Path("er.h5") and dnase.n_trials == 200
-    assert dnase.sampler.type == "tpe" and dnase.sampler.multivariate and dnase.sampler.constant_liar
+    assert (
+        dnase.sampler.type == "tpe" and dnase.sampler.multivariate and dnase.sampler.constant_liar
+    )
     assert dnase.pruner.type == "asha" and dnase.pruner.min_resource == 1
     assert dnase.space["num_conv"].low == 1 and dnase.space["num_conv"].high == 5
     assert dnase.space["learning_rate"].log
@@ -34,41 +36,71 @@ def test_packaged_studies_load_with_the_reference_first() -> None:
 
 SPACE = "[space]\nnum_conv = [1, 2]\n"
 BAD = [
-    ({"space": SPACE + 'last_pool_width = { choices = [4, "all"] }'},
-     'a last pool width is a whole number > 0 or "global", got \'all\''),
+    (
+        {"space": SPACE + 'last_pool_width = { choices = [4, "all"] }'},
+        "a last pool width is a whole number > 0 or \"global\", got 'all'",
+    ),
     ({"space": SPACE + "conv_filterz_0 = [4, 8]"}, "unknown key 'conv_filterz_0'"),
     ({"pruner": 'type = "median"\nkeep_rising = -0.1'}, "pruner.keep_rising must be >= 0"),
-    ({"pruner": 'type = "asha"\nkeep_rising = 0.01'},
-     "pruner.keep_rising: the asha pruner judges a trial against its rung's peers"),
+    (
+        {"pruner": 'type = "asha"\nkeep_rising = 0.01'},
+        "pruner.keep_rising: the asha pruner judges a trial against its rung's peers",
+    ),
     ({"pruner": 'type = "asha"\nmin_resource = 10'}, "pruner.min_resource (10) must be <"),
     ({"top": "max_epoch = 3"}, "unknown key 'max_epoch' (did you mean max_epochs?)"),
     ({"top": 'stagnant_t = "two"'}, "stagnant_t must be int, got 'two'"),
     ({"top": 'padding = "valid"'}, "padding must be one of paper, same"),
     ({"top": "max_epochs = = 3"}, "not valid TOML"),
-    ({"pruner": 'type = "hyperband"\nmin_resource = 5'},
-     "pruner.min_resource (5) must be < max_epochs (3)"),
+    (
+        {"pruner": 'type = "hyperband"\nmin_resource = 5'},
+        "pruner.min_resource (5) must be < max_epochs (3)",
+    ),
     ({"sampler": 'type = "spearmint"'}, "sampler.type must be one of tpe, random, gp, cmaes"),
-    ({"space": SPACE + "conv_filter = [4, 8]"},
-     "space: unknown key 'conv_filter' (did you mean conv_filters?)"),
-    ({"space": SPACE + "conv_filters = [8, 4]"}, "space.conv_filters: low must be < high, got [8, 4]"),
-    ({"space": SPACE + "learning_rate = {low = 0.0, high = 0.1, log = true}"},
-     "space.learning_rate: a log range needs low > 0"),
+    (
+        {"space": SPACE + "conv_filter = [4, 8]"},
+        "space: unknown key 'conv_filter' (did you mean conv_filters?)",
+    ),
+    (
+        {"space": SPACE + "conv_filters = [8, 4]"},
+        "space.conv_filters: low must be < high, got [8, 4]",
+    ),
+    (
+        {"space": SPACE + "learning_rate = {low = 0.0, high = 0.1, log = true}"},
+        "space.learning_rate: a log range needs low > 0",
+    ),
     ({"space": SPACE + "conv_filters = [4.5, 8]"}, "space.conv_filters.low must be int, got 4.5"),
-    ({"space": TINY_SPACE.replace("[fixed]", "hidden_dropouts = [0.0, 1.0]\n[fixed]")},
-     "hidden_dropouts must be in [0, 1)"),
+    (
+        {"space": TINY_SPACE.replace("[fixed]", "hidden_dropouts = [0.0, 1.0]\n[fixed]")},
+        "hidden_dropouts must be in [0, 1)",
+    ),
     ({"space": TINY_SPACE + "learning_rate = 0.01"}, "fixed.learning_rate: also in [space]"),
-    ({"space": TINY_SPACE.replace("[fixed]", 'optimization = {choices = ["rmsprop", "sgd"]}\n[fixed]')},
-     "optimization must be one of rmsprop, adam"),
-    ({"space": SPACE + "conv_filters = [4, 8]"}, "conv_filter_sizes: search it in [space] or set it"),
-    ({"top": 'enqueue = [{conv_filters = [8], conv_filter_sizes = [5], hidden_units = [8], '
-             'pool_width = [2], batch_size = 64}]'},
-     "enqueue[0] (enqueue[0]): batch_size is 64 but the study would use 32"),
+    (
+        {
+            "space": TINY_SPACE.replace(
+                "[fixed]", 'optimization = {choices = ["rmsprop", "sgd"]}\n[fixed]'
+            )
+        },
+        "optimization must be one of rmsprop, adam",
+    ),
+    (
+        {"space": SPACE + "conv_filters = [4, 8]"},
+        "conv_filter_sizes: search it in [space] or set it",
+    ),
+    (
+        {
+            "top": "enqueue = [{conv_filters = [8], conv_filter_sizes = [5], hidden_units = [8], "
+            "pool_width = [2], batch_size = 64}]"
+        },
+        "enqueue[0] (enqueue[0]): batch_size is 64 but the study would use 32",
+    ),
     ({"top": 'enqueue = ["no_such_params.txt"]'}, "params file not found: no_such_params.txt"),
 ]
 
 
 @pytest.mark.parametrize(("parts", "message"), BAD)
-def test_bad_study_files_fail_in_one_line(tmp_path: Path, parts: dict[str, str], message: str) -> None:
+def test_bad_study_files_fail_in_one_line(
+    tmp_path: Path, parts: dict[str, str], message: str
+) -> None:
     path = study_toml(tmp_path, **parts)
     with pytest.raises(ConfigError) as err:
         load_study(str(path))
@@ -99,7 +131,9 @@ def test_study_lookup_prefers_the_working_directory(
         load_study("nope")
 
 
-def test_storage_url_precedence_and_masking(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_storage_url_precedence_and_masking(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     config = load_study("demo")
     monkeypatch.delenv(ENV_STORAGE, raising=False)
     assert resolve_url(None, config.name, config.storage) == "sqlite:///studies/demo.db"

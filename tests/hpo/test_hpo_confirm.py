@@ -95,7 +95,9 @@ def test_confirm_trains_exactly_top_times_seeds_with_new_seeds_and_continues(
     assert f"{best.value - mean:+.4f}" in row
     summary = optuna.load_study(study_name="tiny-confirm", storage=url).user_attrs["summary"]
     first = next(s for s in summary if s["source_trial"] == best.number)
-    assert first["valid_mean"] == pytest.approx(mean) and first["bias"] == pytest.approx(best.value - mean)
+    assert first["valid_mean"] == pytest.approx(mean) and first["bias"] == pytest.approx(
+        best.value - mean
+    )
     assert 0 < first["test_mean"] < 1 and len(first["test"]) == 2
     assert math.isfinite(first["original_test"])
     assert "best once confirmed" in out or "stays best" in out

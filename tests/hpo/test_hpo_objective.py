@@ -77,7 +77,8 @@ def test_a_diverging_trial_fails_alone_and_the_worker_goes_on(
     tmp_path: Path, tiny_h5: Path
 ) -> None:
     enqueue = ", ".join(
-        f'{{label = "lr{lr}", conv_filters = [8], {REF}, learning_rate = {lr}}}' for lr in (0.02, 0.005)
+        f'{{label = "lr{lr}", conv_filters = [8], {REF}, learning_rate = {lr}}}'
+        for lr in (0.02, 0.005)
     )
     ran, study, engine = _run(tmp_path, f"enqueue = [{enqueue}]", 2, diverging_train)
     assert ran == 2 and len(study.trials) == 2

@@ -1,4 +1,5 @@
-"""Search space -> JobParams: conditional per-layer keys, references, invalid graphs never trained."""
+"""Search space -> JobParams: conditional per-layer keys, references, invalid graphs never
+trained."""
 
 from __future__ import annotations
 
@@ -149,7 +150,9 @@ def test_one_layer_ranges_and_the_last_pool_exist_only_for_existing_layers(tmp_p
         assert "last_pool_width" in trial.params
         assert {k for k in trial.params if k.startswith("conv_filters_")} == {
             f"conv_filters_{i}" for i in range(n)}
-        assert 8 <= params.conv_filters[0] <= 16 and all(4 <= f <= 6 for f in params.conv_filters[1:])
+        assert 8 <= params.conv_filters[0] <= 16 and all(
+            4 <= f <= 6 for f in params.conv_filters[1:]
+        )
         assert params.pool_width[-1] in (2, check_global(params))
         seen.add(n)
         study.tell(trial, 0.5)

@@ -165,8 +165,11 @@ def test_a_missing_seed_model_is_made_when_the_study_asks(
     monkeypatch.setattr(hpo.study, "make_source_model", make_source_model)
     wanted = tmp_path / "source" / "model_best.pt"
     path = _transfer_study(tmp_path, wanted)
-    path.write_text(path.read_text().replace(f'seed_model = "{wanted}"',
-                                             f'seed_model = "{wanted}"\ngenerate_seed_model = true'))
+    path.write_text(
+        path.read_text().replace(
+            f'seed_model = "{wanted}"', f'seed_model = "{wanted}"\ngenerate_seed_model = true'
+        )
+    )
     config = seeded_config(load_study(str(path)))
     assert made == [wanted]
     assert config.fixed["conv_filters"] == SEED_PARAMS.conv_filters

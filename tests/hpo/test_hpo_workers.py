@@ -61,7 +61,9 @@ def test_two_workers_share_sqlite_and_hit_the_total_exactly(
 
     assert main(["status", "--study", str(path)]) == 0
     out = capfd.readouterr().out
-    counts = {s: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED)}
+    counts = {
+        s: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED)
+    }
     assert (f"tiny: 8 done ({counts[TrialState.COMPLETE]} complete, "
             f"{counts[TrialState.PRUNED]} pruned, 0 failed), 0 running") in out
     best = max(t.value for t in trials if t.state == TrialState.COMPLETE)

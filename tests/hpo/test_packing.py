@@ -52,7 +52,9 @@ def test_peak_estimate_scales_with_batch_and_matches_the_paper_nets_size() -> No
         (139.0, 12.0, True, 8),  # H200: 10 fit, MPS cap 8
     ],
 )
-def test_choice_from_fake_card_sizes(free_gib: float, trial_gib: float, mps: bool, expected: int) -> None:
+def test_choice_from_fake_card_sizes(
+    free_gib: float, trial_gib: float, mps: bool, expected: int
+) -> None:
     assert choose_trials_per_gpu(int(free_gib * GIB), int(trial_gib * GIB), mps=mps) == expected
 
 

@@ -26,7 +26,9 @@ MANY = 40
 HPO = [str(Path(sys.executable).parent / "basset-hpo")]
 
 
-def _check_resumed(url: str, name: str, n_trials: int, max_epochs: int) -> tuple[FrozenTrial, FrozenTrial]:
+def _check_resumed(
+    url: str, name: str, n_trials: int, max_epochs: int
+) -> tuple[FrozenTrial, FrozenTrial]:
     """The study holds n_trials finished trials plus one replaced (FAIL) trial, whose copy
     continued from the replaced trial's last epoch; returns (replaced, copy)."""
     trials = optuna.load_study(study_name=name, storage=url).trials

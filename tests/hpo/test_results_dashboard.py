@@ -86,7 +86,9 @@ def test_dashboard_serves_the_study_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             out, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            raise AssertionError(f"Ctrl-C did not stop the dashboard: {proc.communicate()}") from None
+            raise AssertionError(
+                f"Ctrl-C did not stop the dashboard: {proc.communicate()}"
+            ) from None
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert f"http://127.0.0.1:{port}/dashboard/studies/{study_id}" in out

@@ -35,7 +35,9 @@ def test_pwm_of_planted_filter_is_the_motif(padding: str) -> None:
     rng = np.random.default_rng(1)
     codes, _ = planted_codes(rng, 150, 40, MAFK)
     # The even width (10) takes the "same" graph's asymmetric padding: windows must stay aligned.
-    found = filter_motifs(planted_model(MAFK, 40, n_filters=2, padding=padding), codes, batch_size=64)
+    found = filter_motifs(
+        planted_model(MAFK, 40, n_filters=2, padding=padding), codes, batch_size=64
+    )
     first, silent = found
     assert first.consensus == MAFK
     # Every planted site fires (score 7.5 > half the maximum); a random 10-mer needs >= 7 matches.
@@ -83,7 +85,9 @@ def test_meme_table_and_logos(motifs) -> None:
     meme = meme_text(motifs).splitlines()
     assert meme[0] == "MEME version 4"
     at = meme.index(f"MOTIF filter0 {MAFK}")
-    assert meme[at + 1].startswith(f"letter-probability matrix: alength= 4 w= 10 nsites= {motifs[0].n_sites}")
+    assert meme[at + 1].startswith(
+        f"letter-probability matrix: alength= 4 w= 10 nsites= {motifs[0].n_sites}"
+    )
     rows = np.array([[float(v) for v in line.split()] for line in meme[at + 2 : at + 12]])
     assert rows.shape == (10, 4) and np.allclose(rows.sum(axis=1), 1.0, atol=1e-5)
     assert not any(line.startswith("MOTIF filter1") for line in meme)
@@ -94,7 +98,7 @@ def test_meme_table_and_logos(motifs) -> None:
     assert table[2][3] == "no activation"
 
     page = logos_html(motifs, matches, "t")
-    assert page.count("<svg xmlns") == 2 and "href=\"#glyph-C\"" in page and "id=\"glyph-C\"" in page
+    assert page.count("<svg xmlns") == 2 and 'href="#glyph-C"' in page and 'id="glyph-C"' in page
     assert page.index(MAFK) < page.index("no activation")
 
 
@@ -105,7 +109,10 @@ def test_cli_writes_every_output(tmp_path, capsys) -> None:
     model = save_model(planted_model(MAFK, 40, n_filters=2), tmp_path / "m.pt", ["t0"])
     data = save_data(codes, tmp_path / "d.h5")
     out = tmp_path / "out"
-    assert main([str(model), str(data), str(out), "--max-seqs", "100", "--threshold", "0.9", "-q"]) == 0
+    assert (
+        main([str(model), str(data), str(out), "--max-seqs", "100", "--threshold", "0.9", "-q"])
+        == 0
+    )
     assert capsys.readouterr().err == ""
     assert {p.name for p in out.iterdir()} == {"filters_meme.txt", "table.tsv", "logos.html"}
     row = (out / "table.tsv").read_text().splitlines()[1].split("\t")

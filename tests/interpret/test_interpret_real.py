@@ -17,7 +17,9 @@ from basset.training.trainer import train
 @pytest.mark.slow
 def test_filters_match_mafk_and_pou5f1(oct4_mafk, tmp_path, capsys) -> None:
     data_path = tmp_path / "oct4_mafk.h5"
-    preprocess(oct4_mafk / "oct4_mafk.fa", oct4_mafk / "oct4_mafk_act.txt", data_path, valid=700, test=700)
+    preprocess(
+        oct4_mafk / "oct4_mafk.fa", oct4_mafk / "oct4_mafk_act.txt", data_path, valid=700, test=700
+    )
     # Basset's 300 first-layer filters of width 19; a wide first pooling (10) makes each filter
     # learn a whole motif rather than a piece of one (Koo & Eddy 2019).
     params = JobParams(
@@ -44,7 +46,11 @@ def test_filters_match_mafk_and_pou5f1(oct4_mafk, tmp_path, capsys) -> None:
     with capsys.disabled():
         for hits in found.values():
             for r in hits:
-                print(f"\nfilter {r['filter']}: {r['consensus']} -> {r['match_id']} {r['match_name']} "
-                      f"p={r['p_value']} q={r['q_value']}", end="")
+                print(
+                    f"\nfilter {r['filter']}: {r['consensus']} -> {r['match_id']} "
+                    f"{r['match_name']} "
+                    f"p={r['p_value']} q={r['q_value']}",
+                    end="",
+                )
     assert found["MA0496."], "no filter whose best match is MAFK with q < 0.05"
     assert found["MA1115."], "no filter whose best match is POU5F1 with q < 0.05"

@@ -67,7 +67,12 @@ def test_select_targets() -> None:
 
 
 def _fasta(path, records: dict[str, np.ndarray]):
-    path.write_text("".join(f">{k} some description\n{BASE_BYTES[v].tobytes().decode()}\n" for k, v in records.items()))
+    path.write_text(
+        "".join(
+            f">{k} some description\n{BASE_BYTES[v].tobytes().decode()}\n"
+            for k, v in records.items()
+        )
+    )
     return path
 
 
@@ -75,13 +80,19 @@ def test_cli_outputs(tmp_path, capsys) -> None:
     model = save_model(planted_model(MOTIF, SEQ_LEN), tmp_path / "m.pt", ["MafK"])
     fasta = _fasta(tmp_path / "s.fa", {"chr1:100-160": sequence(2), "plain": sequence(3)})
     out = tmp_path / "out"
-    assert main([str(model), str(fasta), str(out), "--center", "40", "--targets", "MafK", "-q"]) == 0
+    assert (
+        main([str(model), str(fasta), str(out), "--center", "40", "--targets", "MafK", "-q"]) == 0
+    )
     assert capsys.readouterr().err == ""
     saved = np.load(out / "sat_chr1_100-160.npy")
     assert saved.shape == (1, 4, 40)
     tsv = (out / "sat_plain.tsv").read_text().splitlines()
     assert tsv[0].split("\t")[:3] == ["target", "base", "11"] and len(tsv) == 5
-    assert np.allclose(np.array([r.split("\t")[2:] for r in tsv[1:]], dtype=float), np.load(out / "sat_plain.npy")[0], atol=1e-4)
+    assert np.allclose(
+        np.array([r.split("\t")[2:] for r in tsv[1:]], dtype=float),
+        np.load(out / "sat_plain.npy")[0],
+        atol=1e-4,
+    )
     table = [r.split("\t") for r in (out / "table.tsv").read_text().splitlines()]
     assert table[1][:2] == ["chr1:100-160", "MafK"]
     assert AT < int(table[1][4]) <= AT + len(MOTIF)  # the largest loss is a motif base (1-based)
@@ -89,8 +100,24 @@ def test_cli_outputs(tmp_path, capsys) -> None:
 
     zipped = tmp_path / "s.fa.gz"
     zipped.write_bytes(gzip.compress(fasta.read_bytes()))
-    assert main([str(model), str(zipped), str(tmp_path / "gz"), "--center", "40", "--targets", "MafK", "-q"]) == 0
-    np.testing.assert_array_equal(np.load(tmp_path / "gz" / "sat_plain.npy"), np.load(out / "sat_plain.npy"))
+    assert (
+        main(
+            [
+                str(model),
+                str(zipped),
+                str(tmp_path / "gz"),
+                "--center",
+                "40",
+                "--targets",
+                "MafK",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "gz" / "sat_plain.npy"), np.load(out / "sat_plain.npy")
+    )
 
 
 @pytest.mark.parametrize(

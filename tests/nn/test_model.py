@@ -141,7 +141,14 @@ def test_last_pool_soft_changes_only_the_last_conv_layer() -> None:
     assert all(w is not pools[1].log_sharpness for w in norm_constrained(model))
 
 
-def _kipoi_like(filters: list[int], sizes: list[int], pools: list[int], flat: int, hidden: list[int], targets: int) -> nn.Sequential:
+def _kipoi_like(
+    filters: list[int],
+    sizes: list[int],
+    pools: list[int],
+    flat: int,
+    hidden: list[int],
+    targets: int,
+) -> nn.Sequential:
     """The Kipoi conversion's layout (Conv2d (k,1), BatchNorm2d, ..., wrapped Linear), small."""
 
     class Flatten(nn.Module):

@@ -88,8 +88,11 @@ def test_seed_from_two_targets_into_five(
     # The job's conv keys give way to the seed's; its hidden layers are the job's, copied from
     # the seed when they are the seed's size ([16]), new otherwise ([5, 7]).
     result = train(
-        small_params(conv_filters=[3, 3], hidden_units=hidden_units), five,
-        options=_options(max_epochs=2, save_prefix=tmp_path / "t", seed_model=tmp_path / "s_best.pt"),
+        small_params(conv_filters=[3, 3], hidden_units=hidden_units),
+        five,
+        options=_options(
+            max_epochs=2, save_prefix=tmp_path / "t", seed_model=tmp_path / "s_best.pt"
+        ),
     )
     assert result.epochs_run == 2
     same_hidden = hidden_units == seed.params.hidden_units
@@ -129,7 +132,10 @@ def test_freeze_conv_keeps_the_seed_filters(tmp_path: Path) -> None:
                          seed_model=tmp_path / "s_best.pt", freeze_conv=True),
     )
     assert result.epochs_run == 2
-    seed, tuned = load_model(tmp_path / "s_best.pt").model, load_model(tmp_path / "f_check.pt").model
+    seed, tuned = (
+        load_model(tmp_path / "s_best.pt").model,
+        load_model(tmp_path / "f_check.pt").model,
+    )
     for key, value in seed.conv.state_dict().items():
         assert torch.equal(value, tuned.conv.state_dict()[key]), key
     assert not torch.equal(seed.hidden[0][0].weight, tuned.hidden[0][0].weight)

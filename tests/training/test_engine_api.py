@@ -24,11 +24,24 @@ from synth_data import make_data, one_thread
 pytestmark = pytest.mark.usefixtures(one_thread.__name__)
 
 FLAT = {
-    "num_conv": 2, "conv_filters_0": 8, "conv_filters_1": 6, "conv_filters_2": 99,  # layer 3: unused
-    "conv_filter_sizes_0": 5, "conv_filter_sizes_1": 3, "pool_width_0": 2,
-    "last_pool_width": "global", "conv_dropouts_0": 0.1, "conv_dropouts_1": 0.2,
-    "num_hidden": 1, "hidden_units_0": 16, "hidden_units_1": 500, "hidden_dropouts_0": 0.3,
-    "batch_size": 32, "learning_rate": 0.01, "weight_norm": 2.0, "rc": True,
+    "num_conv": 2,
+    "conv_filters_0": 8,
+    "conv_filters_1": 6,
+    "conv_filters_2": 99,  # layer 3: unused
+    "conv_filter_sizes_0": 5,
+    "conv_filter_sizes_1": 3,
+    "pool_width_0": 2,
+    "last_pool_width": "global",
+    "conv_dropouts_0": 0.1,
+    "conv_dropouts_1": 0.2,
+    "num_hidden": 1,
+    "hidden_units_0": 16,
+    "hidden_units_1": 500,
+    "hidden_dropouts_0": 0.3,
+    "batch_size": 32,
+    "learning_rate": 0.01,
+    "weight_norm": 2.0,
+    "rc": True,
 }
 
 

@@ -36,7 +36,9 @@ def options(**changes: object) -> TrainOptions:
 
 
 def test_learns_the_planted_motifs() -> None:
-    result = train(small_params(learning_rate=0.01), make_data(n_train=512), options=options(max_epochs=4))
+    result = train(
+        small_params(learning_rate=0.01), make_data(n_train=512), options=options(max_epochs=4)
+    )
     assert result.stop_reason == "max_epochs"
     assert result.epochs_run == 4 and len(result.history) == 4
     assert result.best_metric > 0.85  # chance is 0.5
@@ -79,7 +81,9 @@ def test_stagnant_t_counts_epochs_without_a_new_best(
     monkeypatch: pytest.MonkeyPatch, stagnant_t: int, epochs_run: int, best_epoch: int
 ) -> None:
     _scripted(monkeypatch, [0.5, 0.6, 0.6, 0.9])
-    result = train(small_params(), make_data(), options=options(max_epochs=100, stagnant_t=stagnant_t))
+    result = train(
+        small_params(), make_data(), options=options(max_epochs=100, stagnant_t=stagnant_t)
+    )
     assert (result.stop_reason, result.epochs_run, result.best_epoch) == (
         "stagnant", epochs_run, best_epoch
     )
@@ -144,7 +148,9 @@ def test_nan_loss_raises_training_diverged() -> None:
 def test_drop_rate_lowers_the_learning_rate_when_the_loss_stalls() -> None:
     # lr 0 keeps the loss where it is, so every epoch after the first drops the rate by 2/3.
     result = train(
-        small_params(learning_rate=1e-12), make_data(), options=options(max_epochs=3, drop_rate=True)
+        small_params(learning_rate=1e-12),
+        make_data(),
+        options=options(max_epochs=3, drop_rate=True),
     )
     rates = [m.learning_rate for m in result.history]
     assert rates == pytest.approx([1e-12, 1e-12, 1e-12 * 2 / 3])
@@ -160,7 +166,9 @@ def test_drop_rate_rule_when_the_previous_loss_is_zero() -> None:
 
 def test_rc_trains_and_validates_on_both_strands() -> None:
     result = train(
-        small_params(learning_rate=0.01), make_data(n_train=512), options=options(max_epochs=2, rc=True)
+        small_params(learning_rate=0.01),
+        make_data(n_train=512),
+        options=options(max_epochs=2, rc=True),
     )
     assert result.epochs_run == 2 and result.best_metric > 0.6
 
@@ -184,7 +192,9 @@ def test_trains_on_each_device(device: str, tmp_path: Path) -> None:
 def test_bf16_autocast_agrees_with_fp32_on_cuda() -> None:
     data, params = make_data(n_train=512), small_params()
     fast = train(params, data, options=options(device="cuda", amp=True, rand=3, legacy_order=True))
-    plain = train(params, data, options=options(device="cuda", amp=False, rand=3, legacy_order=True))
+    plain = train(
+        params, data, options=options(device="cuda", amp=False, rand=3, legacy_order=True)
+    )
     for a, b in zip(fast.history, plain.history, strict=True):
         assert a.train_loss == pytest.approx(b.train_loss, rel=0.05)
         assert a.valid_metric == pytest.approx(b.valid_metric, abs=0.03)
