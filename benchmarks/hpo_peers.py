@@ -78,7 +78,12 @@ def main() -> None:
     parser.add_argument("--oct4-mafk", type=Path, help="folder with oct4_mafk.fa and _act.txt")
     parser.add_argument("--n-seqs", type=int, help="sequences per generated set")
     parser.add_argument("--no-kmer", action="store_true", help="skip the 6-mer LR baseline")
+    parser.add_argument("--report", type=Path, nargs="+", metavar="ROWS_JSON",
+                        help="run nothing: the table and curves of earlier runs' rows.json files")
     args = parser.parse_args()
+    if args.report:
+        report(args.report, args.out, args.budget)
+        return
     torch.set_num_threads(1)  # each of the two concurrent trials on one core
     args.out.mkdir(parents=True, exist_ok=True)
     engines = args.engines.split(",")
@@ -106,6 +111,21 @@ def main() -> None:
                         {"rows": [as_json(r) for r in rows], "kmer_lr": baselines}, indent=1))
     print(table(rows, args.budget))
     for path in write_curves(rows, args.out, args.budget):
+        print(f"curves: {path}")
+
+
+def report(files: list[Path], out: Path, budget: float) -> None:
+    """The table (with the 6-mer LR rows) and the curves of the rows in `files`, together."""
+    rows, baselines = [], {}
+    for path in files:
+        saved = json.loads(path.read_text())
+        rows += [Row(**{**r, "curve": [tuple(p) for p in r["curve"]]}) for r in saved["rows"]]
+        baselines.update(saved["kmer_lr"])
+    out.mkdir(parents=True, exist_ok=True)
+    print(table(rows, budget))
+    for name, scores in baselines.items():
+        print(f"{name}: 6-mer LR valid {scores['valid']:.4f}, test {scores['test']:.4f}")
+    for path in write_curves(rows, out, budget):
         print(f"curves: {path}")
 
 
