@@ -44,6 +44,6 @@ def test_means_spreads_and_the_time_to_the_best_other(tmp_path: Path) -> None:
     text = table(rows, budget=20.0)
     x_line = next(line for line in text.splitlines() if line.startswith("| set | x |"))
     y_line = next(line for line in text.splitlines() if line.startswith("| set | y |"))
-    assert "0.8000 ± 0.0000" in x_line and "never (0/2)" in x_line  # y's mean is 0.85
+    assert "| 2/2 | 0.8000 ± 0.0000" in x_line and "never (0/2)" in x_line  # y's mean: 0.85
     assert "0.8500 ± 0.0707" in y_line
     assert "0.30x budget (2/2)" in y_line  # x's 0.8: at 1 s and at 11 s

@@ -79,7 +79,7 @@ def _mean_sd(values: list[float]) -> tuple[float, float, float]:
 def table(rows: list[Row], budget: float) -> str:
     """Per data set and engine: means +- sd (and standard errors) over seeds; the time each
     engine needs to reach the best other engine's mean final validation AUROC."""
-    lines = ["| data | engine | seeds | best valid | test AUROC (se) | started / pruned | busy "
+    lines = ["| data | engine | seeds with a trial | best valid | test AUROC (se) | started / pruned | busy "
              "| overhead/trial | reaches best other's valid at |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for data in dict.fromkeys(r.data for r in rows):
@@ -97,7 +97,8 @@ def table(rows: list[Row], budget: float) -> str:
             valid, valid_sd, _ = _mean_sd([r.best_valid for r in runs])
             test, test_sd, test_se = _mean_sd([r.test_auroc for r in runs])
             lines.append(
-                f"| {data} | {engine} | {len(runs)} | {valid:.4f} ± {valid_sd:.4f} | "
+                f"| {data} | {engine} | {sum(math.isfinite(r.best_valid) for r in runs)}/"
+                f"{len(runs)} | {valid:.4f} ± {valid_sd:.4f} | "
                 f"{test:.4f} ± {test_sd:.4f} ({test_se:.4f}) | "
                 f"{statistics.fmean(r.started for r in runs):.1f} / "
                 f"{statistics.fmean(r.pruned for r in runs):.1f} | "
