@@ -79,9 +79,12 @@ def _mean_sd(values: list[float]) -> tuple[float, float, float]:
 def table(rows: list[Row], budget: float) -> str:
     """Per data set and engine: means +- sd (and standard errors) over seeds; the time each
     engine needs to reach the best other engine's mean final validation AUROC."""
-    lines = ["| data | engine | seeds with a trial | best valid | test AUROC (se) | started / pruned | busy "
-             "| overhead/trial | reaches best other's valid at |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| data | engine | seeds with a trial | best valid | test AUROC (se) | started / pruned | "
+        "busy "
+        "| overhead/trial | reaches best other's valid at |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for data in dict.fromkeys(r.data for r in rows):
         mine = [r for r in rows if r.data == data]
         engines = list(dict.fromkeys(r.engine for r in mine))
