@@ -236,7 +236,7 @@ def throughput(ctx: Context, figures: dict[str, Any]) -> None:
                 else:
                     options = dataclasses.replace(path_options, device=str(ctx.device))
                     speed = project_throughput(codes, targets, batch, options, ctx.sizes.repeats)
-            except Exception as err:  # noqa: BLE001 (recorded; the other paths still run)
+            except Exception as err:  # recorded; the other paths still run
                 record_error(row, err, f"{name} at batch {batch}")
                 failed += 1
                 continue
@@ -266,7 +266,7 @@ def memory(ctx: Context, figures: dict[str, Any]) -> None:
             continue
         try:
             entry["measured_bytes"] = measured_peak(params, seq_len, num_targets, ctx.device)
-        except Exception as err:  # noqa: BLE001 (recorded; the other study still runs)
+        except Exception as err:  # recorded; the other study still runs
             record_error(entry, err, f"the {study} study's peak")
             failed += 1
             continue

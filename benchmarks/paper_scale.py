@@ -142,12 +142,12 @@ def _watch_memory(run: subprocess.Popen[bytes], shm: Path, start: float, sample:
 
 
 def _watch_study(url: str, start: float, sample: Sample) -> None:
-    import optuna  # noqa: PLC0415 (the benchmark's parent process only)
+    import optuna  # the benchmark's parent process only
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         trials = optuna.load_study(study_name="dnase", storage=url).get_trials(deepcopy=False)
-    except Exception:  # noqa: BLE001 (not created yet, or locked for a moment)
+    except Exception:  # not created yet, or locked for a moment
         return
     now = time.monotonic() - start
     sample.counts = {}
