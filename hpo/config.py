@@ -7,7 +7,6 @@ works.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -16,27 +15,23 @@ from typing import Any
 
 from basset import (
     DEMO_SETS,
-    GLOBAL_POOL,
-    LAST_POOL,
-    LAYER_COUNTS,
     PADDINGS,
-    PRESETS,
-    ParamsError,
     field_types,
-    layer_name,
-    parse_params,
-    read_params,
 )
 from hpo.errors import ConfigError
 from hpo.space import (
-    PER_LAYER,
     SEED_KEYS,
-    SPACE_KEYS,
-    TRAINING_KEYS,
     ParamSpec,
     Reference,
     check_space,
-    value_type,
+)
+from hpo.study_tables import (
+    at_least,
+    check_keys,
+    fixed_values,
+    param_spec,
+    reference,
+    typed,
 )
 
 
@@ -121,145 +116,17 @@ class StudyConfig:
 
 
 
-def _hint(key: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1)
-    return f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(allowed)})"
-
-
-def _check_keys(table: dict[str, Any], allowed: list[str], where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise ConfigError(f"{where}: unknown key {key!r}{_hint(key, allowed)}")
-
-
-def _typed(value: Any, kind: type, where: str) -> Any:
-    """`value` as a `kind` (an int is a float too; a bool is not a number)."""
-    allowed = (int, float) if kind is float else (kind,)
-    ok = isinstance(value, allowed) and (kind is bool or not isinstance(value, bool))
-    if not ok:
-        raise ConfigError(f"{where} must be {kind.__name__}, got {value!r}")
-    return float(value) if kind is float else value
-
-
 def _section(table: dict[str, Any], cls: type, where: str) -> Any:
     """Build a frozen dataclass from a TOML table, checking keys and types."""
     types = field_types(cls)
-    _check_keys(table, list(types), where)
+    check_keys(table, list(types), where)
     values = {}
     for key, value in table.items():
-        values[key] = _typed(value, types[key][0], f"{where}.{key}")
+        values[key] = typed(value, types[key][0], f"{where}.{key}")
     return cls(**values)
 
 
-def _at_least(value: int | float, low: int | float, where: str) -> None:
-    if value < low:
-        raise ConfigError(f"{where} must be >= {low}, got {value}")
-
-
 # --- the parts of a study file ------------------------------------------------------------------
-
-def _param_spec(name: str, raw: Any) -> ParamSpec:
-    where = f"space.{name}"
-    if name not in SPACE_KEYS and layer_name(name) is None:
-        raise ConfigError(f"space: unknown key {name!r}{_hint(name, SPACE_KEYS)}")
-    if isinstance(raw, list):
-        if len(raw) != 2:
-            raise ConfigError(f"{where}: a range is [low, high], got {raw!r}")
-        raw = {"low": raw[0], "high": raw[1]}
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{where}: give [low, high], {{low=, high=, log=, step=}} or {{choices=[...]}}"
-            f" (fixed values go under [fixed]), got {raw!r}"
-        )
-    if "choices" in raw:
-        _check_keys(raw, ["choices"], where)
-        choices = raw["choices"]
-        if not isinstance(choices, list) or not choices:
-            raise ConfigError(f"{where}.choices must be a non-empty list, got {choices!r}")
-        if any(isinstance(c, (list, dict)) for c in choices):
-            raise ConfigError(f"{where}.choices must hold plain values, got {choices!r}")
-        if name == LAST_POOL:
-            for choice in choices:
-                _last_pool_value(choice, f"{where}.choices")
-        if TRAINING_KEYS.get(name) is bool and not all(isinstance(c, bool) for c in choices):
-            raise ConfigError(f"{where}.choices must be true and/or false, got {choices!r}")
-        return ParamSpec(name, "categorical", choices=tuple(choices))
-    _check_keys(raw, ["low", "high", "log", "step"], where)
-    if "low" not in raw or "high" not in raw:
-        raise ConfigError(f"{where}: needs both low and high")
-    one_layer = layer_name(name)
-    kind = value_type(one_layer[0] if one_layer else name)
-    if kind not in (int, float):
-        raise ConfigError(f"{where}: {name} is not numeric; use {{choices=[...]}}")
-    low = _typed(raw["low"], kind, f"{where}.low")
-    high = _typed(raw["high"], kind, f"{where}.high")
-    log = _typed(raw.get("log", False), bool, f"{where}.log")
-    step = raw.get("step")
-    if low >= high:
-        raise ConfigError(f"{where}: low must be < high, got [{low}, {high}]")
-    if log and low <= 0:
-        raise ConfigError(f"{where}: a log range needs low > 0, got {low}")
-    if step is not None:
-        step = _typed(step, kind, f"{where}.step")
-        if step <= 0 or log:
-            raise ConfigError(f"{where}.step must be > 0 and cannot be combined with log")
-    if name in LAYER_COUNTS and low < (1 if name == "num_conv" else 0):
-        raise ConfigError(f"{where}: low must be >= {1 if name == 'num_conv' else 0}, got {low}")
-    return ParamSpec(name, kind.__name__, low=low, high=high, log=log, step=step)
-
-
-def _fixed(table: dict[str, Any], space: dict[str, ParamSpec]) -> dict[str, Any]:
-    allowed = [k for k in SPACE_KEYS if k not in space]
-    fixed: dict[str, Any] = {}
-    for key, value in table.items():
-        if key in space:
-            raise ConfigError(f"fixed.{key}: also in [space]; a key is either searched or fixed")
-        if key not in allowed:
-            raise ConfigError(f"fixed: unknown key {key!r}{_hint(key, allowed)}")
-        if key == LAST_POOL:
-            fixed[key] = _last_pool_value(value, f"fixed.{key}")
-            continue
-        kind = value_type(key)
-        per_layer = isinstance(value, list) and key in PER_LAYER  # else one value for all layers
-        typed = [_typed(v, kind, f"fixed.{key}") for v in (value if per_layer else [value])]
-        fixed[key] = typed if per_layer else typed[0]
-    return fixed
-
-
-def _last_pool_value(value: Any, where: str) -> int | str:
-    """A last pool width: a whole number > 0, or "global"."""
-    if value == GLOBAL_POOL or (isinstance(value, int) and not isinstance(value, bool)
-                                and value > 0):
-        return value
-    raise ConfigError(f'{where}: a last pool width is a whole number > 0 or "global", '
-                      f"got {value!r}")
-
-
-def _reference(item: Any, index: int) -> Reference:
-    where = f"enqueue[{index}]"
-    if isinstance(item, str):
-        if item in PRESETS:
-            return Reference(item, PRESETS[item]())
-        try:
-            return Reference(item, read_params(item))
-        except ParamsError as err:
-            raise ConfigError(
-                f"{where}: {err} (use {' or '.join(map(repr, PRESETS))}, a params file or a table)"
-            ) from None
-    if isinstance(item, dict):
-        item = dict(item)
-        label = item.pop("label", f"enqueue[{index}]")
-        lines = []
-        for key, value in item.items():
-            for v in value if isinstance(value, list) else [value]:
-                lines.append(f"{key} {str(v).lower() if isinstance(v, bool) else v}")
-        try:
-            return Reference(str(label), parse_params("\n".join(lines), where))
-        except ParamsError as err:
-            raise ConfigError(str(err)) from None
-    raise ConfigError(f"{where}: give {' or '.join(map(repr, PRESETS))}, a params file path or a "
-                      f"table, got {item!r}")
-
 
 _TOP: dict[str, type] = {
     "name": str, "storage": str, "data": str, "generate_demo_data": bool,
@@ -289,8 +156,8 @@ def check_seed(seed: int, where: str) -> None:
 
 def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
     """Validate a parsed TOML document; every problem is a one-line ConfigError."""
-    _check_keys(raw, [*_TOP, *_TABLES], "study")
-    top = {key: _typed(raw[key], kind, key) for key, kind in _TOP.items() if key in raw}
+    check_keys(raw, [*_TOP, *_TABLES], "study")
+    top = {key: typed(raw[key], kind, key) for key, kind in _TOP.items() if key in raw}
     top.setdefault("name", source.stem)
     check_name(top["name"])
     if "seed" in top:
@@ -300,7 +167,7 @@ def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
     top["data"] = Path(top["data"])
     for key in ("n_trials", "max_epochs", "stagnant_t", "cpu_workers", "eval_every"):
         if key in top:
-            _at_least(top[key], 1, key)
+            at_least(top[key], 1, key)
     if top.get("metric", "valid_auroc") != "valid_auroc":
         raise ConfigError(f"metric: only valid_auroc is supported, got {top['metric']!r}")
     if top.get("direction", "maximize") != "maximize":
@@ -324,12 +191,12 @@ def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
     config.pruner = _section(raw.get("pruner", {}), PrunerConfig, "pruner")
     config.heartbeat = _section(raw.get("heartbeat", {}), HeartbeatConfig, "heartbeat")
     _check_choices(config)
-    config.space = {name: _param_spec(name, spec) for name, spec in raw.get("space", {}).items()}
-    config.fixed = _fixed(raw.get("fixed", {}), config.space)
+    config.space = {name: param_spec(name, spec) for name, spec in raw.get("space", {}).items()}
+    config.fixed = fixed_values(raw.get("fixed", {}), config.space)
     enqueue = raw.get("enqueue", [])
     if not isinstance(enqueue, list):
         raise ConfigError(f"enqueue must be a list, got {enqueue!r}")
-    config.enqueue = [_reference(item, i) for i, item in enumerate(enqueue)]
+    config.enqueue = [reference(item, i) for i, item in enumerate(enqueue)]
     _check_transfer(config)
     if config.seed_model is None:  # a transfer study's space is checked once the seed is read
         check_space(config, config.enqueue)
@@ -364,23 +231,23 @@ def _check_choices(config: StudyConfig) -> None:
         )
     if pruner.type not in PRUNERS:
         raise ConfigError(f"pruner.type must be one of {', '.join(PRUNERS)}, got {pruner.type!r}")
-    _at_least(sampler.n_startup_trials, 0, "sampler.n_startup_trials")
-    _at_least(pruner.reduction_factor, 2, "pruner.reduction_factor")
-    _at_least(pruner.min_resource, 1, "pruner.min_resource")
+    at_least(sampler.n_startup_trials, 0, "sampler.n_startup_trials")
+    at_least(pruner.reduction_factor, 2, "pruner.reduction_factor")
+    at_least(pruner.min_resource, 1, "pruner.min_resource")
     if pruner.type in ("asha", "hyperband") and pruner.min_resource >= config.max_epochs:
         raise ConfigError(
             f"pruner.min_resource ({pruner.min_resource}) must be < max_epochs "
             f"({config.max_epochs})"
         )
     for key in ("bootstrap_count", "n_startup_trials", "n_warmup_steps"):
-        _at_least(getattr(pruner, key), 0, f"pruner.{key}")
-    _at_least(pruner.n_min_trials, 1, "pruner.n_min_trials")
-    _at_least(pruner.keep_rising, 0, "pruner.keep_rising")
+        at_least(getattr(pruner, key), 0, f"pruner.{key}")
+    at_least(pruner.n_min_trials, 1, "pruner.n_min_trials")
+    at_least(pruner.keep_rising, 0, "pruner.keep_rising")
     if pruner.type == "asha" and pruner.keep_rising:
         raise ConfigError("pruner.keep_rising: the asha pruner judges a trial against its rung's "
                           "peers, rising or not; drop keep_rising (or use hyperband or median)")
-    _at_least(beat.interval, 0, "heartbeat.interval")
-    _at_least(beat.max_retry, 0, "heartbeat.max_retry")
+    at_least(beat.interval, 0, "heartbeat.interval")
+    at_least(beat.max_retry, 0, "heartbeat.max_retry")
     if beat.interval and beat.grace_period <= beat.interval:
         raise ConfigError(
             f"heartbeat.grace_period ({beat.grace_period}) must exceed the interval "
