@@ -144,7 +144,6 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ws
 
 
-
 @pytest.mark.parametrize("name", CASES)
 def test_round_three_is_one_line_exit_2_and_changes_nothing(
     name: str, ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,

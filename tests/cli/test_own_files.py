@@ -132,7 +132,6 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ws
 
 
-
 @pytest.mark.parametrize("name", CASES)
 def test_an_output_over_an_input_is_refused_before_any_work(
     name: str, ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
