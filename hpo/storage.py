@@ -8,6 +8,7 @@ PostgreSQL (`postgresql+psycopg://...`) serves many hosts.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import re
 import sqlite3
@@ -258,12 +259,16 @@ def make_storage(
         raise storage_error(url, err) from None
 
 
-# The tables of Optuna's RDB schema (read by name only: never queried by us)
-OPTUNA_TABLES = frozenset({
-    "studies", "study_directions", "study_user_attributes", "study_system_attributes", "trials",
-    "trial_params", "trial_values", "trial_intermediate_values", "trial_user_attributes",
-    "trial_system_attributes", "trial_heartbeats", "version_info",
-})
+@functools.cache
+def optuna_tables() -> frozenset[str]:
+    """The tables of the installed Optuna's schema (alembic's own left out), as a fresh in-memory
+    storage creates them: no name of Optuna's is written here, and a release that adds or
+    renames one is followed."""
+    storage = optuna.storages.RDBStorage("sqlite:///:memory:")
+    try:
+        return frozenset(sqlalchemy.inspect(storage.engine).get_table_names()) - {"alembic_version"}
+    finally:
+        storage.engine.dispose()
 
 
 def check_study_tables(url: str, *, create: bool = False) -> None:
@@ -288,7 +293,7 @@ def check_study_tables(url: str, *, create: bool = False) -> None:
         others = f" (it holds {', '.join(sorted(tables)[:3])}{', ...' if len(tables) > 3 else ''})"
         raise StorageError(f"{mask(url)} is not a study database (no Optuna tables)"
                            f"{others if tables else ''}")
-    missing = sorted(OPTUNA_TABLES - tables)
+    missing = sorted(optuna_tables() - tables)
     if missing:
         raise StorageError(f"{mask(url)} is a damaged study database: Optuna's table(s) "
                            f"{', '.join(missing)} are missing (restore it from a backup)")

@@ -34,6 +34,7 @@ from basset.training.trainer import train
 from hpo.cli import main as hpo_main
 from hpo.config import load_study
 from hpo.objective import TrainFn
+from hpo.storage import optuna_tables
 from hpo.study import prepare_study
 from hpo.workers import RunPlan, run_trials
 from hpo_testutil import quick_train, study_toml, tiny_data, write_h5
@@ -42,6 +43,8 @@ from synth_data import make_data
 
 SCRIPTS: dict[str, Callable[[list[str]], int]] = {**BASSET_SCRIPTS, "basset-hpo": hpo_main}
 PG_PASSWORD = "hunter2-secret"
+# The Optuna table the damaged study lacks (a copy of a study, damaged on purpose).
+DROPPED = max(optuna_tables() - {"studies", "version_info"})
 HAS_CUDA = torch.cuda.is_available()
 
 
@@ -1315,7 +1318,7 @@ CASES.update(
         "run-damaged-study": Case(
             "basset-hpo",
             ["run", "--study", "{ws}/cat.toml", "--storage", "sqlite:///{ws}/studies/damaged.db"],
-            "damaged study database: Optuna's table(s) trial_values",
+            f"damaged study database: Optuna's table(s) {DROPPED}",
             db="damaged",
         ),
         "status-damaged-study": Case(
@@ -1699,7 +1702,7 @@ def _studies(ws: Path) -> None:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     shutil.copy(ws / "studies" / "cat.db", ws / "studies" / "damaged.db")
     with sqlite3.connect(ws / "studies" / "damaged.db") as conn:  # an Optuna table dropped
-        conn.execute("DROP TABLE trial_values")
+        conn.execute(f"DROP TABLE {DROPPED}")
     with sqlite3.connect(ws / "studies" / "damaged.db") as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     (ws / "db_link.txt").symlink_to(ws / "studies" / "cat.db")  # other names of a database
