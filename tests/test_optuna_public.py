@@ -12,7 +12,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-import sqlalchemy as sa
+
+from hpo.storage import optuna_tables
 
 REPO = Path(__file__).resolve().parents[1]
 SCANNED = ("hpo", "tests")
@@ -48,11 +49,6 @@ def optuna_private_names(tmp_path: Path) -> set[str]:
         found = set(dir(obj)) | set(getattr(obj, "__dict__", {}))
         names |= {n for n in found if n.startswith("_") and not n.startswith("__")}
     return names
-
-
-def optuna_tables(tmp_path: Path) -> set[str]:
-    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/tables.db")
-    return set(sa.inspect(storage.engine).get_table_names())
 
 
 def _sources() -> Iterator[tuple[Path, ast.Module]]:
@@ -98,11 +94,11 @@ def sql_uses(tree: ast.Module, tables: set[str]) -> list[tuple[int, str]]:
 def test_the_collected_names_are_optunas(tmp_path: Path) -> None:
     """The check would pass vacuously if nothing were collected."""
     assert {"_trial_id", "_study_id", "_storage"} <= optuna_private_names(tmp_path)
-    assert {"trials", "trial_user_attributes", "studies"} <= optuna_tables(tmp_path)
+    assert {"trials", "trial_user_attributes", "studies"} <= optuna_tables()
 
 
 def test_the_checks_find_what_they_forbid(tmp_path: Path) -> None:
-    private, tables = optuna_private_names(tmp_path), optuna_tables(tmp_path)
+    private, tables = optuna_private_names(tmp_path), optuna_tables()
     bad = ast.parse(
         "trial._trial_id\ngetattr(study, '_study_id')\nself._storage\n"
         "conn.execute('UPDATE trial_user_attributes SET value_json = 1')\n"
@@ -115,7 +111,7 @@ def test_the_checks_find_what_they_forbid(tmp_path: Path) -> None:
 @pytest.mark.parametrize("check", ["private attributes", "tables in SQL"])
 def test_hpo_and_tests_use_optuna_through_its_public_api(check: str, tmp_path: Path) -> None:
     forbidden = (optuna_private_names(tmp_path) if check == "private attributes"
-                 else optuna_tables(tmp_path))
+                 else optuna_tables())
     scan = private_uses if check == "private attributes" else sql_uses
     found = [f"{path.relative_to(REPO)}:{line}: {what}"
              for path, tree in _sources() for line, what in scan(tree, forbidden)]
