@@ -14,6 +14,7 @@ from basset.errors import ArchitectureError, BassetError, ParamsError
 from basset.fileio import (
     OutputError,
     atomic_path,
+    check_distinct,
     check_output_file,
     describe_os_error,
     is_user_os_error,
@@ -116,6 +117,7 @@ __all__ = [
     "TrainResult",
     "TrainingDiverged",
     "atomic_path",
+    "check_distinct",
     "check_architecture",
     "check_data",
     "check_output_file",

@@ -7,13 +7,12 @@ hard links (another name of the same file) caught by comparing the files themsel
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import optuna
 
-from hpo.errors import ConfigError
+from basset import check_distinct
 from hpo.storage import sqlite_path
 
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal", ".lock")
@@ -21,27 +20,16 @@ CHECKPOINT_ATTRS = ("best_checkpoint", "checkpoint")
 PREFIX_FILES = ("_check.pt", "_best.pt")
 
 
-def same_file(a: Path, b: Path) -> bool:
-    """Whether writing `a` would write `b`: the same resolved path, or one file by two names."""
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet): the names differ, so the files do
-        return False
-
-
 def refuse_overwrite(outputs: Iterable[tuple[str, Path | None]],
                      inputs: Iterable[tuple[str, Path]]) -> None:
-    """ConfigError (before any work) when an output is one of the inputs or another output.
-    `outputs`: (flag, path or None); `inputs`: (what it is, path)."""
+    """One line (before any work) when an output is one of the inputs or another output.
+    `outputs`: (flag, path or None); `inputs`: (what it is, path). basset's check_distinct
+    compares them (resolved paths and the files themselves)."""
     given = [(flag, path) for flag, path in outputs if path is not None]
     inputs = list(inputs)
-    for i, (flag, path) in enumerate(given):
-        for what, other in [*inputs, *((f"the {f} output", p) for f, p in given[i + 1:])]:
-            if same_file(path, other):
-                raise ConfigError(f"{flag} {path} would write over {what} ({other}): "
-                                  "choose another file")
+    for i, output in enumerate(given):
+        later = [(f"the {flag} output", path) for flag, path in given[i + 1:]]
+        check_distinct([*inputs, *later], [output])
 
 
 def database_files(url: str) -> list[tuple[str, Path]]:

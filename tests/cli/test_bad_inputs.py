@@ -1106,7 +1106,7 @@ CASES.update(
 )
 # --- round three (issue 25): an output never writes over an input, a study's files or another
 # output, however it is spelled (relative, through a symlink, a hard link)
-OVER = "would write over"
+OVER = "would overwrite"
 CASES.update(
     {
         "export-over-the-study-database": Case(
