@@ -1,8 +1,8 @@
 """GPU verification in one call: the CUDA tests, train throughput, memory estimates, packed HPO.
 
-    python benchmarks/gpu_check.py --out DIR                       # one H100/H200: <= 12 minutes
+    python benchmarks/gpu_check.py --out DIR                       # one H200: about 7 minutes
     python benchmarks/gpu_check.py --out DIR --steps environment gpu_tests throughput memory hpo
-    python benchmarks/gpu_check.py --out DIR2 --steps environment paper_scale   # (10-min calls)
+    python benchmarks/gpu_check.py --out DIR2 --steps environment paper_scale # 2 calls: 10 min each
     python benchmarks/gpu_check.py --device cpu --quick --out DIR  # CI: tiny, CUDA parts skipped
 
 Writes DIR/gpu_check.md and DIR/gpu_check.json (rewritten after every step, so a run cut short

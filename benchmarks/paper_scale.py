@@ -46,6 +46,7 @@ import numpy as np
 
 from basset import ArgParser
 from hpo.config import PACKAGED_STUDIES
+from hpo.progress import requeued
 
 PAPER = {"rows": 2_071_886, "valid": 70_000, "test": 71_886, "targets": 164}
 DHS = {"rows": 3_591_898, "valid": 70_000, "test": 71_886, "targets": 733}
@@ -150,9 +151,11 @@ def _watch_study(url: str, start: float, sample: Sample) -> None:
     except Exception:  # not created yet, or locked for a moment
         return
     now = time.monotonic() - start
+    replaced = requeued(trials)  # interrupted at the end and requeued: not failures
     sample.counts = {}
     for t in trials:
-        sample.counts[t.state.name] = sample.counts.get(t.state.name, 0) + 1
+        state = "REQUEUED" if t.number in replaced else t.state.name
+        sample.counts[state] = sample.counts.get(state, 0) + 1
         if t.intermediate_values and sample.first_eval_s is None:
             sample.first_eval_s = now
         if t.state.name == "PRUNED" and sample.first_pruned_s is None:
@@ -175,8 +178,10 @@ def run_study(data: Path, devices: list[str], budget: float, folder: Path, per_e
         study = re.sub(r"^eval_every = .*$", "", study, flags=re.M)
     (folder / "studies" / "dnase.toml").write_text(study)
     url = f"sqlite:///{folder}/studies/dnase.db"
-    cmd = [str(Path(sys.executable).parent / "basset-hpo"), "run", "--study", "dnase", "--data",
-           str(data), *devices, "-q"]
+    # basset-hpo's own main, run by this interpreter (a machine running from the tree has no
+    # basset-hpo script)
+    cmd = [sys.executable, "-c", "import sys; from hpo.cli import main; sys.exit(main())",
+           "run", "--study", "dnase", "--data", str(data), *devices, "-q"]
     start = time.monotonic()
     run = subprocess.Popen(cmd, cwd=folder, stdout=subprocess.DEVNULL,
                            stderr=open(folder / "run.log", "wb"), start_new_session=True)

@@ -28,7 +28,7 @@ def copied(trial: FrozenTrial) -> bool:
     return WARM_START in trial.user_attrs
 
 
-def _requeued(trials: list[FrozenTrial]) -> set[int]:
+def requeued(trials: list[FrozenTrial]) -> set[int]:
     """Failed trials that a retry replaced (a crashed or interrupted trial: its WAITING/RUNNING
     copy counts instead). A copy's `retry_history` lists every trial of its chain, as a chain
     may be retried more than once."""
@@ -38,8 +38,8 @@ def _requeued(trials: list[FrozenTrial]) -> set[int]:
 
 def counted(trials: list[FrozenTrial]) -> int:
     """Trials that use up `--n-trials`: all started ones, except requeued ones."""
-    requeued = _requeued(trials)
-    return sum(t.state != TrialState.WAITING and t.number not in requeued and not copied(t)
+    replaced = requeued(trials)
+    return sum(t.state != TrialState.WAITING and t.number not in replaced and not copied(t)
                for t in trials)
 
 
@@ -62,8 +62,8 @@ def snapshot(storage: optuna.storages.BaseStorage, study_name: str) -> Snapshot:
     """Read the study's trials once (fresh from the storage)."""
     study_id = storage.get_study_id_from_name(study_name)
     trials = [t for t in storage.get_all_trials(study_id, deepcopy=False) if not copied(t)]
-    requeued = _requeued(trials)
-    by_state = Counter(t.state.name for t in trials if t.number not in requeued)
+    replaced = requeued(trials)
+    by_state = Counter(t.state.name for t in trials if t.number not in replaced)
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     return Snapshot(
         study_name=study_name,
@@ -72,7 +72,7 @@ def snapshot(storage: optuna.storages.BaseStorage, study_name: str) -> Snapshot:
         best=max(complete, key=lambda t: cast(float, t.value), default=None),
         running=[t for t in trials if t.state == TrialState.RUNNING],
         references=[t for t in trials if t.user_attrs.get("reference")],
-        requeued=len(requeued),
+        requeued=len(replaced),
     )
 
 

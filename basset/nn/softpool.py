@@ -31,15 +31,17 @@ class SoftPoolFunction(torch.autograd.Function):
         short = windows * width - length  # the last window is short by this much (ceil_mode)
         x_padded = nn.functional.pad(x, (0, short)) if short else x
         scaled = x_padded * sharpness[:, None]
+        # fill_ with Python numbers throughout: an element assignment (`t[-1] = v`) copies a
+        # host tensor to the device, which a CUDA graph capture refuses
         if short:
-            scaled[..., length:] = -math.inf  # outside the sequence: weight 0
+            scaled[..., length:].fill_(-math.inf)  # outside the sequence: weight 0
         scaled = scaled.unflatten(-1, (windows, width))
         top = scaled.amax(-1, keepdim=True)
         weights = scaled.sub_(top).exp_()
         total = weights.sum(-1, keepdim=True)
         weights /= total  # each window's softmax
         counts = torch.full((windows,), float(width), device=x.device, dtype=x.dtype)
-        counts[-1] = width - short
+        counts[-1:].fill_(width - short)
         s = sharpness[:, None]
         out = (top.squeeze(-1) + total.squeeze(-1).log() - counts.log()) / s
         weighted_x = (weights * x_padded.unflatten(-1, (windows, width))).sum(-1)

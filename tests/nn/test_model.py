@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from basset.errors import ArchitectureError
 from basset.nn.model import (
@@ -211,3 +212,32 @@ def test_kipoi_layout_with_other_shapes_is_refused() -> None:
     model = build_model(params, 60, 3)
     with pytest.raises(ArchitectureError, match="shape"):
         load_kipoi_state_dict(model, kipoi.state_dict())
+
+
+class HostTensors(TorchDispatchMode):
+    """Records the tensors made from host data (`aten.lift_fresh`: `torch.tensor(...)`, an
+    element assignment `t[i] = v`): on a GPU each is a host-to-device copy, which a CUDA graph
+    capture of the training step refuses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.made: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        if func.overloadpacket is torch.ops.aten.lift_fresh:
+            self.made.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("last_pool", ["max", "soft"])
+@pytest.mark.parametrize("pool", [2, 3])  # 3 leaves a short last window at length 40
+def test_a_training_step_makes_no_tensor_from_host_data(last_pool: str, pool: int) -> None:
+    params = JobParams(conv_filters=[6, 5], conv_filter_sizes=[5, 3], pool_width=[2, pool],
+                       hidden_units=[8], hidden_dropouts=[0.1], conv_dropouts=[0.1],
+                       last_pool=last_pool, coef_l2=0.01).validate()
+    model = build_model(params, 40, 3)
+    x = torch.randn(4, 4, 40)
+    with HostTensors() as host:
+        loss = model(x).square().sum()
+        loss.backward()
+    assert host.made == []
