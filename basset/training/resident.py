@@ -43,11 +43,11 @@ class ResidentData:
     def __init__(self, data: BassetData, device: str | torch.device) -> None:
         self.data = data
         self.device = resolve_device(str(device))
-        self.train = _device_split(data.train, self.device)
-        self.valid = _device_split(data.valid, self.device)
+        self.train = device_split(data.train, self.device)
+        self.valid = device_split(data.valid, self.device)
 
 
-def _device_split(split: Split, device: torch.device) -> DeviceSplit:
+def device_split(split: Split, device: torch.device) -> DeviceSplit:
     codes, targets = _host_tensor(split.seqs, np.uint8), _host_tensor(split.targets, None)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)

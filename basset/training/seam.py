@@ -81,6 +81,11 @@ class TrainOptions:
     # Validate, checkpoint and call the hooks every this many training sequences (rounded down
     # to whole batches, at least one) instead of every epoch; intervals run across epochs.
     eval_every: int | None = None
+    # Score every evaluation on this many validation sequences, a fixed subset drawn once
+    # (basset.training.validation.subset_rows: the same rows in every run); None: all of them.
+    # The best evaluation, stagnant_t and the hooks then see the subset's metric; score the
+    # best model on the whole split afterwards with validate_checkpoint.
+    valid_subset: int | None = None
     rand: int = 1  # seed of every RNG
     rc: bool = False  # reverse-complement augmentation, strand-averaged validation
     drop_rate: bool = False  # lr x 2/3 when the train loss improves by < 1e-4 (relative)

@@ -55,8 +55,8 @@ from basset.training.checkpoint import (
     rng_state,
 )
 from basset.training.cuda_graphs import GraphedSteps, set_capturable
-from basset.training.metrics import binary_metrics, nan_mean, r2_per_target
-from basset.training.optim import make_optimizer, output_loss, summed_loss, weight_penalty
+from basset.training.metrics import nan_mean
+from basset.training.optim import make_optimizer, summed_loss, weight_penalty
 from basset.training.predict import predict_codes, reverse_complement
 from basset.training.resident import ResidentData, batch_targets, codes_to_onehot
 from basset.training.run_setup import check_fit, load_seed, on_device, run_params, warn_single_class
@@ -69,12 +69,12 @@ from basset.training.seam import (
     TrainProgress,
     TrainResult,
 )
+from basset.training.validation import EVAL_BATCH, score_outputs, subset_rows
 
 log = logging.getLogger(__name__)
 
 DROP_RATE_THRESHOLD = 1e-4  # relative train-loss improvement below which -drop_rate acts
 DROP_RATE_FACTOR = 2 / 3
-EVAL_BATCH = 1024
 
 
 class TrainingDiverged(RuntimeError):
@@ -180,6 +180,7 @@ class _Run:
         self.state = TrainingState() if restart is None else self._restore(restart)
         self.resident = on_device(resident, data, self.device)
         self.train_data, self.valid_data = self.resident.train, self.resident.valid
+        self.eval_codes, self.eval_targets = self._eval_rows()
         self.batches, self.interval_steps = self._batches(restart)
         # (5, 4): one-hot rows of the codes, built once (a per-batch host->device copy otherwise)
         self.onehot_table = codes_to_onehot(torch.arange(5, device=self.device)[None])[0].T
@@ -205,6 +206,17 @@ class _Run:
         )
         every = self.options.eval_every
         return stream, per_epoch if every is None else max(1, every // batch)
+
+    def _eval_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """What every evaluation scores: the validation split, or its fixed subset."""
+        valid = self.valid_data
+        rows = subset_rows(len(valid.codes), self.options.valid_subset)
+        if rows is None:
+            return valid.codes, valid.targets
+        index = torch.from_numpy(rows).to(valid.codes.device)
+        log.info("evaluations score %d of the %d validation sequences (a fixed subset)",
+                 len(rows), len(valid.codes))
+        return valid.codes[index], valid.targets[index]
 
     def _build(self, seed: LoadedModel | None) -> tuple[BassetNet, torch.optim.Optimizer]:
         model = build_model(self.params, self.data.seq_len, self.data.num_targets,
@@ -340,21 +352,16 @@ class _Run:
         return loss.detach()
 
     def evaluate(self) -> tuple[float, np.ndarray, np.ndarray]:
-        """(valid loss per sequence, per-target AUROC or R2, per-target AUPRC or NaN)."""
+        """(valid loss per sequence, per-target AUROC or R2, per-target AUPRC or NaN) on the
+        evaluations' rows: the validation split, or its fixed subset (options.valid_subset)."""
         outputs = predict_codes(
             self.model,
-            self.valid_data.codes,
+            self.eval_codes,
             batch_size=max(EVAL_BATCH, self.params.batch_size),
             rc=self.options.rc,
             amp=self.options.amp,
         )
-        targets = self.valid_data.targets.to(self.device).float()
-        loss = float(output_loss(outputs, targets, self.params.target_type).item()) / len(targets)
-        if self.params.target_type == "binary":  # on the device, every target at once
-            auroc, auprc = binary_metrics(targets, outputs)
-            return loss, auroc, auprc
-        preds, truth = outputs.cpu().numpy(), self.data.valid.targets
-        return loss, r2_per_target(truth, preds), np.full(truth.shape[1], np.nan)
+        return score_outputs(outputs, self.eval_targets, self.params.target_type)
 
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(
