@@ -59,7 +59,9 @@ if TYPE_CHECKING:
     )
     from basset.training.resident import ResidentData
     from basset.training.scoring import SPLITS, Scores, load_split, score_checkpoint, split_of
+    from basset.training.timing import train_rate
     from basset.training.trainer import TrainingDiverged, train
+    from basset.training.validation import FullValidation, validate_checkpoint
 
 _LAZY = {
     "load_model": "training.checkpoint",
@@ -89,6 +91,9 @@ _LAZY = {
     "training_bytes": "nn.model",
     "TrainingDiverged": "training.trainer",
     "train": "training.trainer",
+    "train_rate": "training.timing",
+    "FullValidation": "training.validation",
+    "validate_checkpoint": "training.validation",
 }
 
 __all__ = [
@@ -104,6 +109,7 @@ __all__ = [
     "BassetData",
     "BassetError",
     "EpochMetrics",
+    "FullValidation",
     "JobParams",
     "OutputError",
     "ParamsError",
@@ -146,7 +152,9 @@ __all__ = [
     "shared_data",
     "split_of",
     "train",
+    "train_rate",
     "training_bytes",
+    "validate_checkpoint",
     "write_params",
     "write_text_atomic",
 ]

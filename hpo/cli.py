@@ -21,7 +21,7 @@ from basset import (
     positive_int,
     setup_logging,
 )
-from hpo import confirm, dataid, evaluate, packing, progress, slurm
+from hpo import confirm, dataid, evaluate, interval, packing, progress, slurm
 from hpo.cli_results import (
     dashboard_main,
     evaluate_main,
@@ -324,6 +324,8 @@ def confirm_main(args: argparse.Namespace) -> int:
                              config.name, args.top)
     config, devices = _plan_devices(config, args)
     dataid.check_data(storage, config.name, config.data)  # the data the study ran on
+    # the study's recorded interval: confirmations evaluate where its trials did
+    config = interval.resolve(config, url, storage, devices, default_threads(len(devices)))
     linked, n_trials = confirm.prepare(config, url, top, args.seeds)
     plan = RunPlan(config=linked, url=url, n_trials=n_trials, devices=devices,
                    threads=default_threads(len(devices)), quiet=args.quiet)
@@ -359,7 +361,8 @@ def slurm_main(args: argparse.Namespace) -> int:
     job = slurm.ArrayJob(  # refuses values that would add lines to the script
         study=args.study, name=config.name, url=url, n_trials=args.n_trials, tasks=args.tasks,
         seed=config.seed, workdir=Path.cwd(), basset_hpo=slurm.console_script(),
-        gpus_per_task=args.gpus_per_task, eval_every=config.eval_every, time_limit=args.time,
+        gpus_per_task=args.gpus_per_task, eval_every=config.eval_every,
+        eval_seconds=config.eval_seconds, time_limit=args.time,
         partition=args.partition,
         account=args.account, sbatch_args=args.sbatch_arg,
     )

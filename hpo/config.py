@@ -100,6 +100,12 @@ class StudyConfig:
     max_epochs: int = 20  # with eval_every: evaluations (also Hyperband's max_resource)
     stagnant_t: int = 5
     eval_every: int | None = None  # training sequences between evaluations; None: an epoch
+    # eval_every = "auto": seconds of training between evaluations, from which the first run
+    # sets eval_every once (hpo.interval); None otherwise (and once resolved)
+    eval_seconds: float | None = None
+    # validation sequences each evaluation scores (a fixed subset; the trial's value is its best
+    # model on the whole split); None: all of them
+    eval_subset: int | None = None
     seed: int = 1
     padding: str = "same"
     cpu_workers: int = 1  # workers when there is no GPU and no --workers
@@ -132,8 +138,10 @@ _TOP: dict[str, type] = {
     "name": str, "storage": str, "data": str, "generate_demo_data": bool,
     "metric": str, "direction": str, "n_trials": int, "max_epochs": int,
     "stagnant_t": int, "seed": int, "padding": str, "cpu_workers": int, "demo_set": str,
-    "seed_model": str, "generate_seed_model": bool, "eval_every": int,
+    "seed_model": str, "generate_seed_model": bool, "eval_seconds": float, "eval_subset": int,
 }
+AUTO = "auto"
+EVAL_SECONDS = 60.0  # eval_every = "auto" without eval_seconds
 _TABLES = ("sampler", "pruner", "heartbeat", "space", "fixed", "enqueue")
 
 
@@ -156,8 +164,9 @@ def check_seed(seed: int, where: str) -> None:
 
 def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
     """Validate a parsed TOML document; every problem is a one-line ConfigError."""
-    check_keys(raw, [*_TOP, *_TABLES], "study")
+    check_keys(raw, [*_TOP, "eval_every", *_TABLES], "study")
     top = {key: typed(raw[key], kind, key) for key, kind in _TOP.items() if key in raw}
+    top.update(_interval(raw))
     top.setdefault("name", source.stem)
     check_name(top["name"])
     if "seed" in top:
@@ -165,7 +174,7 @@ def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
     if "data" not in top:
         raise ConfigError("data: the path of the HDF5 data set is required")
     top["data"] = Path(top["data"])
-    for key in ("n_trials", "max_epochs", "stagnant_t", "cpu_workers", "eval_every"):
+    for key in ("n_trials", "max_epochs", "stagnant_t", "cpu_workers", "eval_subset"):
         if key in top:
             at_least(top[key], 1, key)
     if top.get("metric", "valid_auroc") != "valid_auroc":
@@ -201,6 +210,24 @@ def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
     if config.seed_model is None:  # a transfer study's space is checked once the seed is read
         check_space(config, config.enqueue)
     return config
+
+
+def _interval(raw: dict[str, Any]) -> dict[str, Any]:
+    """eval_every (a number of sequences, or "auto") and eval_seconds (with "auto" only)."""
+    every = raw.get("eval_every")
+    if every == AUTO:
+        seconds = typed(raw.get("eval_seconds", EVAL_SECONDS), float, "eval_seconds")
+        if not seconds > 0:
+            raise ConfigError(f"eval_seconds must be > 0, got {seconds}")
+        return {"eval_seconds": seconds}
+    if "eval_seconds" in raw:
+        raise ConfigError('eval_seconds: only with eval_every = "auto"')
+    if every is None:
+        return {}
+    if isinstance(every, bool) or not isinstance(every, int):
+        raise ConfigError(f'eval_every must be a number of sequences or "auto", got {every!r}')
+    at_least(every, 1, "eval_every")
+    return {"eval_every": every}
 
 
 def _check_transfer(config: StudyConfig) -> None:

@@ -46,6 +46,7 @@ from basset import (
     BassetData,
     BassetError,
     EpochMetrics,
+    FullValidation,
     JobParams,
     OutputError,
     ResidentData,
@@ -58,6 +59,7 @@ from basset import (
     is_user_os_error,
     read_history,
     train,
+    validate_checkpoint,
 )
 from hpo import service_tables
 from hpo.config import StudyConfig
@@ -117,9 +119,10 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
             raise optuna.TrialPruned(f"invalid architecture: {err}") from None
         try:
             result = _train(trial, params, training, ctx)
+            full = _validate_best(trial, result, ctx)
         finally:
             release_memory()
-        return _finish(trial, result)
+        return _finish(trial, result, full)
 
     return objective
 
@@ -133,6 +136,7 @@ def _train(trial: optuna.Trial, params: JobParams, training: dict[str, Any],
         max_epochs=int(training.get("max_epochs", ctx.config.max_epochs)),
         stagnant_t=ctx.config.stagnant_t,
         eval_every=ctx.config.eval_every,
+        valid_subset=ctx.config.eval_subset,
         rand=_seed(trial, frozen, original, ctx),
         rc=bool(training.get("rc", False)),
         device=ctx.device,
@@ -234,6 +238,8 @@ def train_command(options: TrainOptions, data: Path) -> str:
     flags += " --freeze-conv" if options.freeze_conv else ""
     flags += " -rc" if options.rc else ""
     flags += f" --eval-every {options.eval_every}" if options.eval_every is not None else ""
+    flags += (f" --valid-subset {options.valid_subset}" if options.valid_subset is not None
+              else "")
     return (f"basset-train -job params.txt{flags} -max_epochs {options.max_epochs} -stagnant_t "
             f"{options.stagnant_t} -rand {options.rand} {data}")
 
@@ -277,23 +283,48 @@ def enqueue_retry(study: optuna.Study, trial: FrozenTrial) -> None:
     copy(study, trial)
 
 
-def _finish(trial: optuna.Trial, result: TrainResult) -> float:
+def _validate_best(trial: optuna.Trial, result: TrainResult,
+                   ctx: TrialContext) -> FullValidation | None:
+    """With the study's eval_subset: the trial's best model (chosen on the subset) scored on the
+    whole validation split, which is the trial's value; None for a pruned trial (its value is
+    its last report) and without eval_subset. A stop request cancels it: the trial is requeued
+    and its resumption (no training left) validates again."""
+    if ctx.config.eval_subset is None or result.stop_reason == PRUNED or result.best_path is None:
+        return None
+    rc = bool(trial.user_attrs.get("rc", False))  # the -rc it trained with
+    try:
+        full = validate_checkpoint(result.best_path, ctx.data, device=ctx.device, rc=rc,
+                                   resident=ctx.resident, cancel=ctx.stop_requested)
+    except StopTraining:
+        requeue(trial)
+        raise TrialInterrupted("interrupted in its whole-split validation; requeued") from None
+    trial.set_user_attr("best_subset_auroc", result.best_metric)
+    trial.set_user_attr("valid_rows", full.rows)
+    return full
+
+
+def _finish(trial: optuna.Trial, result: TrainResult, full: FullValidation | None) -> float:
+    """The trial's end: its value is the best evaluation's mean valid AUROC, or with eval_subset
+    its best model's on the whole split."""
+    best, targets = result.best_metric, result.best_target_metric
+    if full is not None:
+        best, targets = full.metric, full.target_metric
     trial.set_user_attr("stop_reason", result.stop_reason)
     trial.set_user_attr("epochs_run", result.epochs_run)
     trial.set_user_attr("best_epoch", result.best_epoch)
     trial.set_user_attr("checkpoint", str(result.check_path) if result.check_path else None)
     trial.set_user_attr("best_checkpoint", str(result.best_path) if result.best_path else None)
     trial.set_user_attr(
-        "best_target_auroc", [v if math.isfinite(v) else None for v in result.best_target_metric]
+        "best_target_auroc", [v if math.isfinite(v) else None for v in targets]
     )
     if result.stop_reason == PRUNED:
         trial.set_user_attr("pruned_at_epoch", result.epochs_run)
         raise optuna.TrialPruned(f"pruned after epoch {result.epochs_run}")
-    if not math.isfinite(result.best_metric):
+    if not math.isfinite(best):
         reason = "no epoch gave a finite validation AUROC"
         trial.set_user_attr("fail_reason", reason)
         raise TrialFailed(reason)
-    return result.best_metric
+    return best
 
 
 def release_memory() -> None:

@@ -38,6 +38,9 @@ STOP_LEAD_S = 300  # SIGTERM this long before the time limit (at most half the l
 # GPU trial is expected to train at (a CPU trial is slower: give --signal yourself).
 STOP_MARGIN_S = 120
 SLOWEST_SEQS_PER_S = 1000
+# eval_every = "auto": an interval is eval_seconds of the timed reference trial; a trial this
+# many times slower than it still stops within the lead
+AUTO_SLOWER = 3
 COMMAND_TIMEOUT_S = 60
 SQUEUE_TIMEOUT_S = 15  # status waits no longer for a controller that does not answer
 LOOPBACK_HOSTS = ("", "localhost", "::1")
@@ -57,6 +60,7 @@ class ArrayJob:
     basset_hpo: str  # the console script the tasks run (the one that wrote the script)
     gpus_per_task: int = 1
     eval_every: int | None = None  # the study's: sizes the SIGTERM lead
+    eval_seconds: float | None = None  # the study's with eval_every = "auto": the same
     time_limit: str | None = None
     partition: str | None = None
     account: str | None = None
@@ -130,14 +134,17 @@ def time_limit_seconds(text: str) -> int:
     return total
 
 
-def stop_lead(time_limit: str | None, eval_every: int | None = None) -> int:
+def stop_lead(time_limit: str | None, eval_every: int | None = None,
+              eval_seconds: float | None = None) -> int:
     """Seconds before the limit at which the task is told to stop: a trial stops at its next
-    evaluation, so one interval of eval_every sequences at SLOWEST_SEQS_PER_S plus
-    STOP_MARGIN_S (SLURM may signal up to a minute early: its event loop is that coarse);
-    STOP_LEAD_S per epoch. At most half the limit."""
+    evaluation, so one interval of eval_every sequences at SLOWEST_SEQS_PER_S (with "auto":
+    AUTO_SLOWER x eval_seconds) plus STOP_MARGIN_S (SLURM may signal up to a minute early: its
+    event loop is that coarse); STOP_LEAD_S per epoch. At most half the limit."""
     lead = STOP_LEAD_S
     if eval_every is not None:
         lead = STOP_MARGIN_S + math.ceil(eval_every / SLOWEST_SEQS_PER_S)
+    elif eval_seconds is not None:
+        lead = STOP_MARGIN_S + math.ceil(AUTO_SLOWER * eval_seconds)
     if time_limit is None:
         return lead
     return max(1, min(lead, time_limit_seconds(time_limit) // 2))
@@ -210,7 +217,7 @@ def check_connection(url: str) -> None:
 def script(job: ArrayJob) -> str:
     """The sbatch script: #SBATCH options, then one `exec basset-hpo run`."""
     q = shlex.quote
-    lead = stop_lead(job.time_limit, job.eval_every)
+    lead = stop_lead(job.time_limit, job.eval_every, job.eval_seconds)
     written = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "#!/bin/bash",

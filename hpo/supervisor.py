@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.live import Live
 
 from basset import BassetError, shared_data
-from hpo import progress
+from hpo import interval, progress
 from hpo.devices import default_threads
 from hpo.storage import StudyLock, make_engine, mask
 from hpo.study import prepare_study
@@ -64,6 +64,9 @@ class RunInterrupted(Exception):
 def run_study(plan: RunPlan) -> progress.Snapshot:
     """Start the workers, show progress until they end, return the final state of the study."""
     storage = prepare_study(plan.config, plan.url)
+    # The study's one evaluation interval (eval_every = "auto" times it on the first run)
+    plan = replace(plan, config=interval.resolve(plan.config, plan.url, storage, plan.devices,
+                                                 plan.threads))
     _retry_orphans(plan, storage)  # before counting: an orphan must not count as done
     console = Console(stderr=True, quiet=plan.quiet, soft_wrap=True)
     done = progress.snapshot(storage, plan.config.name)
