@@ -11,7 +11,7 @@ import torch
 from optuna.trial import TrialState
 
 from basset import load_data, validate_checkpoint
-from hpo import interval
+from hpo import interval, slurm
 from hpo.config import load_study
 from hpo.errors import ConfigError
 from hpo.study import prepare_study
@@ -144,3 +144,9 @@ def test_with_eval_subset_the_value_is_the_best_model_on_the_whole_split(
     assert trial.value == full.metric != trial.user_attrs["best_subset_auroc"]
     argv = trial.user_attrs["train_command"].split()
     assert argv[argv.index("--valid-subset") + 1] == "20"
+
+
+def test_the_slurm_lead_covers_three_auto_intervals() -> None:
+    assert slurm.stop_lead(None, None, 60.0) == 120 + 180
+    assert slurm.stop_lead("00:08:00", None, 60.0) == 240  # at most half the limit
+    assert slurm.stop_lead(None, 200_000, None) == 120 + 200
