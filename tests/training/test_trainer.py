@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import basset.training.trainer
+import basset.training.validation
 from basset.nn.model import norm_constrained
 from basset.params import JobParams
 from basset.training.checkpoint import load_model, read_checkpoint
@@ -62,7 +63,7 @@ def _scripted(monkeypatch: pytest.MonkeyPatch, aurocs: list[float]) -> None:
         value = next(scores)
         return np.array([value, value]), np.array([0.5, 0.5])
 
-    monkeypatch.setattr(basset.training.trainer, "binary_metrics", binary_metrics)
+    monkeypatch.setattr(basset.training.validation, "binary_metrics", binary_metrics)
 
 
 def test_stagnant_t_follows_bassets_loop_condition(monkeypatch: pytest.MonkeyPatch) -> None:
