@@ -2,6 +2,7 @@
 
     python benchmarks/paper_scale.py --out /tmp/ps                   # 2,071,886 x 600 x 164
     python benchmarks/paper_scale.py --out /tmp/ps --dhs             # 3.59M x 600 x 733 too
+    python benchmarks/paper_scale.py --out /tmp/ps --shapes dhs --workers 8 --no-epoch-run --keep
     python benchmarks/paper_scale.py --out /tmp/ps --workers 2 4 --budget 150
 
 Writes a synthetic, learnable HDF5 of that shape (uint8 one-hot, N = zeros, to save disk and
@@ -123,11 +124,20 @@ class Sample:
     counts: dict[str, int] = field(default_factory=dict)
     rates: dict[int, float] = field(default_factory=dict)  # trial -> seq/s (its progress)
     next_eval_s: dict[int, float] = field(default_factory=dict)
+    low_available: int = 2**62  # the host's lowest MemAvailable during the run
+    interval: dict[str, Any] = field(default_factory=dict)  # the study's eval_every (+ timing)
+
+
+def mem_available() -> int:
+    """The host's MemAvailable in bytes."""
+    found = re.search(r"^MemAvailable:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
+    return int(found.group(1)) * 1024 if found else 0
 
 
 def _watch_memory(run: subprocess.Popen[bytes], shm: Path, start: float, sample: Sample,
                   stop: threading.Event) -> None:
     while not stop.wait(1.0):
+        sample.low_available = min(sample.low_available, mem_available())
         if sample.loaded_s is None and (shm / "manifest.json").exists():
             sample.loaded_s = time.monotonic() - start
         pids = _children(run.pid)
@@ -147,7 +157,10 @@ def _watch_study(url: str, start: float, sample: Sample) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
-        trials = optuna.load_study(study_name="dnase", storage=url).get_trials(deepcopy=False)
+        study = optuna.load_study(study_name="dnase", storage=url)
+        trials = study.get_trials(deepcopy=False)
+        sample.interval = {key: value for key, value in study.user_attrs.items()
+                           if key.startswith("eval_every")}
     except Exception:  # not created yet, or locked for a moment
         return
     now = time.monotonic() - start
@@ -168,14 +181,14 @@ def _watch_study(url: str, start: float, sample: Sample) -> None:
 
 
 def run_study(data: Path, devices: list[str], budget: float, folder: Path, per_epoch: bool,
-              mem_cap: float) -> Sample:
+              mem_cap: float, min_available: float) -> Sample:
     """`basset-hpo run --study dnase DEVICES` (["--workers", "2"], ["--gpus", "0"]) in `folder`
     for `budget` s after its load; its figures."""
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "studies").mkdir(parents=True)
     study = (PACKAGED_STUDIES / "dnase.toml").read_text()
     if per_epoch:  # Basset's rhythm: evaluate after every full epoch
-        study = re.sub(r"^eval_every = .*$", "", study, flags=re.M)
+        study = re.sub(r"^eval_(every|seconds|subset) = .*$", "", study, flags=re.M)
     (folder / "studies" / "dnase.toml").write_text(study)
     url = f"sqlite:///{folder}/studies/dnase.db"
     # basset-hpo's own main, run by this interpreter (a machine running from the tree has no
@@ -194,10 +207,14 @@ def run_study(data: Path, devices: list[str], budget: float, folder: Path, per_e
             time.sleep(3.0)
             _watch_study(url, start, sample)
             over = sample.peak.get("Pss", 0) > mem_cap
-            if over or (sample.loaded_s is not None and time.monotonic() - start
-                        > sample.loaded_s + budget):
+            short = sample.low_available < min_available
+            if over or short or (sample.loaded_s is not None and time.monotonic() - start
+                                 > sample.loaded_s + budget):
                 if over:
                     print(f"  stopped: the workers' PSS passed {mem_cap / 2**30:.1f} GiB")
+                if short:
+                    print(f"  stopped: the host's MemAvailable fell under "
+                          f"{min_available / 2**30:.1f} GiB")
                 break
         _stop(run)
         _watch_study(url, start, sample)
@@ -238,6 +255,8 @@ def report(name: str, s: Sample, copy: int, before: int) -> dict[str, Any]:
         "first_eval_s": s.first_eval_s, "first_pruned_s": s.first_pruned_s,
         "projected_first_eval_s": min(s.next_eval_s.values(), default=None),
         "counts": s.counts, "seqs_per_sec_per_worker": sorted(s.rates.values()),
+        "interval": s.interval,
+        "lowest_mem_available_gib": s.low_available / gib,
     }
     print(json.dumps(row, default=float))
     return row
@@ -252,13 +271,21 @@ def main() -> None:
     parser.add_argument("--epoch-budget", type=float, default=90.0,
                         help="the same for the run with evaluation per full epoch")
     parser.add_argument("--dhs", action="store_true", help="also write the DHS index's shape")
+    parser.add_argument("--shapes", nargs="+", choices=("paper", "dhs"),
+                        help="the shapes to run (default: paper, and dhs with --dhs)")
+    parser.add_argument("--no-epoch-run", action="store_true",
+                        help="skip the run with evaluation per full epoch")
+    parser.add_argument("--min-available-gib", type=float, default=3.0,
+                        help="stop a run when the host's MemAvailable falls under this")
     parser.add_argument("--mem-cap-gib", type=float, default=10.0,
                         help="stop a run whose workers' summed PSS passes this")
     parser.add_argument("--keep", action="store_true", help="keep the HDF5 files")
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_cli(None)
     args.out.mkdir(parents=True, exist_ok=True)
-    shapes = [("paper", PAPER)] + ([("dhs", DHS)] if args.dhs else [])
+    known = {"paper": PAPER, "dhs": DHS}
+    names = args.shapes or ["paper"] + (["dhs"] if args.dhs else [])
+    shapes = [(name, known[name]) for name in names]
     rows = []
     for label, shape in shapes:
         path = args.out / f"{label}.h5"
@@ -269,11 +296,13 @@ def main() -> None:
         copy = data_bytes(shape["rows"], shape["targets"], 1)
         before = data_bytes(shape["rows"], shape["targets"], 4)
         runs = [(f"{label} --workers {w}", w, False, args.budget) for w in args.workers]
-        runs.append((f"{label} --workers {args.workers[0]}, per epoch", args.workers[0], True,
-                     args.epoch_budget))
+        if not args.no_epoch_run:
+            runs.append((f"{label} --workers {args.workers[0]}, per epoch", args.workers[0],
+                         True, args.epoch_budget))
         for name, workers, per_epoch, budget in runs:
             sample = run_study(path, ["--workers", str(workers)], budget, args.out / "run",
-                               per_epoch, args.mem_cap_gib * 2**30)
+                               per_epoch, args.mem_cap_gib * 2**30,
+                               args.min_available_gib * 2**30)
             rows.append(report(name, sample, copy, before))
         if not args.keep:
             path.unlink()
