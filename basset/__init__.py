@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         layer_name,
         params_from_flat,
     )
+    from basset.training.optim import preload_optimizers
     from basset.training.resident import ResidentData
     from basset.training.scoring import SPLITS, Scores, load_split, score_checkpoint, split_of
     from basset.training.timing import train_rate
@@ -94,6 +95,7 @@ _LAZY = {
     "train_rate": "training.timing",
     "FullValidation": "training.validation",
     "validate_checkpoint": "training.validation",
+    "preload_optimizers": "training.optim",
 }
 
 __all__ = [
@@ -143,6 +145,7 @@ __all__ = [
     "params_from_flat",
     "parse_params",
     "positive_int",
+    "preload_optimizers",
     "process_alive",
     "read_checkpoint",
     "read_history",

@@ -15,6 +15,7 @@ from optuna.storages import RDBStorage
 from basset import (
     SPLITS,
     ArgParser,
+    BassetData,
     BassetError,
     cli_entry,
     load_split,
@@ -31,19 +32,18 @@ from hpo.cli_results import (
     report_main,
     status_main,
 )
-from hpo.config import HeartbeatConfig, StudyConfig, check_seed, load_study
+from hpo.config import StudyConfig, check_seed, load_study
 from hpo.devices import default_threads, gpu_ids, plan_devices
 from hpo.errors import ConfigError
 from hpo.listing import listing_json, listing_text
 from hpo.packing import TrialsPerGpu
 from hpo.storage import (
     ENV_STORAGE,
-    make_storage,
     parse_url,
     resolve_url,
 )
 from hpo.study import check_batch_size, ensure_data, seeded_config
-from hpo.supervisor import RunInterrupted, WorkerFailed, run_study
+from hpo.supervisor import RunInterrupted, WorkerFailed, WrapUp, run_study
 from hpo.workers import RunPlan
 
 RUN_HELP = """\
@@ -273,12 +273,12 @@ def run_main(args: argparse.Namespace) -> int:
         deadline=None if args.timeout is None else time.time() + args.timeout,
         quiet=args.quiet,
     )
-    snap = _launch(plan)
+    scores = _TestScores(plan)
+    snap = _launch(plan, scores)
     if isinstance(snap, int):
         return snap
-    storage = make_storage(url, HeartbeatConfig(interval=0), create=False)
-    _score_best(storage, plan)
-    print_result(progress.snapshot(storage, config.name), storage)
+    assert scores.storage is not None  # a run that ended without error has wrapped up
+    print_result(snap, scores.storage)
     return 0
 
 
@@ -297,11 +297,11 @@ def _plan_devices(config: StudyConfig, args: argparse.Namespace
     return config, devices
 
 
-def _launch(plan: RunPlan) -> progress.Snapshot | int:
+def _launch(plan: RunPlan, wrap_up: WrapUp | None = None) -> progress.Snapshot | int:
     """Run the plan's workers: the study's final state, or the exit code of a failed or
     interrupted run (its message printed)."""
     try:
-        return run_study(plan)
+        return run_study(plan, wrap_up)
     except WorkerFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -337,14 +337,27 @@ def confirm_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score_best(storage: RDBStorage, plan: RunPlan) -> None:
-    """The end of a run: test scores of the best and the reference trials, once each."""
-    try:
-        data = load_split(plan.config.data, "test")
-        evaluate.evaluate_study(storage, plan.config.name, data, only_new=True,
-                                on=[plan.devices[0]])
-    except BassetError as err:  # the study itself is fine: say why its scores are missing
-        print(f"no test scores: {err}", file=sys.stderr)
+class _TestScores:
+    """`run`'s wrap-up (hpo.supervisor.WrapUp): test scores of the best and the reference
+    trials, once each. The first worker to end frees a device for them while the others end
+    their last epochs; the last call scores what is new since (a last trial that became the
+    best) and says why scores are missing, if they are."""
+
+    def __init__(self, plan: RunPlan) -> None:
+        self.plan = plan
+        self.storage: RDBStorage | None = None
+        self.data: BassetData | None = None
+
+    def __call__(self, storage: RDBStorage, device: str, last: bool) -> None:
+        self.storage = storage
+        try:
+            if self.data is None:
+                self.data = load_split(self.plan.config.data, "test")
+            evaluate.evaluate_study(storage, self.plan.config.name, self.data, only_new=True,
+                                    on=[device])
+        except BassetError as err:  # the study itself is fine: say why its scores are missing
+            if last:
+                print(f"no test scores: {err}", file=sys.stderr)
 
 
 def space_main(args: argparse.Namespace) -> int:

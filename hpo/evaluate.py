@@ -2,10 +2,10 @@
 checkpoint on one split of the data (the test split unless asked otherwise).
 
 The test split never takes part in selection: `basset-hpo run` scores the best trial and the
-reference trials once the study's trials are done; `basset-hpo evaluate` scores the top K on
-demand. The numbers are those `basset-test` prints for the exported model (same predictions,
-same metrics; `basset-test -rc` for a trial that trained with -rc, as it validated on both
-strands).
+reference trials as its workers end (hpo.supervisor.WrapUp: from the first worker's end, then
+a trial that became the best since); `basset-hpo evaluate` scores the top K on demand. The
+numbers are those `basset-test` prints for the exported model (same predictions, same metrics;
+`basset-test -rc` for a trial that trained with -rc, as it validated on both strands).
 
 Scores are stored in the service's own table `basset_scores` (hpo.service_tables), one row
 per trial and split: a trial is scored after it finished, and Optuna neither changes finished

@@ -7,6 +7,13 @@ the stop takes at most one interval), requeues it as a WAITING copy and exits, a
 run exits 130. The next run resumes those trials first. A second signal (more than
 SAME_SIGNAL_S later: Ctrl-C reaches a worker both directly and through the parent) abandons
 the epoch; the trial is still requeued, from the previous epoch's checkpoint.
+
+Start-up and wrap-up (the run's own clock, not its trials'): on Linux, CPU workers are forked
+from this process once it has imported the trainer, so they start training at once instead of
+importing torch again each (see start_method); the run notices a worker's end at once (it waits
+on the processes, not on a timer); its own end-of-run work (the test scores) starts on the
+device of the first worker to finish while the others finish their last epochs, and is
+completed, with only what is new, when all have ended.
 """
 
 from __future__ import annotations
@@ -18,15 +25,17 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from multiprocessing.connection import wait
+from typing import Any, Literal
 
 import optuna
+import torch
 from rich.console import Console
 from rich.live import Live
 
-from basset import BassetError, shared_data
+from basset import BassetError, preload_optimizers, shared_data
 from hpo import interval, progress
 from hpo.devices import default_threads
 from hpo.storage import StudyLock, make_engine, mask
@@ -42,6 +51,12 @@ from hpo.workers import (
 
 log = logging.getLogger(__name__)
 LOG_EVERY_S = 30.0  # without a terminal: the running trials' lines this often
+
+# The run's own work once trials have ended (`run`: the test scores), given the study's storage,
+# a device no worker uses any more and whether it is the last call. Called as soon as the first
+# worker ended while others still train, and again when all have ended: each call does only
+# what the earlier one left.
+WrapUp = Callable[[optuna.storages.RDBStorage, str, bool], None]
 
 
 class WorkerFailed(Exception):
@@ -61,8 +76,9 @@ class RunInterrupted(Exception):
         self.snapshot = snapshot
 
 
-def run_study(plan: RunPlan) -> progress.Snapshot:
-    """Start the workers, show progress until they end, return the final state of the study."""
+def run_study(plan: RunPlan, wrap_up: WrapUp | None = None) -> progress.Snapshot:
+    """Start the workers, show progress until they end, return the final state of the study
+    (after `wrap_up`, if given, on a run that ended without error or signal)."""
     storage = prepare_study(plan.config, plan.url)
     # The study's one evaluation interval (eval_every = "auto" times it on the first run)
     plan = replace(plan, config=interval.resolve(plan.config, plan.url, storage, plan.devices,
@@ -80,25 +96,43 @@ def run_study(plan: RunPlan) -> progress.Snapshot:
     if done.counted >= plan.n_trials:
         log.info("%s already has %d trials (--n-trials %d)", plan.config.name, done.counted,
                  plan.n_trials)
-        return done
-    # One read-only copy of the data for every worker of the host, removed when the run ends.
-    with shared_data(plan.config.data, plan.config.name) as folder:
-        return _start_workers(replace(plan, shared=folder), storage, console)
+    else:
+        # One read-only copy of the data for every worker of the host, removed when the run
+        # ends.
+        with shared_data(plan.config.data, plan.config.name) as folder:
+            _start_workers(replace(plan, shared=folder), storage, console, wrap_up)
+    if wrap_up is not None:
+        wrap_up(storage, plan.devices[0], True)
+    return progress.snapshot(storage, plan.config.name)
 
 
-def _start_workers(plan: RunPlan, storage: optuna.storages.BaseStorage,
-                   console: Console) -> progress.Snapshot:
-    context = mp.get_context("spawn")
+def start_method(devices: Sequence[str]) -> Literal["fork", "spawn"]:
+    """How the workers start: "fork" (a copy of this process, its imports done: no worker
+    imports torch, optuna and the trainer again, seconds of CPU each) on Linux when every worker
+    trains on the CPU, CUDA is not initialised here and this process runs no other thread (a
+    fork copies the calling thread only: a lock another one held would stay locked); "spawn" (a
+    fresh interpreter) otherwise."""
+    alone = threading.active_count() == 1
+    cpu = all(device == "cpu" for device in devices) and not torch.cuda.is_initialized()
+    return "fork" if sys.platform == "linux" and cpu and alone else "spawn"
+
+
+def _start_workers(plan: RunPlan, storage: optuna.storages.RDBStorage, console: Console,
+                   wrap_up: WrapUp | None) -> None:
+    method = start_method(plan.devices)
+    if method == "fork":
+        preload_optimizers()  # once here, not once per worker at its first trial
+        storage.engine.dispose()  # no pooled connection is shared with the workers
+    context = mp.get_context("fork") if method == "fork" else mp.get_context("spawn")
     messages = context.SimpleQueue()
     procs = [
         context.Process(target=worker_main, args=(plan, rank, os.getpid(), messages),
                         name=f"basset-hpo-worker-{rank}")
         for rank in range(len(plan.devices))
     ]
-    if _run_workers(procs, storage, plan, console):
+    if _run_workers(procs, storage, plan, console, wrap_up):
         raise RunInterrupted(progress.snapshot(storage, plan.config.name))
     _raise_failures(procs, messages)
-    return progress.snapshot(storage, plan.config.name)
 
 
 def _cap_workers(plan: RunPlan, left: int, console: Console) -> RunPlan:
@@ -124,8 +158,8 @@ def _retry_orphans(plan: RunPlan, storage: optuna.storages.BaseStorage) -> None:
         engine.dispose()
 
 
-def _run_workers(procs: Sequence[mp.process.BaseProcess], storage: optuna.storages.BaseStorage,
-                 plan: RunPlan, console: Console) -> bool:
+def _run_workers(procs: Sequence[mp.process.BaseProcess], storage: optuna.storages.RDBStorage,
+                 plan: RunPlan, console: Console, wrap_up: WrapUp | None) -> bool:
     """Start the workers, forward SIGINT/SIGTERM to them, watch them until they end; whether a
     signal came."""
     received: list[float] = []
@@ -149,7 +183,8 @@ def _run_workers(procs: Sequence[mp.process.BaseProcess], storage: optuna.storag
     try:
         for proc in procs:
             proc.start()
-        _watch(procs, storage, plan, console)
+        _watch(procs, storage, plan, console, _EarlyWrapUp(procs, plan.devices, storage, wrap_up,
+                                                           lambda: bool(received)))
     finally:
         for proc in procs:
             if proc.pid is not None:
@@ -173,27 +208,59 @@ def _raise_failures(procs: Sequence[mp.process.BaseProcess], messages: Any) -> N
         raise WorkerFailed("; ".join(failed) + " (see its messages above)")
 
 
+class _EarlyWrapUp:
+    """The run's wrap-up, once, as soon as a worker ended (exit code 0) while others still
+    train: on the freed worker's device, in the time the others take to end their last epoch.
+    Not after a signal (the run is stopping, not ending)."""
+
+    def __init__(self, procs: Sequence[mp.process.BaseProcess], devices: Sequence[str],
+                 storage: optuna.storages.RDBStorage, wrap_up: WrapUp | None,
+                 stopping: Callable[[], bool]) -> None:
+        self.procs, self.devices, self.storage = procs, devices, storage
+        self.wrap_up, self.stopping = wrap_up, stopping
+        self.done = wrap_up is None
+
+    def __call__(self) -> None:
+        if self.done or self.stopping():
+            return
+        ended = [rank for rank, proc in enumerate(self.procs) if proc.exitcode == 0]
+        if ended and len(ended) < len(self.procs) and self.wrap_up is not None:
+            self.done = True
+            self.wrap_up(self.storage, self.devices[ended[0]], False)
+
+
+def _wait(procs: Sequence[mp.process.BaseProcess], seconds: float) -> None:
+    """Wait up to `seconds`, or less if a worker ends meanwhile."""
+    alive = [proc.sentinel for proc in procs if proc.is_alive()]
+    if alive:
+        wait(alive, seconds)
+
+
 def _watch(
     procs: Sequence[mp.process.BaseProcess],
     storage: optuna.storages.BaseStorage,
     plan: RunPlan,
     console: Console,
+    on_wake: Callable[[], None],
 ) -> None:
     """Show progress until the workers end: a live table on a terminal, else (a log file, a
     batch job) one headline per finished trial, and every LOG_EVERY_S one line per running
-    trial (where it stands in its epoch)."""
+    trial (where it stands in its epoch). Wakes at once when a worker ends; `on_wake` runs
+    after every wait."""
     name, n_trials = plan.config.name, plan.n_trials
     if console.is_terminal:
         with Live(console=console, refresh_per_second=2) as live:
             while any(proc.is_alive() for proc in procs):
                 snap = progress.snapshot(storage, name)
                 live.update(progress.render(snap, n_trials, plan.config.max_epochs))
-                time.sleep(POLL_SECONDS)
+                _wait(procs, POLL_SECONDS)
+                on_wake()
         return
     shown = progress.snapshot(storage, name).finished
     lines_at = time.monotonic()
     while any(proc.is_alive() for proc in procs):
-        time.sleep(POLL_SECONDS)
+        _wait(procs, POLL_SECONDS)
+        on_wake()
         snap = progress.snapshot(storage, name)
         if snap.finished != shown:
             shown = snap.finished

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -133,6 +134,21 @@ def quick_train(params: JobParams, data: BassetData, *, options: TrainOptions,
     so trials hammer the database as fast as it goes."""
     curve = [min(0.99, 0.5 + 10 * params.learning_rate * epoch) for epoch in range(1, 4)]
     return scripted_train({params.conv_filters[0]: curve})(
+        params, data, options=options, hooks=hooks
+    )
+
+
+STAGGER_S = 0.5  # staggered_train's epochs after trial 0
+
+
+def staggered_train(params: JobParams, data: BassetData, *, options: TrainOptions,
+                    hooks: TrainHooks, resident: ResidentData | None = None) -> TrainResult:
+    """Fake trainer: trial 0 ends at once (one epoch, 0.6); any other trains three epochs of
+    STAGGER_S each up to 0.8, so its worker is still training when trial 0's has ended."""
+    first = Path(str(options.save_prefix)).parent.name == "trial_0"
+    pause = 0.0 if first else STAGGER_S
+    curve = [0.6] if first else [0.6, 0.7, 0.8]
+    return scripted_train({params.conv_filters[0]: curve}, lambda epoch: time.sleep(pause))(
         params, data, options=options, hooks=hooks
     )
 

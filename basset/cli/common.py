@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import functools
+import gc
 import logging
 import os
 import sys
@@ -77,6 +79,11 @@ def cli_entry(main: F) -> F:
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
+        # What is alive when the script exits dies with the process: kept out of the
+        # interpreter's last collection, which takes 0.5-1 s once torch is loaded (one
+        # registration however often main runs in one process)
+        atexit.unregister(gc.freeze)
+        atexit.register(gc.freeze)
         with _closed_pipes_dropped():
             try:
                 code = main(*args, **kwargs)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import r2_score
 
 BLOCK_ELEMENTS = 1 << 21  # predictions sorted at once (rows x columns): bounds the work memory
 
@@ -102,7 +101,11 @@ def _column_sum(values: torch.Tensor, column: torch.Tensor, num_targets: int) ->
 
 
 def r2_per_target(targets: np.ndarray, preds: np.ndarray) -> np.ndarray:
-    """Coefficient of determination per target; NaN for a constant target."""
+    """Coefficient of determination per target; NaN for a constant target. (scikit-learn is
+    imported here, for regression targets only: importing it costs a worker about a second, as
+    much as torch, and binary targets never need it.)"""
+    from sklearn.metrics import r2_score
+
     r2 = np.full(targets.shape[1], np.nan)
     for t in range(targets.shape[1]):
         if np.ptp(targets[:, t]) > 0:

@@ -28,6 +28,14 @@ def make_optimizer(
     )
 
 
+def preload_optimizers() -> None:
+    """Import now what torch imports lazily at the first optimiser a process builds (its
+    compiler front end, about a second of CPU): processes forked from this one then start their
+    first run without it (the HPO service's workers on the CPU)."""
+    weight = torch.nn.Parameter(torch.zeros(1))
+    make_optimizer(JobParams(), [weight])
+
+
 def summed_loss(logits: torch.Tensor, targets: torch.Tensor, target_type: str) -> torch.Tensor:
     """Summed over batch and targets, as Basset (sizeAverage = false)."""
     if target_type == "binary":

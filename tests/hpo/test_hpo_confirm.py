@@ -22,16 +22,19 @@ from hpo import cli as hpo_cli
 from hpo import confirm, evaluate, progress
 from hpo.config import load_study
 from hpo.study import prepare_study
+from hpo.supervisor import WrapUp
 from hpo.workers import RunPlan, run_trials
 from results_testutil import figure_data, run_tiny_study
 
 TOP = "max_epochs = 2"
 
 
-def in_process(plan: RunPlan) -> progress.Snapshot:
-    """run_study without worker processes: one worker loop here."""
+def in_process(plan: RunPlan, wrap_up: WrapUp | None = None) -> progress.Snapshot:
+    """run_study without worker processes: one worker loop here, then the wrap-up."""
     storage = prepare_study(plan.config, plan.url)
     run_trials(plan, 0)
+    if wrap_up is not None:
+        wrap_up(storage, plan.devices[0], True)
     return progress.snapshot(storage, plan.config.name)
 
 
