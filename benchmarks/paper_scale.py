@@ -97,7 +97,8 @@ def _children(pid: int) -> list[int]:
                 cmd = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmd:
+            # workers: forked (the run's own command line) or spawned; not the tracker
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"resource_tracker" not in cmd:
                 kids.append(int(entry.name))
     return kids
 
