@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from plotly.offline import get_plotlyjs
 
 from basset import Scores, check_output_file, write_text_atomic
-from hpo import confirm, evaluate, progress, service_tables
+from hpo import confirm, evaluate, interval, progress, service_tables
 from hpo.errors import ResultsError
 from hpo.export import trial_params
 from hpo.storage import make_engine, mask
@@ -85,17 +85,31 @@ def history_section(study: optuna.Study, trials: list[FrozenTrial]) -> Section:
     return section
 
 
-def learning_curves_section(trials: list[FrozenTrial], epochs: list[dict[str, Any]]) -> Section:
-    """Valid AUROC per epoch of every trial (epoch table, else the reported values)."""
-    section = Section("learning-curves", "Learning curves (valid AUROC per epoch)")
+def evaluation_interval(study: optuna.Study) -> int | None:
+    """Training sequences per evaluation when the study evaluates every N sequences (its
+    recorded `eval_every`), None when it evaluates per epoch (or predates the record)."""
+    every = study.user_attrs.get(interval.ATTR)
+    return every if isinstance(every, int) else None
+
+
+def learning_curves_section(trials: list[FrozenTrial], epochs: list[dict[str, Any]],
+                            every: int | None = None) -> Section:
+    """Valid AUROC per evaluation of every trial (epoch table, else the reported values),
+    against the epoch, or with `every` (sequences per evaluation) the training sequences seen:
+    the rows' own count, else evaluation x `every` for a trial without rows."""
+    unit = "epoch" if every is None else "evaluation"
+    section = Section("learning-curves", f"Learning curves (valid AUROC per {unit})")
     curves: dict[int, list[tuple[int, float]]] = defaultdict(list)
     for row in epochs:
         if row["valid_auroc"] is not None and math.isfinite(row["valid_auroc"]):
-            curves[row["trial_number"]].append((row["epoch"], row["valid_auroc"]))
+            x = row["epoch"] if every is None else row["sequences"] or row["epoch"] * every
+            curves[row["trial_number"]].append((x, row["valid_auroc"]))
+    scale = 1 if every is None else every
     figure = go.Figure()
     shown: set[str] = set()
     for trial in trials:
-        points = curves.get(trial.number) or sorted(trial.intermediate_values.items())
+        points = curves.get(trial.number) or [
+            (step * scale, value) for step, value in sorted(trial.intermediate_values.items())]
         if not points:
             continue
         state = trial.state.name
@@ -104,15 +118,15 @@ def learning_curves_section(trials: list[FrozenTrial], epochs: list[dict[str, An
             name=state.lower(), legendgroup=state, showlegend=state not in shown,
             line={"color": STATE_COLORS[state], "width": 1.5}, marker={"size": 4},
             meta=trial.number,
-            hovertemplate=f"trial {trial.number}<br>epoch %{{x}}<br>AUROC %{{y:.4f}}"
-                          f"<extra>{state.lower()}</extra>",
+            hovertemplate=f"trial {trial.number}<br>{'epoch' if every is None else 'sequences'}"
+                          f" %{{x:,}}<br>AUROC %{{y:.4f}}<extra>{state.lower()}</extra>",
         ))
         shown.add(state)
     if not figure.data:
-        section.body = note("no trial has finished an epoch yet")
+        section.body = note(f"no trial has finished an {unit} yet")
         return section
-    figure.update_layout(xaxis_title="epoch", yaxis_title="mean valid AUROC",
-                         legend_title_text="final state")
+    figure.update_layout(xaxis_title="epoch" if every is None else "training sequences",
+                         yaxis_title="mean valid AUROC", legend_title_text="final state")
     section.figure = figure
     return section
 
@@ -348,7 +362,7 @@ def build_report(storage: RDBStorage, study_name: str, *,
     snap = progress.snapshot(storage, study_name)
     sections = [
         history_section(study, trials),
-        learning_curves_section(trials, epochs),
+        learning_curves_section(trials, epochs, evaluation_interval(study)),
         importances_section(study, trials),
         parallel_section(study, trials),
         timeline_section(trials),

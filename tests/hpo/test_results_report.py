@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from plotly.offline import get_plotlyjs
 
 from hpo.cli import main
-from hpo.report import STATE_COLORS
+from hpo.report import STATE_COLORS, evaluation_interval, learning_curves_section
 from results_testutil import figure_data, scripted_study
 
 SECTIONS = ("history", "learning-curves", "importances", "parallel-coordinate", "timeline",
@@ -181,3 +181,34 @@ def test_headless_chromium_draws_the_report(
     saturated = (pixels.max(axis=2) - pixels.min(axis=2)) > 60
     assert saturated.mean() > 0.005, saturated.mean()
     assert pixels.std() > 10
+
+
+def test_learning_curves_of_a_study_that_evaluates_every_n_sequences() -> None:
+    # Rows carry the sequences seen; a trial without rows (reported values only) is placed at
+    # evaluation x N; per epoch (no interval) the x axis stays the epoch.
+    with_rows = optuna.trial.create_trial(state=TrialState.COMPLETE, value=0.7,
+                                          intermediate_values={1: 0.6, 2: 0.7})
+    reported = optuna.trial.create_trial(state=TrialState.PRUNED,
+                                         intermediate_values={1: 0.55, 2: 0.5})
+    with_rows.number, reported.number = 0, 1
+    rows = [{"trial_number": 0, "epoch": 1, "valid_auroc": 0.6, "sequences": 960},
+            {"trial_number": 0, "epoch": 2, "valid_auroc": 0.7, "sequences": 1920}]
+    section = learning_curves_section([with_rows, reported], rows, every=1000)
+    assert section.figure is not None and section.title.endswith("per evaluation)")
+    assert section.figure.layout.xaxis.title.text == "training sequences"
+    assert [(list(t.x), list(t.y)) for t in section.figure.data] == [
+        ([960, 1920], [0.6, 0.7]), ([1000, 2000], [0.55, 0.5])]
+    per_epoch = learning_curves_section([with_rows, reported], rows)
+    assert per_epoch.figure is not None and per_epoch.figure.layout.xaxis.title.text == "epoch"
+    assert [list(t.x) for t in per_epoch.figure.data] == [[1, 2], [1, 2]]
+    empty = learning_curves_section([], [], every=1000)
+    assert empty.figure is None and "no trial has finished an evaluation yet" in empty.body
+
+
+def test_the_recorded_interval_sets_the_axis(tmp_path: Path) -> None:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/i.db", study_name="i")
+    assert evaluation_interval(study) is None
+    study.set_user_attr("eval_every", "epoch")
+    assert evaluation_interval(study) is None
+    study.set_user_attr("eval_every", 4300)
+    assert evaluation_interval(study) == 4300
