@@ -17,6 +17,7 @@ import optuna
 from peers.common import CONCURRENCY, Epoch, Record, Task, TrialRecord
 
 ROOT = Path(__file__).resolve().parents[2]
+UNCAPPED = 1_000_000  # --n-trials
 
 
 def study_file(data: Path, folder: Path, name: str = "bench") -> Path:
@@ -32,8 +33,11 @@ def study_file(data: Path, folder: Path, name: str = "bench") -> Path:
 
 def run(task: Task, study: Path) -> Record:
     url = f"sqlite:///{task.workdir / 'service.db'}"
+    # No trial cap (the demo study's n_trials is 20): like the other engines, the service
+    # starts trials until the budget is spent.
     command = ["basset-hpo", "run", "--study", str(study), "--timeout", str(task.budget_s),
-               "--workers", str(CONCURRENCY), "--seed", str(task.seed), "--storage", url, "-q"]
+               "--n-trials", str(UNCAPPED), "--workers", str(CONCURRENCY),
+               "--seed", str(task.seed), "--storage", url, "-q"]
     task.start = time.time()
     subprocess.run(command, cwd=task.workdir, check=True, capture_output=True, text=True)
     return _record(task, url, study.stem)
