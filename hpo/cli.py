@@ -10,15 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage
 
 from basset import (
     SPLITS,
     ArgParser,
-    BassetData,
-    BassetError,
     cli_entry,
-    load_split,
     positive_int,
     setup_logging,
 )
@@ -273,7 +269,7 @@ def run_main(args: argparse.Namespace) -> int:
         deadline=None if args.timeout is None else time.time() + args.timeout,
         quiet=args.quiet,
     )
-    scores = _TestScores(plan)
+    scores = evaluate.EndOfRunScores(config.data, config.name)
     snap = _launch(plan, scores)
     if isinstance(snap, int):
         return snap
@@ -335,29 +331,6 @@ def confirm_main(args: argparse.Namespace) -> int:
     shown = confirm.results(config, url, top, device=devices[0])
     print(f"{progress.headline(snap)}\n{confirm.table(shown)}\n{confirm.verdict(shown)}")
     return 0
-
-
-class _TestScores:
-    """`run`'s wrap-up (hpo.supervisor.WrapUp): test scores of the best and the reference
-    trials, once each. The first worker to end frees a device for them while the others end
-    their last epochs; the last call scores what is new since (a last trial that became the
-    best) and says why scores are missing, if they are."""
-
-    def __init__(self, plan: RunPlan) -> None:
-        self.plan = plan
-        self.storage: RDBStorage | None = None
-        self.data: BassetData | None = None
-
-    def __call__(self, storage: RDBStorage, device: str, last: bool) -> None:
-        self.storage = storage
-        try:
-            if self.data is None:
-                self.data = load_split(self.plan.config.data, "test")
-            evaluate.evaluate_study(storage, self.plan.config.name, self.data, only_new=True,
-                                    on=[device])
-        except BassetError as err:  # the study itself is fine: say why its scores are missing
-            if last:
-                print(f"no test scores: {err}", file=sys.stderr)
 
 
 def space_main(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ uses.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,7 +30,7 @@ import torch
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from basset import BassetData, BassetError, Scores, score_checkpoint, split_of
+from basset import BassetData, BassetError, Scores, load_split, score_checkpoint, split_of
 from hpo import progress, service_tables
 
 
@@ -129,6 +130,28 @@ def evaluate_study(storage: RDBStorage, study_name: str, data: BassetData, *,
     scores = score_trials(chosen, data, split=split, on=on)
     store_scores(storage, study_name, scores)
     return [(t, scores[t.number]) for t in chosen]
+
+
+class EndOfRunScores:
+    """`run`'s wrap-up (hpo.supervisor.WrapUp): test scores of the best and the reference
+    trials, once each. The first worker to end frees a device for them while the others end
+    their last epochs; the last call scores what is new since (a last trial that became the
+    best) and says why scores are missing, if they are."""
+
+    def __init__(self, data: Path, study_name: str) -> None:
+        self.path, self.study_name = data, study_name
+        self.storage: RDBStorage | None = None  # the run's, once called
+        self.data: BassetData | None = None  # the test split, read at the first call
+
+    def __call__(self, storage: RDBStorage, device: str, last: bool) -> None:
+        self.storage = storage
+        try:
+            if self.data is None:
+                self.data = load_split(self.path, "test")
+            evaluate_study(storage, self.study_name, self.data, only_new=True, on=[device])
+        except BassetError as err:  # the study itself is fine: say why its scores are missing
+            if last:
+                print(f"no test scores: {err}", file=sys.stderr)
 
 
 def store_scores(storage: RDBStorage, study_name: str, scores: dict[int, Scores]) -> None:

@@ -12,8 +12,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo.cli import _TestScores
 from hpo.config import load_study
+from hpo.evaluate import EndOfRunScores
 from hpo.study import prepare_study
 from hpo.supervisor import run_study, start_method
 from hpo.workers import RunPlan
@@ -66,8 +66,7 @@ def test_the_test_scores_say_why_they_are_missing_at_the_last_call_only(
     config = load_study(str(study_toml(tmp_path, data=tmp_path / "gone.h5")))
     url = f"sqlite:///{tmp_path / 'tiny.db'}"
     storage = prepare_study(config, url)
-    scores = _TestScores(RunPlan(config=config, url=url, n_trials=1, devices=["cpu"],
-                                 threads=1))
+    scores = EndOfRunScores(config.data, config.name)
     scores(storage, "cpu", False)  # a worker ended early: the others may still fix it
     assert capsys.readouterr().err == ""
     scores(storage, "cpu", True)
