@@ -138,7 +138,7 @@ _TOP: dict[str, type] = {
     "name": str, "storage": str, "data": str, "generate_demo_data": bool,
     "metric": str, "direction": str, "n_trials": int, "max_epochs": int,
     "stagnant_t": int, "seed": int, "padding": str, "cpu_workers": int, "demo_set": str,
-    "seed_model": str, "generate_seed_model": bool, "eval_seconds": float, "eval_subset": int,
+    "seed_model": str, "generate_seed_model": bool, "eval_subset": int,
 }
 AUTO = "auto"
 EVAL_SECONDS = 60.0  # eval_every = "auto" without eval_seconds
@@ -164,7 +164,7 @@ def check_seed(seed: int, where: str) -> None:
 
 def parse_study(raw: dict[str, Any], source: Path) -> StudyConfig:
     """Validate a parsed TOML document; every problem is a one-line ConfigError."""
-    check_keys(raw, [*_TOP, "eval_every", *_TABLES], "study")
+    check_keys(raw, [*_TOP, "eval_every", "eval_seconds", *_TABLES], "study")
     top = {key: typed(raw[key], kind, key) for key, kind in _TOP.items() if key in raw}
     top.update(_interval(raw))
     top.setdefault("name", source.stem)
