@@ -589,6 +589,12 @@ CASES.update(
             "larger than the 120 training",
         ),
         # Flags
+        "train-valid-subset-zero": Case(
+            "basset-train", ["--valid-subset", "0", "{ws}/tiny.h5"], "--valid-subset: must be > 0"
+        ),
+        "train-eval-every-negative": Case(
+            "basset-train", ["--eval-every", "-5", "{ws}/tiny.h5"], "--eval-every: must be > 0"
+        ),
         "motifs-device-cuda-index-missing": Case(
             "basset-motifs",
             ["--device", "cuda:7", "{ws}/m_best.pt", "{ws}/tiny.h5", "{ws}/motifs"],
