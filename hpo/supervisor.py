@@ -217,16 +217,15 @@ class _EarlyWrapUp:
                  storage: optuna.storages.RDBStorage, wrap_up: WrapUp | None,
                  stopping: Callable[[], bool]) -> None:
         self.procs, self.devices, self.storage = procs, devices, storage
-        self.wrap_up, self.stopping = wrap_up, stopping
-        self.done = wrap_up is None
+        self.wrap_up, self.stopping = wrap_up, stopping  # wrap_up: None once it has run
 
     def __call__(self) -> None:
-        if self.done or self.stopping():
+        if self.wrap_up is None or self.stopping():
             return
         ended = [rank for rank, proc in enumerate(self.procs) if proc.exitcode == 0]
-        if ended and len(ended) < len(self.procs) and self.wrap_up is not None:
-            self.done = True
-            self.wrap_up(self.storage, self.devices[ended[0]], False)
+        if ended and len(ended) < len(self.procs):
+            wrap_up, self.wrap_up = self.wrap_up, None
+            wrap_up(self.storage, self.devices[ended[0]], False)
 
 
 def _wait(procs: Sequence[mp.process.BaseProcess], seconds: float) -> None:
