@@ -47,6 +47,7 @@ import numpy as np
 
 from basset import ArgParser
 from hpo.config import PACKAGED_STUDIES
+from hpo.interval import ATTR, TIMING_ATTR
 from hpo.progress import requeued
 
 PAPER = {"rows": 2_071_886, "valid": 70_000, "test": 71_886, "targets": 164}
@@ -160,8 +161,8 @@ def _watch_study(url: str, start: float, sample: Sample) -> None:
     try:
         study = optuna.load_study(study_name="dnase", storage=url)
         trials = study.get_trials(deepcopy=False)
-        sample.interval = {key: value for key, value in study.user_attrs.items()
-                           if key.startswith("eval_every")}
+        sample.interval = {key: study.user_attrs[key] for key in (ATTR, TIMING_ATTR)
+                           if key in study.user_attrs}
     except Exception:  # not created yet, or locked for a moment
         return
     now = time.monotonic() - start
