@@ -104,7 +104,7 @@ class Sizes:
     paper_budget: float = 0.0  # seconds of the dnase study on the paper-scale file, after its load
 
 
-FULL = Sizes(SPEED_BATCHES, 50, 2, 45.0, 6000, 200, 300.0, 90.0)
+FULL = Sizes(SPEED_BATCHES, 50, 2, 45.0, 6000, 200, 300.0, 150.0)
 QUICK = Sizes((4,), 1, 1, 1.0, 300, 60, 120.0)
 
 
@@ -327,7 +327,7 @@ def paper_scale_gpu(ctx: Context, figures: dict[str, Any]) -> None:
         figures["write_s"] = paper_scale.write_synthetic(data, **paper_scale.PAPER)
         sample = paper_scale.run_study(
             data, ["--gpus", str(ctx.device.index or 0)], ctx.sizes.paper_budget,
-            Path(tmp) / "run", per_epoch=False, mem_cap=64 * 2**30)
+            Path(tmp) / "run", per_epoch=False, mem_cap=64 * 2**30, min_available=8 * 2**30)
         copy = paper_scale.data_bytes(paper_scale.PAPER["rows"], paper_scale.PAPER["targets"], 1)
         figures["run"] = paper_scale.report("paper --gpus auto", sample, copy, 4 * copy)
 
