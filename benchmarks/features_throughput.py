@@ -126,13 +126,13 @@ def baseline(lines: list[bytes], labels: dict[str, int], out: Path) -> dict[str,
     cpu["merge"] = time.process_time()
     with (out / "baseline.bed").open("w") as bed, (out / "baseline_act.txt").open("w") as act:
         act.write("\t".join(["", *labels]) + "\n")
-        for chrom, strand, start, end, active in features:
-            bed.write("\t".join([chrom, str(start), str(end), ".", "1", strand,
+        for contig, strand, start, end, active in features:
+            bed.write("\t".join([contig, str(start), str(end), ".", "1", strand,
                                  ",".join(map(str, active)) or "."]) + "\n")
             row = [0] * len(labels)
             for index in active:
                 row[index] = 1
-            act.write("\t".join([f"{chrom}:{start}-{end}({strand})", *map(str, row)]) + "\n")
+            act.write("\t".join([f"{contig}:{start}-{end}({strand})", *map(str, row)]) + "\n")
     cpu["write"] = time.process_time()
     return {
         "parse": cpu["parse"] - cpu["start"],

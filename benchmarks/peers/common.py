@@ -100,7 +100,7 @@ def read_listing(study_file: Path) -> dict[str, Any]:
     """`basset-hpo space --study FILE --json`: the space the service searches."""
     out = subprocess.run(["basset-hpo", "space", "--study", str(study_file), "--json"],
                          check=True, capture_output=True, text=True).stdout
-    return json.loads(out)  # type: ignore[no-any-return]
+    return json.loads(out)
 
 
 def split_values(listing: dict[str, Any], values: dict[str, Any]) -> tuple[dict[str, Any], bool]:

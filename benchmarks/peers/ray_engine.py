@@ -7,6 +7,7 @@ before ray.init."""
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 import time
@@ -68,7 +69,7 @@ def run(task: Task, *, tpe: bool) -> Record:
     here = str(Path(__file__).resolve().parents[1])
     os.environ["PYTHONPATH"] = os.pathsep.join([here, *sys.path[1:]])
     ray.init(num_cpus=CONCURRENCY, include_dashboard=False, log_to_driver=False,
-             logging_level="ERROR", configure_logging=False)
+             logging_level=logging.ERROR, configure_logging=False)
     try:
         searcher = (OptunaSearch(space=functools.partial(define_by_run, listing=task.listing),
                                  metric=METRIC, mode="max", points_to_evaluate=[task.reference()],
@@ -88,7 +89,8 @@ def run(task: Task, *, tpe: bool) -> Record:
                                       verbose=0),
         )
         results = tuner.fit()
-        frames = [r.metrics_dataframe for r in results if r.metrics_dataframe is not None]
+        frames = [frame for frame in (results[i].metrics_dataframe for i in range(len(results)))
+                  if frame is not None]
     finally:
         ray.shutdown()
     return _record(task, frames, tpe)

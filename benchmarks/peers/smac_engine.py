@@ -19,6 +19,7 @@ from ConfigSpace import (
     InCondition,
     Integer,
 )
+from ConfigSpace.hyperparameters import Hyperparameter
 from smac import MultiFidelityFacade, Scenario
 from smac.intensifier.hyperband import Hyperband
 from smac.runhistory.dataclasses import TrialInfo, TrialValue
@@ -30,7 +31,7 @@ from peers.common import CONCURRENCY, Record, Task, run_trial, split_values, tri
 def configspace(listing: dict[str, Any], seed: int) -> ConfigurationSpace:
     """The listed space; categorical choices as their JSON text (a choice may mix 4, "global")."""
     cs = ConfigurationSpace(seed=seed)
-    made = {}
+    made: dict[str, Hyperparameter] = {}
     for p in listing["parameters"]:
         if p["type"] == "categorical":
             made[p["name"]] = Categorical(p["name"], [json.dumps(c) for c in p["choices"]])

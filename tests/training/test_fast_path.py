@@ -162,9 +162,10 @@ def test_bf16_graphs_agree_with_plain_fp32_within_bf16_tolerance() -> None:
     fast, plain = _cuda_pair(options(device="cuda", max_epochs=4), options(**PLAIN))
     for a, b in zip(fast.history, plain.history, strict=True):
         assert a.train_loss == pytest.approx(b.train_loss, rel=0.05)
-        assert a.valid_loss == pytest.approx(b.valid_loss, rel=0.05)
-    # AUROC on a small validation split moves with any rounding (0.65 vs 0.72 and 0.58 vs 0.55
-    # seen on an H200): bf16 must learn as well, not trace the same AUROC path
+        # 512 training sequences overfit, so the validation side of the two paths drifts apart
+        # with any rounding (on an H200: AUROC 0.65 vs 0.72, loss 1.22 vs 1.35, bf16 the better).
+        # bf16 must generalise as well as fp32, not trace its path.
+        assert a.valid_loss <= 1.05 * b.valid_loss
     assert fast.history[-1].valid_metric >= plain.history[-1].valid_metric - 0.05
 
 
