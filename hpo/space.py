@@ -69,10 +69,14 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class Reference:
-    """A configuration enqueued before the sampler's own trials."""
+    """A configuration enqueued before the sampler's own trials. A params table cannot say
+    "global" or -rc: `last_pool` (when set) is the last conv layer's pool width, in place of the
+    table's last `pool_width`, and `rc` the trial's -rc."""
 
     label: str
     params: JobParams
+    last_pool: int | str | None = None
+    rc: bool = False
 
 
 class SearchSpace(Protocol):
@@ -242,9 +246,10 @@ def reference_values(config: SearchSpace, reference: Reference) -> dict[str, Any
             values.update({f"{key}_{i}": v for i, v in enumerate(per_layer)
                            if layer_spec(config, key, i) is not None})
     if LAST_POOL in config.space:
-        values[LAST_POOL] = job.pool_width[-1]
+        last = reference.last_pool
+        values[LAST_POOL] = job.pool_width[-1] if last is None else last
     if "rc" in config.space:
-        values["rc"] = False  # a params table says nothing of -rc: Basset trained without
+        values["rc"] = reference.rc
     for key in config.space:
         if job_key(key):
             values[key] = getattr(job, key)
@@ -268,6 +273,10 @@ def check_space(config: SearchSpace, references: list[Reference]) -> None:
 
 
 def _check_reference(config: SearchSpace, ref: Reference, where: str) -> None:
+    if ref.rc and "rc" not in config.space and config.fixed.get("rc") is not True:
+        raise ConfigError(f"{where}: rc = true, but the study neither searches rc nor fixes it")
+    if ref.last_pool is not None and LAST_POOL not in config.space:
+        raise ConfigError(f"{where}: {LAST_POOL} given, but the study does not search it")
     values = reference_values(config, ref)
     for name, value in values.items():
         spec = config.space[name.rsplit("_", 1)[0] if name not in config.space else name]

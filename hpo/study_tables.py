@@ -143,12 +143,21 @@ def reference(item: Any, index: int) -> Reference:
     if isinstance(item, dict):
         item = dict(item)
         label = item.pop("label", f"enqueue[{index}]")
+        rc = item.pop("rc", False)
+        if not isinstance(rc, bool):
+            raise ConfigError(f"{where}.rc: true or false, got {rc!r}")
+        last_pool = item.pop(LAST_POOL, None)
+        if last_pool is not None:  # pool_width then lists the layers before the last
+            last_pool = last_pool_value(last_pool, f"{where}.{LAST_POOL}")
+            before = item.get("pool_width", [])
+            item["pool_width"] = [*(before if isinstance(before, list) else [before]),
+                                  1 if last_pool == GLOBAL_POOL else last_pool]
         lines = []
         for key, value in item.items():
             for v in value if isinstance(value, list) else [value]:
                 lines.append(f"{key} {str(v).lower() if isinstance(v, bool) else v}")
         try:
-            return Reference(str(label), parse_params("\n".join(lines), where))
+            return Reference(str(label), parse_params("\n".join(lines), where), last_pool, rc)
         except ParamsError as err:
             raise ConfigError(str(err)) from None
     raise ConfigError(f"{where}: give {' or '.join(map(repr, PRESETS))}, a params file path or a "

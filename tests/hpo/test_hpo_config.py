@@ -94,6 +94,24 @@ BAD = [
         "enqueue[0] (enqueue[0]): batch_size is 64 but the study would use 32",
     ),
     ({"top": 'enqueue = ["no_such_params.txt"]'}, "params file not found: no_such_params.txt"),
+    (
+        {"top": "enqueue = [{conv_filters = [8], conv_filter_sizes = [5], rc = true}]"},
+        "enqueue[0] (enqueue[0]): rc = true, but the study neither searches rc nor fixes it",
+    ),
+    (
+        {"top": 'enqueue = [{conv_filters = [8], conv_filter_sizes = [5], rc = "yes"}]'},
+        "enqueue[0].rc: true or false, got 'yes'",
+    ),
+    (
+        {"top": 'enqueue = [{conv_filters = [8], conv_filter_sizes = [5], '
+                'last_pool_width = "global"}]'},
+        "enqueue[0] (enqueue[0]): last_pool_width given, but the study does not search it",
+    ),
+    (
+        {"top": 'enqueue = [{conv_filters = [8], conv_filter_sizes = [5], '
+                'last_pool_width = "all"}]'},
+        'enqueue[0].last_pool_width: a last pool width is a whole number > 0 or "global"',
+    ),
 ]
 
 

@@ -13,7 +13,13 @@ from optuna.trial import FixedTrial, TrialState
 from basset.params import parse_params, pretrained_params
 from hpo.config import load_study
 from hpo.objective import TrialContext, make_objective
-from hpo.space import Reference, check_space, reference_values, suggest_params
+from hpo.space import (
+    Reference,
+    check_space,
+    reference_values,
+    suggest_params,
+    suggest_training,
+)
 from hpo.storage import make_engine
 from hpo_testutil import TINY_SPACE, study_toml, tiny_data
 
@@ -51,6 +57,33 @@ def test_the_pretrained_reference_is_reproduced_exactly() -> None:
     config = load_study("dnase")
     params = suggest_params(FixedTrial(reference_values(config, config.enqueue[0])), config, 600)
     assert params == dataclasses.replace(pretrained_params(), padding=config.padding)
+
+
+def test_a_reference_can_pool_globally_and_train_with_rc(tmp_path: Path) -> None:
+    # A params table can say neither: the enqueue table's last_pool_width and rc carry them.
+    space = TINY_SPACE.replace("[fixed]", 'last_pool_width = { choices = [2, "global"] }\n'
+                               "rc = { choices = [false, true] }\n[fixed]")
+    top = ('enqueue = [{ label = "flat", conv_filters = [8, 6], conv_filter_sizes = [5, 3], '
+           'pool_width = [2], last_pool_width = "global", hidden_units = [16], batch_size = 32, '
+           'rc = true }, { label = "four", conv_filters = [8], conv_filter_sizes = [5], '
+           "last_pool_width = 2, hidden_units = [16], batch_size = 32 }]")
+    config = load_study(str(study_toml(tmp_path, top, space=space)))
+    flat, four = (reference_values(config, ref) for ref in config.enqueue)
+    assert flat["last_pool_width"] == "global" and flat["rc"] is True
+    assert four["last_pool_width"] == 2 and four["rc"] is False
+    params = suggest_params(FixedTrial(flat), config, 60)
+    # "same" padding: 60 bp, pooled by 2 after the first layer, 30 positions in one window
+    assert params.conv_filters == [8, 6] and params.pool_width == [2, 30]
+    assert suggest_training(FixedTrial(flat), config) == {"rc": True}
+    assert suggest_params(FixedTrial(four), config, 60).pool_width == [2]
+
+
+def test_the_demo_studys_small_data_reference() -> None:
+    config = load_study("demo")
+    assert [ref.label for ref in config.enqueue] == ["paper-scaled", "small-data"]
+    values = reference_values(config, config.enqueue[1])
+    assert values["num_conv"] == 1 and values["last_pool_width"] == "global" and values["rc"]
+    assert suggest_params(FixedTrial(values), config, 200).pool_width == [200]
 
 
 def test_an_invalid_architecture_never_reaches_the_trainer(tmp_path: Path) -> None:

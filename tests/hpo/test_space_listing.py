@@ -40,14 +40,19 @@ def test_the_demo_space_with_its_conditions(capsys: pytest.CaptureFixture[str]) 
 def test_the_reference_through_params_from_flat_is_the_studys(
         capsys: pytest.CaptureFixture[str]) -> None:
     listing = _listing(capsys)
-    (ref,) = listing["references"]
-    assert ref["label"] == "paper-scaled" and ref["values"]["rc"] is False
-    built = params_from_flat({**listing["fixed"], **ref["values"]}, padding=listing["padding"],
-                             seq_len=200).validate()
-    (wanted,) = load_study("demo").enqueue
-    assert built.conv_filters == [64, 48, 48] == wanted.params.conv_filters
-    assert built.pool_width == [3, 4, 4] and built.hidden_units == [128, 128]
-    assert built.to_dict() == {**wanted.params.to_dict(), "padding": "same"}
+    paper, small = listing["references"]
+    assert paper["label"] == "paper-scaled" and paper["values"]["rc"] is False
+    assert small["label"] == "small-data" and small["values"]["rc"] is True
+    wanted = load_study("demo").enqueue
+    built = [params_from_flat({**listing["fixed"], **ref["values"]}, padding=listing["padding"],
+                              seq_len=200).validate() for ref in (paper, small)]
+    assert built[0].conv_filters == [64, 48, 48] == wanted[0].params.conv_filters
+    assert built[0].pool_width == [3, 4, 4] and built[0].hidden_units == [128, 128]
+    assert built[0].to_dict() == {**wanted[0].params.to_dict(), "padding": "same"}
+    # the global pool resolved to the whole (same-padded) 200 bp
+    assert built[1].pool_width == [200] and built[1].last_pool == "soft"
+    assert built[1].to_dict() == {**wanted[1].params.to_dict(), "padding": "same",
+                                  "pool_width": [200]}
 
 
 def test_draws_that_ignore_the_conditions_still_build(capsys: pytest.CaptureFixture[str]) -> None:
