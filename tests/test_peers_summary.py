@@ -47,3 +47,15 @@ def test_means_spreads_and_the_time_to_the_best_other(tmp_path: Path) -> None:
     assert "| 2/2 | 0.8000 ± 0.0000" in x_line and "never (0/2)" in x_line  # y's mean: 0.85
     assert "0.8500 ± 0.0707" in y_line
     assert "0.30x budget (2/2)" in y_line  # x's 0.8: at 1 s and at 11 s
+
+
+def test_a_seed_that_never_reaches_the_target_counts_as_the_whole_budget(
+        tmp_path: Path) -> None:
+    rows = [make_row("set", tmp_path / "none.h5", engine, seed, _record(), wall=20.0)
+            for engine in ("x", "y") for seed in (1, 2)]
+    for row in rows[:2]:  # x: 0.9 at the end, so y's seeds aim at 0.9
+        row.best_valid = 0.9
+    rows[2].curve = [(4.0, 0.95)]  # y, seed 1 gets there at 4 s; seed 2 never (its best 0.8)
+    y_line = next(line for line in table(rows, budget=20.0).splitlines()
+                  if line.startswith("| set | y |"))
+    assert "0.60x budget (1/2)" in y_line  # (4 s + 20 s) / 2 over a 20 s budget
