@@ -95,8 +95,9 @@ def table(rows: list[Row], budget: float) -> str:
             others = [m for e, m in means.items() if e != engine and math.isfinite(m)]
             target = max(others, default=math.nan)
             # a seed that never got there counts as the whole budget (a lower bound on its time)
-            reach = [min(time_to(r, target), budget) for r in runs]
-            reached = sum(time_to(r, target) <= budget for r in runs)
+            times = [time_to(r, target) for r in runs]
+            reach = [min(t, budget) for t in times]
+            reached = sum(t <= budget for t in times)
             shown = (f"{statistics.fmean(reach) / budget:.2f}x budget ({reached}/{len(reach)})"
                      if reached else f"never (0/{len(reach)})")
             valid, valid_sd, _ = _mean_sd([r.best_valid for r in runs])

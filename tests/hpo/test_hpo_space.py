@@ -78,14 +78,6 @@ def test_a_reference_can_pool_globally_and_train_with_rc(tmp_path: Path) -> None
     assert suggest_params(FixedTrial(four), config, 60).pool_width == [2]
 
 
-def test_the_demo_studys_small_data_reference() -> None:
-    config = load_study("demo")
-    assert [ref.label for ref in config.enqueue] == ["paper-scaled", "small-data"]
-    values = reference_values(config, config.enqueue[1])
-    assert values["num_conv"] == 1 and values["last_pool_width"] == "global" and values["rc"]
-    assert suggest_params(FixedTrial(values), config, 200).pool_width == [200]
-
-
 def test_an_invalid_architecture_never_reaches_the_trainer(tmp_path: Path) -> None:
     # Unpadded 21 bp filters twice over 60 bp, with pools of 4: nothing is left after layer 2.
     space = TINY_SPACE.replace('conv_filter_sizes = [3, 9]', 'conv_filter_sizes = [3, 21]')
