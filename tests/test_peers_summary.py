@@ -13,6 +13,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from peers.common import Epoch, Record, TrialRecord  # noqa: E402
 from peers.summary import curve, make_row, table, time_to  # noqa: E402
 
+from basset import JobParams, TrainOptions, load_data, score_checkpoint, train  # noqa: E402
+from hpo_testutil import write_h5  # noqa: E402
+from synth_data import make_data  # noqa: E402
+
 
 def _record() -> Record:
     record = Record()
@@ -59,3 +63,32 @@ def test_a_seed_that_never_reaches_the_target_counts_as_the_whole_budget(
     y_line = next(line for line in table(rows, budget=20.0).splitlines()
                   if line.startswith("| set | y |"))
     assert "0.60x budget (1/2)" in y_line  # (4 s + 20 s) / 2 over a 20 s budget
+
+
+def test_every_trial_is_scored_on_test_and_the_best_of_them_is_reported(tmp_path: Path) -> None:
+    """The selected trial (by validation) and the best test score of any trial: two trained
+    models, the better-validated one given the worse validation value on purpose, so the two
+    columns must differ."""
+    data = write_h5(tmp_path / "set.h5", make_data(n_train=256, seq_len=50, seed=3))
+    scores = {}
+    record = Record()
+    for name, rate in (("good", 0.01), ("poor", 1e-5)):
+        params = JobParams(conv_filters=[8], conv_filter_sizes=[6], pool_width=[2],
+                           hidden_units=[16], batch_size=32, learning_rate=rate).validate()
+        result = train(params, load_data(data), options=TrainOptions(
+            max_epochs=3, quiet=True, save_prefix=tmp_path / name))
+        scores[name] = score_checkpoint(result.best_path, load_data(data, splits=("test",)),
+                                        split="test").auroc
+        record.add_epoch(Epoch(name, 1, 1.0, 0.5, seconds=1.0))
+    record.add_trial(TrialRecord("good", "complete", 0.6, str(tmp_path / "good_best.pt"),
+                                 False, 3))
+    record.add_trial(TrialRecord("poor", "complete", 0.9, str(tmp_path / "poor_best.pt"),
+                                 False, 3))
+    record.add_trial(TrialRecord("lost", "complete", 0.7, str(tmp_path / "gone.pt"), False, 1))
+    assert scores["good"] > scores["poor"] + 0.1
+    row = make_row("set", data, "engine", 1, record, wall=5.0)
+    assert row.test_auroc == scores["poor"]  # validation chose the poor one
+    assert row.best_test == scores["good"]
+    line = next(line for line in table([row], budget=5.0).splitlines()
+                if line.startswith("| set | engine |"))
+    assert f"| {scores['good']:.4f} |" in line
