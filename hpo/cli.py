@@ -142,8 +142,8 @@ def _add_run(commands: Any) -> None:
     _add_worker_flags(run)
     run.add_argument("--timeout", type=float, help="end the run after S seconds: no trial starts "
                      "later, running ones stop at their next evaluation (complete, best kept)")
-    run.add_argument("--seed", type=int, help="base sampler seed (worker k uses seed + k); "
-                     "give each host its own")
+    run.add_argument("--seed", type=int, help="base sampler seed (each worker samples with "
+                     "its own seed derived from it and its rank); give each host its own")
     run.add_argument("--warm-start", metavar="STUDY",
                      help="a new study starts from STUDY (same storage): its best configurations "
                      "first, its trials given to the sampler where the spaces agree")

@@ -31,7 +31,7 @@ from hpo.storage import credentials, make_engine, mask, parse_url, storage_error
 
 log = logging.getLogger(__name__)
 JOB_PREFIX = "basset-hpo-"
-SEED_STRIDE = 1000  # task i seeds with seed + 1000 i; its workers k add k (fewer than 1000)
+SEED_STRIDE = 1000  # task i runs with --seed seed + 1000 i (its workers derive theirs)
 STOP_LEAD_S = 300  # SIGTERM this long before the time limit (at most half the limit)
 # With eval_every the lead is sized from the stop bound (one evaluation interval): SLURM's early
 # signal and the checkpoint/requeue/exit, plus the interval's sequences at the slowest speed a

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
@@ -27,6 +28,13 @@ from hpo.storage import (
 from hpo.warmstart import load_source, warm_start
 
 log = logging.getLogger(__name__)
+
+
+def worker_seed(seed: int, rank: int) -> int:
+    """The sampler seed of worker `rank` in a run with base `seed`: a stream of its own for every
+    (seed, rank) pair. With seed + rank, runs --seed 1 and --seed 2 of two workers each would
+    share a worker's stream (1 + 1 == 2 + 0) and with it half their suggestions."""
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
 
 
 def make_sampler(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:

@@ -63,7 +63,7 @@ from hpo.objective import (
 )
 from hpo.pruning import make_pruner
 from hpo.storage import StudyLock, make_engine, make_storage, storage_error
-from hpo.study import make_sampler, run_dir
+from hpo.study import make_sampler, run_dir, worker_seed
 
 POLL_SECONDS = 1.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -168,7 +168,7 @@ def run_trials(
     # Every worker gets its own seed, else all would suggest the same first points.
     study = optuna.load_study(
         study_name=config.name, storage=storage,
-        sampler=make_sampler(config, config.seed + rank), pruner=make_pruner(config),
+        sampler=make_sampler(config, worker_seed(config.seed, rank)), pruner=make_pruner(config),
     )
     study.set_user_attr("target_labels", data.target_labels)
     study.set_user_attr("data_path", str(config.data.resolve()))  # basset-hpo evaluate's default

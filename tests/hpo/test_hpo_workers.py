@@ -21,7 +21,7 @@ from hpo.cli import main
 from hpo.config import load_study
 from hpo.devices import plan_devices
 from hpo.errors import ConfigError
-from hpo.study import prepare_study
+from hpo.study import prepare_study, worker_seed
 from hpo.supervisor import run_study
 from hpo.workers import RunPlan, run_trials
 from hpo_testutil import quick_train, scripted_train, study_toml
@@ -147,6 +147,20 @@ def test_a_running_trial_stops_at_the_timeout_and_keeps_its_best_epoch(
     assert played == [1, 2]
     assert trial.state == TrialState.COMPLETE and trial.value == 0.6
     assert trial.user_attrs["stop_reason"] == "timeout" and trial.user_attrs["best_epoch"] == 1
+
+
+def test_runs_with_neighbouring_seeds_share_no_sampler_stream() -> None:
+    """Runs --seed 1..5 with four workers each: twenty different sampler seeds, hence twenty
+    different first suggestions (seed + rank gave run 1's worker 1 run 2's worker 0's)."""
+    seeds = [worker_seed(seed, rank) for seed in range(1, 6) for rank in range(4)]
+    assert len(set(seeds)) == 20 and all(0 <= s < 2**32 for s in seeds)
+    assert worker_seed(1, 1) == worker_seed(1, 1)  # a rerun samples the same points
+
+    def first_suggestion(seed: int) -> float:
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        return study.ask().suggest_float("x", 0.0, 1.0)
+
+    assert len({first_suggestion(s) for s in seeds}) == 20
 
 
 def test_worker_plan_on_the_cpu() -> None:
