@@ -43,7 +43,7 @@ def curve(record: Record) -> list[tuple[float, float]]:
     return points
 
 
-def test_scores(data_path: Path, trials: list[TrialRecord]) -> dict[str, float]:
+def score_trials_on_test(data_path: Path, trials: list[TrialRecord]) -> dict[str, float]:
     """Each trial's best checkpoint scored on the test split (trials without one left out)."""
     saved = [t for t in trials if t.best_path and Path(t.best_path).is_file()]
     if not saved:
@@ -63,7 +63,7 @@ def make_row(data_name: str, data_path: Path, engine: str, seed: int, record: Re
              wall: float) -> Row:
     finite = [t for t in record.trials if math.isfinite(t.best)]
     best = max(finite, key=lambda t: t.best, default=None)  # the selected trial: by validation
-    scores = test_scores(data_path, finite)
+    scores = score_trials_on_test(data_path, finite)
     test = scores.get(best.trial, math.nan) if best is not None else math.nan
     training = sum(e.seconds for e in record.epochs)
     started = len(record.trials)
@@ -95,7 +95,8 @@ def _mean_sd(values: list[float]) -> tuple[float, float, float]:
 def table(rows: list[Row], budget: float) -> str:
     """Per data set and engine: means +- sd (and standard errors) over seeds; the mean time each
     engine needs to reach the best other engine's mean final validation AUROC (the budget for a
-    seed that never reached it), and in how many seeds it did."""
+    seed that never reached it), and in how many seeds it did; the mean of each run's best test
+    AUROC of any trial ("-" for rows saved before it was measured)."""
     lines = [
         "| data | engine | seeds with a trial | best valid | test AUROC (se) | any trial's best "
         "test | started / pruned | busy | overhead/trial | reaches best other's valid at |",
