@@ -35,7 +35,7 @@ import torch
 from hpo_quality import kmer_lr
 from peers.common import Record, Task, read_listing
 from peers.datasets import SETS, make_set
-from peers.summary import Row, as_json, make_row, row_line, table, write_curves
+from peers.summary import Row, as_json, make_row, row_line, table, verdicts, write_curves
 
 ENGINES = ("service", "optuna-script", "random", "ray-asha-tpe", "ray-asha-random",
            "smac-hyperband")
@@ -110,6 +110,8 @@ def main() -> None:
                     (args.out / "rows.json").write_text(json.dumps(
                         {"rows": [as_json(r) for r in rows], "kmer_lr": baselines}, indent=1))
     print(table(rows, args.budget))
+    for line in verdicts(rows, args.budget):
+        print(line)
     for path in write_curves(rows, args.out, args.budget):
         print(f"curves: {path}")
 
@@ -123,6 +125,8 @@ def report(files: list[Path], out: Path, budget: float) -> None:
         baselines.update(saved["kmer_lr"])
     out.mkdir(parents=True, exist_ok=True)
     print(table(rows, budget))
+    for line in verdicts(rows, budget):
+        print(line)
     for name, scores in baselines.items():
         print(f"{name}: 6-mer LR valid {scores['valid']:.4f}, test {scores['test']:.4f}")
     for path in write_curves(rows, out, budget):

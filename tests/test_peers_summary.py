@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from peers.common import Epoch, Record, TrialRecord  # noqa: E402
-from peers.summary import curve, make_row, table, time_to  # noqa: E402
+from peers.summary import curve, make_row, table, time_to, verdicts  # noqa: E402
 
 from basset import JobParams, TrainOptions, load_data, score_checkpoint, train  # noqa: E402
 from hpo_testutil import write_h5  # noqa: E402
@@ -92,3 +92,30 @@ def test_every_trial_is_scored_on_test_and_the_best_of_them_is_reported(tmp_path
     line = next(line for line in table([row], budget=5.0).splitlines()
                 if line.startswith("| set | engine |"))
     assert f"| {scores['good']:.4f} |" in line
+
+
+def test_the_acceptance_verdict_per_data_set(tmp_path: Path) -> None:
+    """Ahead, level (within the best other's standard error) and behind, from selected test
+    means; the time to the best other's validation against 0.7 x the budget."""
+    rows = []
+    tests = {"a": {"service": [0.90, 0.92], "x": [0.80, 0.90]},   # 0.91 vs 0.85: ahead
+             "b": {"service": [0.84, 0.84], "x": [0.80, 0.90]},   # 0.84 vs 0.85 (se 0.05)
+             "c": {"service": [0.70, 0.70], "x": [0.85, 0.85]}}   # behind
+    for data, engines in tests.items():
+        for engine, values in engines.items():
+            for seed, test in enumerate(values, start=1):
+                row = make_row(data, tmp_path / "none.h5", engine, seed, _record(), wall=20.0)
+                row.test_auroc = test
+                rows.append(row)
+    service_curves = {"a": [(2.0, 0.8)], "b": [(10.0, 0.8)], "c": [(1.0, 0.5)]}
+    for row in rows:  # x's final valid: 0.8; the service gets there at 2 s on a, never on c
+        row.curve = service_curves[row.data] if row.engine == "service" else [(5.0, 0.8)]
+    lines = verdicts(rows, budget=20.0)
+    assert lines[0].startswith("a: service 0.9100 against x 0.8500 (se 0.0500): ahead")
+    assert "0.10x the budget (2/2 seeds)" in lines[0]
+    assert lines[1].startswith("b: service 0.8400 against x 0.8500 (se 0.0500): level")
+    assert "0.50x the budget (2/2 seeds)" in lines[1]
+    assert lines[2].startswith("c: service 0.7000 against x 0.8500 (se 0.0000): behind")
+    assert "1.00x the budget (0/2 seeds)" in lines[2]
+    assert lines[3] == "service: ahead or level on 2 of 3 sets; at most 0.7x the budget on 2 of 3"
+    assert verdicts([r for r in rows if r.engine == "x"], budget=20.0) == []

@@ -92,6 +92,53 @@ def _mean_sd(values: list[float]) -> tuple[float, float, float]:
     return statistics.fmean(values), sd, sd / math.sqrt(len(values))
 
 
+def best_other_valid(rows: list[Row], engine: str) -> float:
+    """The best mean final validation AUROC of the engines other than `engine` in `rows`."""
+    others = {r.engine for r in rows} - {engine}
+    means = [_mean_sd([r.best_valid for r in rows if r.engine == e])[0] for e in others]
+    return max((m for m in means if math.isfinite(m)), default=math.nan)
+
+
+def reach_fraction(runs: list[Row], target: float, budget: float) -> tuple[float, int]:
+    """(mean time to reach `target` as a fraction of the budget, seeds that reached it); a seed
+    that never got there counts as the whole budget (a lower bound on its time)."""
+    times = [time_to(r, target) for r in runs]
+    return (statistics.fmean(min(t, budget) for t in times) / budget,
+            sum(t <= budget for t in times))
+
+
+def verdicts(rows: list[Row], budget: float, engine: str = "service") -> list[str]:
+    """Issue 24's acceptance per data set for `engine`: its mean selected test AUROC "ahead"
+    (at least every other engine's mean), "level" (below the best other's mean by at most that
+    engine's standard error over seeds) or "behind"; and its mean time to the best other
+    engine's final validation AUROC, against the goal of 0.7 x the budget. Nothing for rows
+    without `engine` or without another engine to compare with."""
+    lines, level, fast, sets = [], 0, 0, 0
+    for data in dict.fromkeys(r.data for r in rows):
+        mine = [r for r in rows if r.data == data]
+        runs = [r for r in mine if r.engine == engine]
+        tests = {e: _mean_sd([r.test_auroc for r in mine if r.engine == e])
+                 for e in dict.fromkeys(r.engine for r in mine) if e != engine}
+        if not runs or not tests:
+            continue
+        sets += 1
+        rival = max(tests, key=lambda e: tests[e][0])
+        rival_mean, _, rival_se = tests[rival]
+        mean = _mean_sd([r.test_auroc for r in runs])[0]
+        word = ("ahead" if mean >= rival_mean else
+                "level" if mean >= rival_mean - rival_se else "behind")
+        fraction, reached = reach_fraction(runs, best_other_valid(mine, engine), budget)
+        level += word != "behind"
+        fast += fraction <= 0.7
+        lines.append(f"{data}: {engine} {mean:.4f} against {rival} {rival_mean:.4f} (se "
+                     f"{rival_se:.4f}): {word}; the best other's valid reached at "
+                     f"{fraction:.2f}x the budget ({reached}/{len(runs)} seeds)")
+    if sets:
+        lines.append(f"{engine}: ahead or level on {level} of {sets} sets; at most 0.7x the "
+                     f"budget on {fast} of {sets}")
+    return lines
+
+
 def table(rows: list[Row], budget: float) -> str:
     """Per data set and engine: means +- sd (and standard errors) over seeds; the mean time each
     engine needs to reach the best other engine's mean final validation AUROC (the budget for a
@@ -105,17 +152,11 @@ def table(rows: list[Row], budget: float) -> str:
     for data in dict.fromkeys(r.data for r in rows):
         mine = [r for r in rows if r.data == data]
         engines = list(dict.fromkeys(r.engine for r in mine))
-        means = {e: _mean_sd([r.best_valid for r in mine if r.engine == e])[0] for e in engines}
         for engine in engines:
             runs = [r for r in mine if r.engine == engine]
-            others = [m for e, m in means.items() if e != engine and math.isfinite(m)]
-            target = max(others, default=math.nan)
-            # a seed that never got there counts as the whole budget (a lower bound on its time)
-            times = [time_to(r, target) for r in runs]
-            reach = [min(t, budget) for t in times]
-            reached = sum(t <= budget for t in times)
-            shown = (f"{statistics.fmean(reach) / budget:.2f}x budget ({reached}/{len(reach)})"
-                     if reached else f"never (0/{len(reach)})")
+            fraction, reached = reach_fraction(runs, best_other_valid(mine, engine), budget)
+            shown = (f"{fraction:.2f}x budget ({reached}/{len(runs)})"
+                     if reached else f"never (0/{len(runs)})")
             valid, valid_sd, _ = _mean_sd([r.best_valid for r in runs])
             test, test_sd, test_se = _mean_sd([r.test_auroc for r in runs])
             oracle = _mean_sd([r.best_test for r in runs])[0]
