@@ -92,6 +92,14 @@ def _mean_sd(values: list[float]) -> tuple[float, float, float]:
     return statistics.fmean(values), sd, sd / math.sqrt(len(values))
 
 
+def by_data(rows: list[Row]) -> dict[str, list[Row]]:
+    """The rows of each data set, in the order the sets first appear."""
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row.data, []).append(row)
+    return groups
+
+
 def best_other_valid(rows: list[Row], engine: str) -> float:
     """The best mean final validation AUROC of the engines other than `engine` in `rows`."""
     others = {r.engine for r in rows} - {engine}
@@ -114,17 +122,16 @@ def verdicts(rows: list[Row], budget: float, engine: str = "service") -> list[st
     engine's final validation AUROC, against the goal of 0.7 x the budget. Nothing for rows
     without `engine` or without another engine to compare with."""
     lines, level, fast, sets = [], 0, 0, 0
-    for data in dict.fromkeys(r.data for r in rows):
-        mine = [r for r in rows if r.data == data]
-        runs = [r for r in mine if r.engine == engine]
+    for data, mine in by_data(rows).items():
         tests = {e: _mean_sd([r.test_auroc for r in mine if r.engine == e])
-                 for e in dict.fromkeys(r.engine for r in mine) if e != engine}
-        if not runs or not tests:
+                 for e in dict.fromkeys(r.engine for r in mine)}
+        if engine not in tests or len(tests) < 2:
             continue
         sets += 1
+        mean = tests.pop(engine)[0]
         rival = max(tests, key=lambda e: tests[e][0])
         rival_mean, _, rival_se = tests[rival]
-        mean = _mean_sd([r.test_auroc for r in runs])[0]
+        runs = [r for r in mine if r.engine == engine]
         word = ("ahead" if mean >= rival_mean else
                 "level" if mean >= rival_mean - rival_se else "behind")
         fraction, reached = reach_fraction(runs, best_other_valid(mine, engine), budget)
@@ -149,10 +156,8 @@ def table(rows: list[Row], budget: float) -> str:
         "test | started / pruned | busy | overhead/trial | reaches best other's valid at |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for data in dict.fromkeys(r.data for r in rows):
-        mine = [r for r in rows if r.data == data]
-        engines = list(dict.fromkeys(r.engine for r in mine))
-        for engine in engines:
+    for data, mine in by_data(rows).items():
+        for engine in dict.fromkeys(r.engine for r in mine):
             runs = [r for r in mine if r.engine == engine]
             fraction, reached = reach_fraction(runs, best_other_valid(mine, engine), budget)
             shown = (f"{fraction:.2f}x budget ({reached}/{len(runs)})"
@@ -182,11 +187,11 @@ def row_line(row: Row) -> str:
 def write_curves(rows: list[Row], out: Path, budget: float) -> list[Path]:
     """One offline HTML page per data set: every engine's best-so-far curves, one per seed."""
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+    engines = list(dict.fromkeys(r.engine for r in rows))  # one colour per engine on every page
     written = []
-    for data in dict.fromkeys(r.data for r in rows):
+    for data, mine in by_data(rows).items():
         figure = go.Figure()
-        engines = list(dict.fromkeys(r.engine for r in rows))
-        for row in (r for r in rows if r.data == data):
+        for row in mine:
             if not row.curve:
                 continue
             xs, ys = zip(*row.curve, strict=True)
