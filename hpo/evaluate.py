@@ -71,8 +71,8 @@ def reference_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The enqueued reference trials that trained (COMPLETE or PRUNED with a best checkpoint)."""
     return [
         t for t in trials
-        if t.user_attrs.get("reference") and t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        and t.user_attrs.get("best_checkpoint")
+        if t.user_attrs.get(progress.REFERENCE) and t.user_attrs.get("best_checkpoint")
+        and t.state in (TrialState.COMPLETE, TrialState.PRUNED)
     ]
 
 
@@ -179,7 +179,7 @@ def score_lines(best: FrozenTrial | None, references: Sequence[FrozenTrial],
         if trial is None or trial.number not in scores:
             continue
         result = scores[trial.number]
-        label = f" {trial.user_attrs['reference']}" if role == "reference" else ""
+        label = f" {trial.user_attrs[progress.REFERENCE]}" if role == "reference" else ""
         lines.append(
             f"{role}{label} (trial {trial.number}): valid {valid_value(trial):.4f}, {split} "
             f"AUROC {result.auroc:.4f}, AUPRC {result.auprc:.4f}"

@@ -20,6 +20,7 @@ from hpo import trialprogress
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 WARM_START = "warm_start"  # user attr of a trial copied from another study (hpo.warmstart)
+REFERENCE = "reference"  # user attr of an enqueued reference trial: its label (hpo.study)
 
 
 def copied(trial: FrozenTrial) -> bool:
@@ -50,7 +51,7 @@ class Snapshot:
     counted: int
     best: FrozenTrial | None
     running: list[FrozenTrial]
-    references: list[FrozenTrial]  # the enqueued reference trials (user attr `reference`)
+    references: list[FrozenTrial]  # the enqueued reference trials (user attr REFERENCE)
     requeued: int = 0  # FAIL trials that a retry replaced (not in counts["FAIL"])
 
     @property
@@ -71,7 +72,7 @@ def snapshot(storage: optuna.storages.BaseStorage, study_name: str) -> Snapshot:
         counted=counted(trials),
         best=max(complete, key=lambda t: cast(float, t.value), default=None),
         running=[t for t in trials if t.state == TrialState.RUNNING],
-        references=[t for t in trials if t.user_attrs.get("reference")],
+        references=[t for t in trials if t.user_attrs.get(REFERENCE)],
         requeued=len(replaced),
     )
 

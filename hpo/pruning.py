@@ -8,6 +8,11 @@ that rung against the best values up to the same rung of the other trials that r
 on while it is at or above their 1 - 1/reduction_factor quantile (numpy's linear one), the
 cut-off Ray Tune's ASHA uses; a curve that keeps rising but stays below it is pruned.
 
+An enqueued reference is judged from the second rung on (with a single rung, never): it is a
+shape chosen for being good, and one epoch of it says little (the small-data reference starts
+below random draws on peak sets and ends above them; docs/benchmarks.md). Its values still
+count as every other trial's peers at every rung.
+
 Decisions in bounded time: a trial with no peer at its rung goes on, but it is judged again at
 each later report against whoever has reached that rung by then, so the first trials of a
 study (the reference among them) are stopped as soon as better trials pass them, not only at
@@ -22,7 +27,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.config import StudyConfig
-from hpo.progress import copied
+from hpo.progress import REFERENCE, copied
 
 
 def rungs(min_resource: int, reduction_factor: int, max_resource: int) -> list[int]:
@@ -57,6 +62,8 @@ class RungPruner(optuna.pruners.BasePruner):
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
         reached = [r for r in self.rungs if step is not None and r <= step]
+        if REFERENCE in trial.user_attrs:
+            reached = reached[1:]
         if not reached:
             return False
         rung = reached[-1]

@@ -17,6 +17,7 @@ from basset import CONV_KEYS, check_data, load_data, load_model, make_demo, make
 from hpo import dataid, packing, service_tables
 from hpo.config import Reference, StudyConfig
 from hpo.errors import ConfigError
+from hpo.progress import REFERENCE
 from hpo.space import check_space, reference_values, space_changes
 from hpo.storage import (
     StudyLock,
@@ -121,7 +122,7 @@ def _prepare(config: StudyConfig, url: str) -> optuna.storages.RDBStorage:
                 dataid.record(study, identity)
             for ref in missing_references(config, trials):
                 study.enqueue_trial(
-                    reference_values(config, ref), user_attrs={"reference": ref.label}
+                    reference_values(config, ref), user_attrs={REFERENCE: ref.label}
                 )
             if source is not None and not trials:
                 warm_start(study, config, source)
@@ -145,7 +146,7 @@ def missing_references(config: StudyConfig, trials: list[FrozenTrial]) -> list[R
     """The references the study does not hold yet (each enqueued once, in order, however often
     `run` is repeated or was killed while enqueueing). A retried copy of a reference is the
     same reference, not another."""
-    held = Counter(t.user_attrs.get("reference") for t in trials
+    held = Counter(t.user_attrs.get(REFERENCE) for t in trials
                    if "failed_trial" not in t.system_attrs)
     missing = []
     for ref in config.enqueue:

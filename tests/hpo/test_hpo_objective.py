@@ -5,6 +5,7 @@ These run one worker loop in this process (hpo.workers.run_trials) on a tiny SQL
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -17,6 +18,7 @@ from basset.training.checkpoint import load_model
 from hpo import service_tables
 from hpo.config import load_study
 from hpo.objective import TrialContext, TrialFailed, make_objective
+from hpo.space import reference_values
 from hpo.storage import make_engine
 from hpo.study import prepare_study
 from hpo.workers import RunPlan, run_trials
@@ -33,10 +35,19 @@ from synth_data import make_data
 REF = "conv_filter_sizes = [5], pool_width = [2], hidden_units = [16], batch_size = 32"
 
 
-def _run(tmp_path: Path, top: str, n_trials: int, train_fn=None, device: str = "cpu", **parts):  # type: ignore[no-untyped-def]
+def _run(tmp_path: Path, top: str, n_trials: int, train_fn=None, device: str = "cpu",  # type: ignore[no-untyped-def]
+         references: int | None = None, **parts):
+    """Run `n_trials` of the tiny study; with `references`, only the first that many enqueue
+    entries are references, the rest are enqueued as plain trials (judged as sampled ones)."""
     config = load_study(str(study_toml(tmp_path, top, **parts)))
+    plain = []
+    if references is not None:
+        plain = [reference_values(config, ref) for ref in config.enqueue[references:]]
+        config = replace(config, enqueue=config.enqueue[:references])
     url = f"sqlite:///{tmp_path}/studies/tiny.db"
     prepare_study(config, url)
+    for values in plain:
+        optuna.load_study(study_name="tiny", storage=url).enqueue_trial(values)
     plan = RunPlan(config=config, url=url, n_trials=n_trials, devices=[device], threads=1,
                    train_fn=train_fn)
     ran = run_trials(plan, 0)
@@ -172,7 +183,8 @@ def test_a_trial_still_rising_is_not_pruned_yet(tmp_path: Path, tiny_h5: Path) -
 def test_asha_prunes_a_rising_trial_below_its_peers_at_the_first_epoch(
         tmp_path: Path, tiny_h5: Path) -> None:
     # keep_rising would have spared the second trial (0.1 a epoch); asha compares it at epoch 1
-    # with the first trial (0.8) and stops it there. The third beats the first at every rung.
+    # with the first trial (0.8, the reference) and stops it there. The third beats the first at
+    # every rung.
     curves = {
         4: [0.8, 0.85, 0.9, 0.92],
         5: [0.5, 0.6, 0.7, 0.8],
@@ -181,7 +193,8 @@ def test_asha_prunes_a_rising_trial_below_its_peers_at_the_first_epoch(
     }
     enqueue = ", ".join(f"{{conv_filters = [{f}], {REF}, learning_rate = 0.01}}" for f in curves)
     _, study, _ = _run(tmp_path, f"max_epochs = 4\nstagnant_t = 4\nenqueue = [{enqueue}]", 4,
-                       scripted_train(curves), pruner='type = "asha"\nmin_resource = 1')
+                       scripted_train(curves), pruner='type = "asha"\nmin_resource = 1',
+                       references=1)
     first, rising, better, late = study.trials
     assert first.state == TrialState.COMPLETE and first.value == 0.92
     assert rising.state == TrialState.PRUNED and rising.user_attrs["pruned_at_epoch"] == 1

@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from hpo.config import load_study
-from hpo.progress import WARM_START
+from hpo.progress import REFERENCE, WARM_START
 from hpo.pruning import RungPruner, make_pruner, rungs
 from hpo_testutil import study_toml
 
@@ -23,13 +23,15 @@ def _curve(values: list[float], state: TrialState = TrialState.COMPLETE,
                         user_attrs=attrs or {})
 
 
-def _judge(peers: list[FrozenTrial], values: list[float], max_epochs: int = 10) -> bool:
-    """Would a running trial that reported `values` be pruned after its last one?"""
+def _judge(peers: list[FrozenTrial], values: list[float], max_epochs: int = 10,
+           attrs: dict[str, str] | None = None) -> bool:
+    """Would a running trial that reported `values` (with user `attrs`) be pruned after its
+    last one?"""
     study = optuna.create_study(direction="maximize")
     for peer in peers:
         study.add_trial(peer)
     pruner = RungPruner(min_resource=1, reduction_factor=3, max_resource=max_epochs)
-    return pruner.prune(study, _curve(values, TrialState.RUNNING))
+    return pruner.prune(study, _curve(values, TrialState.RUNNING, attrs))
 
 
 def test_rungs_are_geometric_below_the_last_epoch() -> None:
@@ -70,6 +72,22 @@ def test_the_best_value_up_to_the_rung_is_compared() -> None:
     peers = [_curve([0.8, 0.85, 0.86, 0.99])]
     assert not _judge(peers, [0.8, 0.9, 0.7])
     assert _judge(peers, [0.8, 0.84, 0.85])
+
+
+def test_a_reference_is_judged_from_the_second_rung_on() -> None:
+    peers = [_curve([0.97, 0.98, 0.99, 0.99]), _curve([0.96, 0.985, 0.988, 0.99])]
+    reference = {REFERENCE: "small-data"}
+    slow_start = [0.90, 0.95]  # at epoch 1 below both peers, who stood at 0.96-0.97
+    assert _judge(peers, slow_start)
+    assert not _judge(peers, slow_start, attrs=reference)
+    # At epoch 3 it is judged like any trial: below the cut-off (0.9893) it is pruned.
+    assert _judge(peers, [0.90, 0.95, 0.98], attrs=reference)
+    assert not _judge(peers, [0.90, 0.95, 0.99], attrs=reference)
+    # Its own values are peers at every rung: 0.99 at epoch 1 raises the first rung's cut-off.
+    assert _judge([*peers, _curve([0.99], TrialState.RUNNING, reference)], [0.968])
+    assert not _judge(peers, [0.968])
+    # With a single rung a reference is never pruned.
+    assert not _judge(peers, [0.5, 0.5, 0.5], max_epochs=3, attrs=reference)
 
 
 def test_failed_copied_and_shorter_trials_are_not_peers() -> None:
