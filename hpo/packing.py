@@ -38,7 +38,8 @@ TrialsPerGpu = int | Literal["auto"]
 
 
 def data_bytes(rows: int, seq_len: int, num_targets: int) -> int:
-    """The resident data: uint8 codes and float32 targets."""
+    """The resident data: uint8 codes and float32 targets (an upper bound: targets that are all
+    0 or 1 are held as uint8, but which they are is known only once they are read)."""
     return rows * (seq_len + 4 * num_targets)
 
 
