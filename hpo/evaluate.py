@@ -71,7 +71,7 @@ def reference_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The enqueued reference trials that trained (COMPLETE or PRUNED with a best checkpoint)."""
     return [
         t for t in trials
-        if t.user_attrs.get(progress.REFERENCE) and t.user_attrs.get("best_checkpoint")
+        if progress.is_reference(t) and t.user_attrs.get("best_checkpoint")
         and t.state in (TrialState.COMPLETE, TrialState.PRUNED)
     ]
 

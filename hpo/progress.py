@@ -29,6 +29,11 @@ def copied(trial: FrozenTrial) -> bool:
     return WARM_START in trial.user_attrs
 
 
+def is_reference(trial: FrozenTrial) -> bool:
+    """One of the study's enqueued references (or a retried copy of one), by its label."""
+    return bool(trial.user_attrs.get(REFERENCE))
+
+
 def requeued(trials: list[FrozenTrial]) -> set[int]:
     """Failed trials that a retry replaced (a crashed or interrupted trial: its WAITING/RUNNING
     copy counts instead). A copy's `retry_history` lists every trial of its chain, as a chain
@@ -72,7 +77,7 @@ def snapshot(storage: optuna.storages.BaseStorage, study_name: str) -> Snapshot:
         counted=counted(trials),
         best=max(complete, key=lambda t: cast(float, t.value), default=None),
         running=[t for t in trials if t.state == TrialState.RUNNING],
-        references=[t for t in trials if t.user_attrs.get(REFERENCE)],
+        references=[t for t in trials if is_reference(t)],
         requeued=len(replaced),
     )
 

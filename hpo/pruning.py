@@ -27,7 +27,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.config import StudyConfig
-from hpo.progress import REFERENCE, copied
+from hpo.progress import copied, is_reference
 
 
 def rungs(min_resource: int, reduction_factor: int, max_resource: int) -> list[int]:
@@ -62,7 +62,7 @@ class RungPruner(optuna.pruners.BasePruner):
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
         reached = [r for r in self.rungs if step is not None and r <= step]
-        if REFERENCE in trial.user_attrs:
+        if is_reference(trial):
             reached = reached[1:]
         if not reached:
             return False

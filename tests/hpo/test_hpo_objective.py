@@ -46,8 +46,10 @@ def _run(tmp_path: Path, top: str, n_trials: int, train_fn=None, device: str = "
         config = replace(config, enqueue=config.enqueue[:references])
     url = f"sqlite:///{tmp_path}/studies/tiny.db"
     prepare_study(config, url)
-    for values in plain:
-        optuna.load_study(study_name="tiny", storage=url).enqueue_trial(values)
+    if plain:
+        study = optuna.load_study(study_name="tiny", storage=url)
+        for values in plain:
+            study.enqueue_trial(values)
     plan = RunPlan(config=config, url=url, n_trials=n_trials, devices=[device], threads=1,
                    train_fn=train_fn)
     ran = run_trials(plan, 0)
